@@ -1,0 +1,104 @@
+#pragma once
+// The reference backend's layers: direct, unfused, in the order PyTorch runs
+// them, with Eigen doing the matrix products. Tensors are NCHW xtensor arrays.
+#include <Eigen/Core>
+#include <cmath>
+
+#include "bagnet/arch.hpp"
+#include "bagnet/tensor.hpp"
+
+namespace bagnet::reference_layers {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstMatrixMap = Eigen::Map<const RowMatrix>;
+using MatrixMap = Eigen::Map<RowMatrix>;
+
+// Unfolds one image (C x H x W) into a (C*k*k) x (Ho*Wo) matrix of patches;
+// zero padding where a patch leaves the image.
+inline RowMatrix im2col(const float* image, int channels, int height, int width, const ConvSpec& conv) {
+    const int ho = conv.output_size(height), wo = conv.output_size(width), k = conv.kernel;
+    RowMatrix columns(channels * k * k, ho * wo);
+    for (int c = 0; c < channels; ++c)
+        for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+                float* row = columns.data() + ((c * k + ky) * k + kx) * ho * wo;
+                for (int y = 0; y < ho; ++y) {
+                    const int iy = y * conv.stride + ky - conv.padding;
+                    for (int x = 0; x < wo; ++x) {
+                        const int ix = x * conv.stride + kx - conv.padding;
+                        const bool inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
+                        row[y * wo + x] = inside ? image[(c * height + iy) * width + ix] : 0.f;
+                    }
+                }
+            }
+    return columns;
+}
+
+inline Tensor4 conv2d(const Tensor4& x, const ConvSpec& conv, const Tensor& weight, const Tensor* bias) {
+    const int n = int(x.shape()[0]), c = int(x.shape()[1]), h = int(x.shape()[2]), w = int(x.shape()[3]);
+    const int ho = conv.output_size(h), wo = conv.output_size(w);
+    Tensor4 y = xt::zeros<float>({std::size_t(n), std::size_t(conv.out_channels), std::size_t(ho), std::size_t(wo)});
+    ConstMatrixMap kernel(weight.data(), conv.out_channels, c * conv.kernel * conv.kernel);
+    for (int i = 0; i < n; ++i) {
+        const RowMatrix columns = im2col(x.data() + std::size_t(i) * c * h * w, c, h, w, conv);
+        MatrixMap out(y.data() + std::size_t(i) * conv.out_channels * ho * wo, conv.out_channels, ho * wo);
+        out.noalias() = kernel * columns;
+        if (bias)
+            for (int o = 0; o < conv.out_channels; ++o) out.row(o).array() += (*bias)(o);
+    }
+    return y;
+}
+
+// Eval-mode batch norm with running statistics.
+inline void batch_norm_inference(Tensor4& x, const BatchNormSpec& bn, const Tensor& gamma, const Tensor& beta,
+                                 const Tensor& mean, const Tensor& var) {
+    const std::size_t plane = x.shape()[2] * x.shape()[3];
+    for (std::size_t i = 0; i < x.shape()[0]; ++i)
+        for (std::size_t c = 0; c < x.shape()[1]; ++c) {
+            const float scale = float(gamma(c) / std::sqrt(double(var(c)) + bn.eps));
+            float* p = x.data() + (i * x.shape()[1] + c) * plane;
+            for (std::size_t j = 0; j < plane; ++j) p[j] = (p[j] - mean(c)) * scale + beta(c);
+        }
+}
+
+inline void relu(Tensor4& x) {
+    for (auto& v : x) v = v > 0.f ? v : 0.f;
+}
+
+// main += shortcut cropped to main's top-left H x W (the BagNet crop drops the
+// shortcut's last rows and columns, it is not centred).
+inline void add_cropped(Tensor4& main, const Tensor4& shortcut) {
+    const std::size_t h = main.shape()[2], w = main.shape()[3];
+    for (std::size_t i = 0; i < main.shape()[0]; ++i)
+        for (std::size_t c = 0; c < main.shape()[1]; ++c)
+            for (std::size_t y = 0; y < h; ++y)
+                for (std::size_t x = 0; x < w; ++x) main(i, c, y, x) += shortcut(i, c, y, x);
+}
+
+// N x C x H x W -> N x H x W x classes: the linear head applied at every location.
+inline Tensor4 per_location_linear(const Tensor4& x, const Tensor& weight, const Tensor& bias) {
+    const std::size_t n = x.shape()[0], c = x.shape()[1], plane = x.shape()[2] * x.shape()[3];
+    const std::size_t classes = weight.shape()[0];
+    Tensor4 y = xt::zeros<float>({n, x.shape()[2], x.shape()[3], classes});
+    ConstMatrixMap w(weight.data(), classes, c);
+    for (std::size_t i = 0; i < n; ++i) {
+        ConstMatrixMap features(x.data() + i * c * plane, c, plane);
+        MatrixMap out(y.data() + i * plane * classes, plane, classes);
+        out.noalias() = features.transpose() * w.transpose();
+        out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), classes);
+    }
+    return y;
+}
+
+// N x H x W x classes -> N x classes, the spatial mean.
+inline Tensor2 spatial_mean(const Tensor4& map) {
+    const std::size_t n = map.shape()[0], plane = map.shape()[1] * map.shape()[2], classes = map.shape()[3];
+    Tensor2 y = xt::zeros<float>({n, classes});
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t p = 0; p < plane; ++p)
+            for (std::size_t k = 0; k < classes; ++k) y(i, k) += map.data()[(i * plane + p) * classes + k];
+    y /= float(plane);
+    return y;
+}
+
+}  // namespace bagnet::reference_layers

@@ -1,0 +1,11 @@
+#pragma once
+// The whole library: #include <bagnet/bagnet.hpp>.
+#include "bagnet/arch.hpp"
+#include "bagnet/backend/backend.hpp"
+#include "bagnet/backend/onednn/executor.hpp"
+#include "bagnet/backend/reference/executor.hpp"
+#include "bagnet/error.hpp"
+#include "bagnet/inference.hpp"
+#include "bagnet/model.hpp"
+#include "bagnet/parameters.hpp"
+#include "bagnet/tensor.hpp"

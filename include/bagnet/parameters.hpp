@@ -1,0 +1,165 @@
+#pragma once
+// A network's learned state, keyed by the PyTorch state_dict names of the
+// published checkpoints, so files move between PyTorch and bagnet unchanged.
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bagnet/arch.hpp"
+#include "bagnet/error.hpp"
+#include "bagnet/io/safetensors.hpp"
+#include "bagnet/tensor.hpp"
+
+namespace bagnet {
+
+using Shape = std::vector<std::size_t>;
+
+struct ParameterSlot {
+    std::string key;
+    Shape shape;
+    bool is_counter = false;  // batch norm's num_batches_tracked: an int64 in PyTorch files
+};
+
+namespace detail {
+inline void add_conv(std::vector<ParameterSlot>& slots, const ConvSpec& conv) {
+    slots.push_back({conv.name + ".weight", conv.weight_shape()});
+    if (conv.bias) slots.push_back({conv.name + ".bias", {std::size_t(conv.out_channels)}});
+}
+inline void add_batch_norm(std::vector<ParameterSlot>& slots, const BatchNormSpec& bn) {
+    const Shape per_channel{std::size_t(bn.channels)};
+    for (const char* field : {".weight", ".bias", ".running_mean", ".running_var"})
+        slots.push_back({bn.name + field, per_channel});
+    slots.push_back({bn.name + ".num_batches_tracked", {}, true});
+}
+}  // namespace detail
+
+// Every tensor an architecture owns, in state_dict order.
+inline std::vector<ParameterSlot> parameter_slots(const Architecture& arch) {
+    std::vector<ParameterSlot> slots;
+    for (const auto& conv : arch.stem) detail::add_conv(slots, conv);
+    detail::add_batch_norm(slots, arch.stem_bn);
+    for (const auto& block : arch.blocks) {
+        detail::add_conv(slots, block.conv1);
+        detail::add_batch_norm(slots, block.bn1);
+        detail::add_conv(slots, block.conv2);
+        detail::add_batch_norm(slots, block.bn2);
+        detail::add_conv(slots, block.conv3);
+        detail::add_batch_norm(slots, block.bn3);
+        if (block.projection) {
+            detail::add_conv(slots, *block.projection);
+            detail::add_batch_norm(slots, *block.projection_bn);
+        }
+    }
+    slots.push_back({arch.fc.name + ".weight", {std::size_t(arch.fc.out_features), std::size_t(arch.fc.in_features)}});
+    slots.push_back({arch.fc.name + ".bias", {std::size_t(arch.fc.out_features)}});
+    return slots;
+}
+
+class Parameters {
+public:
+    Parameters() = default;
+
+    // Fresh parameters for training from scratch: He-normal convolutions, identity
+    // batch norms, a small linear head. Deterministic in `seed`.
+    static Parameters initial(const Architecture& arch, std::uint64_t seed) {
+        Parameters params;
+        std::mt19937_64 rng(seed);
+        for (const auto& slot : parameter_slots(arch)) {
+            Tensor value = xt::zeros<float>(slot.shape);
+            const auto ends_with = [&](const char* suffix) {
+                const std::string s(suffix);
+                return slot.key.size() >= s.size() && slot.key.compare(slot.key.size() - s.size(), s.size(), s) == 0;
+            };
+            if (slot.shape.size() == 4) {  // convolution: fan-in = in_channels * k * k
+                const double fan_in = double(slot.shape[1] * slot.shape[2] * slot.shape[3]);
+                std::normal_distribution<float> normal(0.f, float(std::sqrt(2.0 / fan_in)));
+                for (auto& v : value) v = normal(rng);
+            } else if (slot.shape.size() == 2) {  // linear head: PyTorch's default uniform bound
+                const float bound = float(1.0 / std::sqrt(double(slot.shape[1])));
+                std::uniform_real_distribution<float> uniform(-bound, bound);
+                for (auto& v : value) v = uniform(rng);
+            } else if (ends_with(".weight") || ends_with(".running_var")) {
+                value.fill(1.f);
+            }
+            params.tensors_.emplace(slot.key, std::move(value));
+        }
+        return params;
+    }
+
+    // Loads and checks a safetensors file against the architecture: every key must
+    // be present with the expected shape, and no other key may appear.
+    static Parameters load(const Architecture& arch, const std::string& path) {
+        io::SafetensorsFile file(path);
+        const auto slots = parameter_slots(arch);
+        std::vector<std::string> missing;
+        for (const auto& slot : slots)
+            if (!file.contains(slot.key)) missing.push_back(slot.key);
+        std::vector<std::string> unexpected;
+        for (const auto& name : file.names()) {
+            bool known = false;
+            for (const auto& slot : slots) known = known || slot.key == name;
+            if (!known) unexpected.push_back(name);
+        }
+        if (!missing.empty() || !unexpected.empty()) {
+            std::string message = path + ": does not match " + arch.name + ":";
+            if (!missing.empty()) message += " missing " + std::to_string(missing.size()) + " keys (" + summary(missing) + ")";
+            if (!unexpected.empty()) message += " unexpected " + std::to_string(unexpected.size()) + " keys (" + summary(unexpected) + ")";
+            throw Error(message);
+        }
+        Parameters params;
+        for (const auto& slot : slots) {
+            const Shape found = file.shape(slot.key);
+            if (found != slot.shape)
+                throw Error(path + ": tensor '" + slot.key + "' has shape " + shape_string(found) + " but " +
+                            arch.name + " expects " + shape_string(slot.shape) +
+                            " (weights of another architecture, or wrong --classes?)");
+            Tensor value = file.load_float(slot.key);
+            for (float v : value)
+                if (!std::isfinite(v)) throw Error(path + ": tensor '" + slot.key + "' contains non-finite values");
+            params.tensors_.emplace(slot.key, std::move(value));
+        }
+        return params;
+    }
+
+    // Writes the parameters as safetensors, atomically, in the PyTorch layout.
+    void save(const Architecture& arch, const std::string& path,
+              const std::map<std::string, std::string>& metadata = {}) const {
+        std::vector<io::NamedTensor> out;
+        for (const auto& slot : parameter_slots(arch)) {
+            const Tensor& value = at(slot.key);
+            out.push_back(slot.is_counter ? io::NamedTensor::int64_scalar(slot.key, std::int64_t(value()))
+                                          : io::NamedTensor::from_float(slot.key, value));
+        }
+        io::write_safetensors(path, out, metadata);
+    }
+
+    const Tensor& at(const std::string& key) const {
+        auto it = tensors_.find(key);
+        require(it != tensors_.end(), "no parameter named '" + key + "'");
+        return it->second;
+    }
+    Tensor& at(const std::string& key) {
+        auto it = tensors_.find(key);
+        require(it != tensors_.end(), "no parameter named '" + key + "'");
+        return it->second;
+    }
+    const std::map<std::string, Tensor>& tensors() const { return tensors_; }
+    std::map<std::string, Tensor>& tensors() { return tensors_; }
+
+private:
+    static std::string summary(const std::vector<std::string>& keys) {
+        std::string text;
+        const std::size_t shown = std::min<std::size_t>(keys.size(), 4);
+        for (std::size_t i = 0; i < shown; ++i) text += (i ? ", " : "") + keys[i];
+        if (keys.size() > shown) text += ", ...";
+        return text;
+    }
+
+    std::map<std::string, Tensor> tensors_;
+};
+
+}  // namespace bagnet

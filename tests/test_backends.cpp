@@ -1,0 +1,75 @@
+// The oneDNN `cpu` backend against the plain `reference` backend, with random
+// weights and random batch-norm statistics (so folding is exercised).
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "bagnet/bagnet.hpp"
+
+namespace {
+
+// Random, well-scaled parameters: batch-norm statistics far from identity.
+template <class Model>
+void randomize(Model& model, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> scale(0.5f, 1.5f), shift(-0.2f, 0.2f), var(0.5f, 2.f);
+    for (auto& [key, value] : model.mutable_parameters().tensors()) {
+        auto ends_with = [&](const std::string& s) {
+            return key.size() >= s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0;
+        };
+        if (ends_with(".running_var")) for (auto& v : value) v = var(rng);
+        else if (ends_with(".running_mean") || ends_with("bn1.bias") || ends_with("bn2.bias") || ends_with("bn3.bias") ||
+                 ends_with("downsample.1.bias") || key == "fc.bias")
+            for (auto& v : value) v = shift(rng);
+        else if (value.dimension() == 1 && ends_with(".weight")) for (auto& v : value) v = scale(rng);
+    }
+}
+
+bagnet::Tensor4 random_input(std::size_t n, std::size_t c, std::size_t h, std::size_t w, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal;
+    bagnet::Tensor4 x = xt::zeros<float>({n, c, h, w});
+    for (auto& v : x) v = normal(rng);
+    return x;
+}
+
+template <class T>
+double max_relative_error(const T& actual, const T& expected) {
+    REQUIRE(actual.shape() == expected.shape());
+    double scale = 0, error = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        scale = std::max(scale, double(std::abs(expected.data()[i])));
+        error = std::max(error, double(std::abs(actual.data()[i] - expected.data()[i])));
+    }
+    return error / std::max(scale, 1e-12);
+}
+
+template <int Q>
+void compare_backends(std::size_t n, std::size_t h, std::size_t w, bagnet::Precision precision, double tolerance) {
+    bagnet::BagNet<Q, bagnet::imagenet, bagnet::cpu> fast(50);
+    bagnet::BagNet<Q, bagnet::imagenet, bagnet::reference> slow(50);
+    randomize(fast, 7);
+    slow.mutable_parameters() = fast.parameters();
+    fast.precision(precision);
+    const auto x = random_input(n, 3, h, w, 3);
+    const auto expected_map = bagnet::logit_map(slow, x);
+    const auto expected = bagnet::logits(slow, x);
+    CHECK(max_relative_error(bagnet::logit_map(fast, x), expected_map) < tolerance);
+    CHECK(max_relative_error(bagnet::logits(fast, x), expected) < tolerance);
+}
+
+}  // namespace
+
+TEST_CASE("cpu backend equals the reference backend in fp32", "[backend][cpu]") {
+    compare_backends<9>(2, 45, 38, bagnet::Precision::fp32, 1e-4);
+    compare_backends<17>(1, 33, 50, bagnet::Precision::fp32, 1e-4);
+    compare_backends<33>(2, 41, 33, bagnet::Precision::fp32, 1e-4);
+}
+
+TEST_CASE("cpu backend in bf16 stays close to fp32", "[backend][cpu][bf16]") {
+    if (!bagnet::onednn::cpu_has_bf16()) {
+        WARN("skipped: this CPU has no bf16 instructions");
+        return;
+    }
+    compare_backends<33>(2, 41, 37, bagnet::Precision::bf16, 3e-2);
+}
