@@ -131,8 +131,8 @@ public:
         std::vector<io::NamedTensor> out;
         for (const auto& slot : parameter_slots(arch)) {
             const Tensor& value = at(slot.key);
-            out.push_back(slot.is_counter ? io::NamedTensor::int64_scalar(slot.key, std::int64_t(value()))
-                                          : io::NamedTensor::from_float(slot.key, value));
+            out.push_back(slot.is_counter ? io::int64_scalar(slot.key, std::int64_t(value()))
+                                          : io::float32_tensor(slot.key, value));
         }
         io::write_safetensors(path, out, metadata);
     }

@@ -1,0 +1,63 @@
+#pragma once
+// What every model-running command shares: choosing the architecture, loading
+// weights, precision and threads.
+#include <set>
+#include <string>
+
+#include "arguments.hpp"
+#include "bagnet/bagnet.hpp"
+
+namespace bagnet::cli {
+
+inline std::set<std::string> model_options() { return {"arch", "weights", "classes", "precision", "threads", "device"}; }
+
+inline std::set<std::string> with(std::set<std::string> a, const std::set<std::string>& b) {
+    a.insert(b.begin(), b.end());
+    return a;
+}
+
+inline void apply_threads(const Arguments& args) {
+    onednn::set_threads(int(args.get_int("threads", 2, 1, 1024)));
+}
+
+inline Precision precision_of(const Arguments& args) {
+    try {
+        return parse_precision(args.get("precision", "fp32"));
+    } catch (const UsageError&) {
+        throw;
+    } catch (const Error& e) {
+        throw UsageError(e.what());
+    }
+}
+
+// Architecture from --arch (and --classes); a usage error if the name is unknown.
+inline Architecture architecture_of(const Arguments& args) {
+    const int classes = int(args.get_int("classes", imagenet::classes, 1, 1 << 20));
+    try {
+        return imagenet_architecture(args.get("arch"), classes);
+    } catch (const UsageError&) {
+        throw;
+    } catch (const Error& e) {
+        throw UsageError(e.what());
+    }
+}
+
+inline void require_cpu_device(const Arguments& args) {
+    const std::string device = args.get("device", "cpu");
+    if (device == "cuda")
+        throw Error("this bagnet was built without CUDA; rebuild with cmake -DBAGNET_WITH_CUDA=ON for --device cuda");
+    if (device != "cpu") throw UsageError("unknown device '" + device + "' (expected cpu or cuda)");
+}
+
+// The model named by --arch with --weights loaded (or random weights when
+// weights are optional and absent), at --precision.
+inline Model<cpu> load_model(const Arguments& args, bool weights_required = true) {
+    require_cpu_device(args);
+    apply_threads(args);
+    Model<cpu> model(architecture_of(args));
+    model.precision(precision_of(args));
+    if (weights_required || args.has("weights")) model.load(args.get("weights"));
+    return model;
+}
+
+}  // namespace bagnet::cli

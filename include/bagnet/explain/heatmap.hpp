@@ -1,0 +1,178 @@
+#pragma once
+// Class-evidence heatmaps: the coarse map a single pass gives, and the exact
+// full-resolution map of the per-patch definition.
+//
+// Per-patch definition (the reference): pad the image with (q-1)/2 zeros on every
+// side; pixel (y, x) gets the class logit of the network applied to the q x q
+// patch centred there. Running the network once per pixel is wasteful: a BagNet is
+// exactly patch-local with output stride s, so one pass over the padded image
+// shifted by (a, b) yields the patches whose top-left corners are (a + s i, b + s j)
+// all at once (its map entry (i, j) is the dense map at (a + s i, b + s j)). The s x s shifts together cover every pixel, so s^2 batched passes
+// replace H x W single-patch passes, with identical results.
+#include <algorithm>
+#include <cstddef>
+#include <functional>
+#include <initializer_list>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "bagnet/inference.hpp"
+
+namespace bagnet {
+
+// Pixels between neighbouring entries of the logit map: the product of the strides
+// along the main path (8 for the ImageNet models, 4 for `small`).
+inline int output_stride(const Architecture& arch) {
+    int stride = 1;
+    for (const auto& conv : arch.stem) stride *= conv.stride;
+    for (const auto& block : arch.blocks) stride *= block.conv1.stride * block.conv2.stride * block.conv3.stride;
+    return stride;
+}
+
+// Which classes a heatmap shows: one class or a list (the same for every image),
+// or each image's k highest-scoring classes (k = 1: the predicted class).
+class ClassChoice {
+public:
+    ClassChoice(int class_index) : classes_{class_index} {}  // NOLINT: implicit, so heatmap(model, x, 3) reads well
+    ClassChoice(std::vector<int> classes) : classes_(std::move(classes)) {}  // NOLINT
+    ClassChoice(std::initializer_list<int> classes) : classes_(classes) {}
+    static ClassChoice top(int k) {
+        ClassChoice choice{std::vector<int>{}};
+        choice.top_ = k;
+        return choice;
+    }
+
+    bool needs_logits() const { return top_ > 0; }
+
+    // The classes of every image (rows of `logits`, only read for top()); throws a
+    // one-line Error for classes out of range or k larger than the class count.
+    std::vector<std::vector<int>> resolve(const Architecture& arch, const Tensor2& logits, std::size_t images) const {
+        const int count = arch.classes();
+        if (top_ > 0) {
+            require(top_ <= count, "cannot show the top " + std::to_string(top_) + " classes: " + arch.name +
+                                       " has only " + std::to_string(count));
+            std::vector<std::vector<int>> chosen(images);
+            for (std::size_t n = 0; n < images; ++n) chosen[n] = top_classes(logits, n, top_);
+            return chosen;
+        }
+        require(!classes_.empty(), "no class given for the heatmap");
+        for (int c : classes_)
+            require(c >= 0 && c < count, "class " + std::to_string(c) + " is out of range: " + arch.name + " has " +
+                                             std::to_string(count) + " classes (0.." + std::to_string(count - 1) + ")");
+        return std::vector<std::vector<int>>(images, classes_);
+    }
+
+    // The k classes with the highest logits in row `image`, best first.
+    static std::vector<int> top_classes(const Tensor2& logits, std::size_t image, int k) {
+        std::vector<int> order(logits.shape()[1]);
+        std::iota(order.begin(), order.end(), 0);
+        std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                          [&](int a, int b) { return logits(image, std::size_t(a)) > logits(image, std::size_t(b)); });
+        order.resize(std::size_t(k));
+        return order;
+    }
+
+private:
+    std::vector<int> classes_;
+    int top_ = 0;
+};
+
+// Evidence maps of several classes for a batch of images.
+struct Heatmaps {
+    Tensor4 evidence;                       // N x K x H x W (dense) or N x K x H' x W' (coarse)
+    std::vector<std::vector<int>> classes;  // classes[n][k] is the class of evidence(n, k)
+};
+
+// Called after each batch of shifted passes with the shifts done and in total.
+using HeatmapProgress = std::function<void(std::size_t done, std::size_t total)>;
+
+namespace detail {
+
+template <class Backend>
+std::vector<std::vector<int>> resolve_classes(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice) {
+    const Tensor2 scores = choice.needs_logits() ? logits(model, x) : Tensor2{};
+    return choice.resolve(model.architecture(), scores, x.shape()[0]);
+}
+
+// Picks the chosen classes out of an N x H' x W' x classes logit map.
+inline Tensor4 select_classes(const Tensor4& map, const std::vector<std::vector<int>>& classes) {
+    const std::size_t n = map.shape()[0], h = map.shape()[1], w = map.shape()[2];
+    const std::size_t k = classes.front().size();
+    Tensor4 out = Tensor4::from_shape({n, k, h, w});
+    for (std::size_t b = 0; b < n; ++b)
+        for (std::size_t c = 0; c < k; ++c)
+            for (std::size_t i = 0; i < h; ++i)
+                for (std::size_t j = 0; j < w; ++j) out(b, c, i, j) = map(b, i, j, std::size_t(classes[b][c]));
+    return out;
+}
+
+}  // namespace detail
+
+// The coarse map, one pass: evidence(n, k, i, j) is the class-k logit of the q x q
+// patch whose top-left pixel is (s i, s j). The image's logits are its mean.
+template <class Backend>
+Heatmaps coarse_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice) {
+    check_input(model.architecture(), x);
+    auto classes = detail::resolve_classes(model, x, choice);
+    Tensor4 evidence = detail::select_classes(logit_map(model, x), classes);
+    return {std::move(evidence), std::move(classes)};
+}
+
+// The exact full-resolution map: evidence(n, k, y, x) is the class-k logit of the
+// q x q patch centred on pixel (y, x) of the zero-padded image.
+template <class Backend>
+Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice,
+                       const HeatmapProgress& progress = {}) {
+    const Architecture& arch = model.architecture();
+    check_input(arch, x);
+    auto classes = detail::resolve_classes(model, x, choice);
+    const std::size_t images = x.shape()[0], channels = x.shape()[1], height = x.shape()[2], width = x.shape()[3];
+    const std::size_t k = classes.front().size();
+    const auto q = std::size_t(arch.patch_size), s = std::size_t(output_stride(arch));
+    const std::size_t half = (q - 1) / 2;
+
+    // Every shift uses the same crop size, so all passes share one inference plan;
+    // rows and columns a shift does not need come out beyond the image and are dropped.
+    const std::size_t rows = (height + s - 1) / s, cols = (width + s - 1) / s;
+    const std::size_t crop_h = s * (rows - 1) + q, crop_w = s * (cols - 1) + q;
+    const std::size_t padded_h = s - 1 + crop_h, padded_w = s - 1 + crop_w;
+
+    // Batches of shifted crops: large enough to keep oneDNN busy, small enough that
+    // the activations of a big image stay within a few hundred megabytes.
+    constexpr std::size_t batch_pixels = 8 * 256 * 256;
+    const std::size_t batch = std::clamp<std::size_t>(batch_pixels / (crop_h * crop_w), 1, 8);
+    const std::size_t total = images * s * s;
+
+    Tensor4 evidence = xt::zeros<float>({images, k, height, width});
+    Tensor4 padded = xt::zeros<float>({std::size_t(1), channels, padded_h, padded_w});
+    std::size_t padded_image = images;  // which image `padded` holds
+    for (std::size_t first = 0; first < total; first += batch) {
+        const std::size_t count = std::min(batch, total - first);
+        Tensor4 crops = Tensor4::from_shape({count, channels, crop_h, crop_w});
+        for (std::size_t b = 0; b < count; ++b) {
+            const std::size_t item = first + b, n = item / (s * s), dy = item % (s * s) / s, dx = item % s;
+            if (n != padded_image) {
+                padded.fill(0.f);
+                for (std::size_t ch = 0; ch < channels; ++ch)
+                    for (std::size_t y = 0; y < height; ++y)
+                        std::copy_n(&x(n, ch, y, 0), width, &padded(0, ch, y + half, half));
+                padded_image = n;
+            }
+            for (std::size_t ch = 0; ch < channels; ++ch)
+                for (std::size_t y = 0; y < crop_h; ++y) std::copy_n(&padded(0, ch, y + dy, dx), crop_w, &crops(b, ch, y, 0));
+        }
+        const Tensor4 map = logit_map(model, crops);
+        for (std::size_t b = 0; b < count; ++b) {
+            const std::size_t item = first + b, n = item / (s * s), dy = item % (s * s) / s, dx = item % s;
+            for (std::size_t i = 0; i < rows && dy + s * i < height; ++i)
+                for (std::size_t j = 0; j < cols && dx + s * j < width; ++j)
+                    for (std::size_t c = 0; c < k; ++c)
+                        evidence(n, c, dy + s * i, dx + s * j) = map(b, i, j, std::size_t(classes[n][c]));
+        }
+        if (progress) progress(first + count, total);
+    }
+    return {std::move(evidence), std::move(classes)};
+}
+
+}  // namespace bagnet

@@ -1,0 +1,154 @@
+#pragma once
+// Files bagnet writes (weights, checkpoints, arrays) appear whole or not at
+// all: the content goes to a fresh temporary file in the same directory, is
+// flushed to disk, and only then renamed over the destination. A crash, a full
+// disk or an exception thrown by the writer leaves any old file untouched.
+#include <bagnet/error.hpp>
+
+#include <cerrno>
+#include <cstddef>
+#include <functional>
+#include <ostream>
+#include <random>
+#include <streambuf>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace bagnet::io {
+
+namespace detail {
+
+// An output buffer over a POSIX file descriptor. Unlike std::ofstream it keeps
+// the errno of a failed write (so "No space left on device" reaches the user)
+// and leaves the descriptor open for fsync.
+class DescriptorBuffer : public std::streambuf {
+public:
+    explicit DescriptorBuffer(int fd) : fd_(fd), buffer_(std::size_t{1} << 16) {
+        setp(buffer_.data(), buffer_.data() + buffer_.size());
+    }
+
+    // errno of the first failed write, 0 while every write succeeded.
+    int error() const { return error_; }
+
+protected:
+    int_type overflow(int_type ch) override {
+        if (!drain()) return traits_type::eof();
+        if (!traits_type::eq_int_type(ch, traits_type::eof())) {
+            *pptr() = traits_type::to_char_type(ch);
+            pbump(1);
+        }
+        return traits_type::not_eof(ch);
+    }
+
+    std::streamsize xsputn(const char* bytes, std::streamsize count) override {
+        if (count < epptr() - pptr()) {
+            traits_type::copy(pptr(), bytes, static_cast<std::size_t>(count));
+            pbump(static_cast<int>(count));
+            return count;
+        }
+        // Large blocks (tensor data) go straight to the file instead of through the buffer.
+        if (!drain() || !write_all(bytes, static_cast<std::size_t>(count))) return 0;
+        return count;
+    }
+
+    int sync() override { return drain() ? 0 : -1; }
+
+private:
+    bool drain() {
+        const bool ok = write_all(pbase(), static_cast<std::size_t>(pptr() - pbase()));
+        setp(buffer_.data(), buffer_.data() + buffer_.size());
+        return ok;
+    }
+
+    bool write_all(const char* bytes, std::size_t count) {
+        while (count > 0 && error_ == 0) {
+            const ssize_t written = ::write(fd_, bytes, count);
+            if (written < 0) {
+                if (errno != EINTR) error_ = errno;
+                continue;
+            }
+            bytes += written;
+            count -= static_cast<std::size_t>(written);
+        }
+        return error_ == 0;
+    }
+
+    int fd_;
+    std::vector<char> buffer_;
+    int error_ = 0;
+};
+
+// A uniquely named file next to the destination, created exclusively like
+// mkstemp does but with mode 0666 filtered by the umask (mkstemp's 0600 would
+// make weights unreadable to other users). Removed on destruction unless renamed.
+class TemporaryFile {
+public:
+    explicit TemporaryFile(const std::string& destination) {
+        static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        std::random_device entropy;
+        std::uniform_int_distribution<std::size_t> pick(0, sizeof(alphabet) - 2);
+        for (int attempt = 0; attempt < 100 && fd_ < 0; ++attempt) {
+            path_ = destination + ".tmp-";
+            for (int i = 0; i < 6; ++i) path_ += alphabet[pick(entropy)];
+            fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+            if (fd_ < 0 && errno != EEXIST) break;
+        }
+        if (fd_ < 0) fail(destination, "cannot create a temporary file next to it");
+    }
+
+    ~TemporaryFile() {
+        if (fd_ >= 0) ::close(fd_);
+        if (!renamed_) ::unlink(path_.c_str());
+    }
+
+    TemporaryFile(const TemporaryFile&) = delete;
+    TemporaryFile& operator=(const TemporaryFile&) = delete;
+
+    int descriptor() const { return fd_; }
+
+    // Flushes to disk, closes and renames over `destination`.
+    void commit(const std::string& destination) {
+        // Without fsync a crash soon after the rename can leave an empty file under the new name.
+        if (::fsync(fd_) != 0) fail(destination, "cannot flush to disk");
+        const int closed = ::close(fd_);
+        fd_ = -1;
+        if (closed != 0) fail(destination, "cannot finish writing");
+        if (::rename(path_.c_str(), destination.c_str()) != 0) fail(destination, "cannot replace it");
+        renamed_ = true;
+    }
+
+    // `problem` is a C string so that building the message cannot touch errno before it is read.
+    [[noreturn]] static void fail(const std::string& destination, const char* problem, int error = errno) {
+        throw Error(destination + ": " + problem + ": " + std::generic_category().message(error));
+    }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+    bool renamed_ = false;
+};
+
+}  // namespace detail
+
+// Calls `write` with a stream into a temporary file next to `path`, then
+// atomically replaces `path` with it. Throws bagnet::Error naming `path` when
+// anything fails; an exception thrown by `write` propagates unchanged. In both
+// cases the temporary file is removed.
+inline void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
+    detail::TemporaryFile temporary(path);
+    {
+        detail::DescriptorBuffer buffer(temporary.descriptor());
+        std::ostream out(&buffer);
+        write(out);
+        out.flush();
+        if (!out) detail::TemporaryFile::fail(path, "cannot write", buffer.error() != 0 ? buffer.error() : EIO);
+    }
+    temporary.commit(path);
+}
+
+}  // namespace bagnet::io

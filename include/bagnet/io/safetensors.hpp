@@ -1,0 +1,576 @@
+#pragma once
+// safetensors, the weight format: an 8-byte little-endian header length N, N
+// bytes of JSON
+//   {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+//    "__metadata__": {"key": "value"}}
+// and then the raw little-endian data, offsets counted from the byte after the
+// header. Files come from anywhere, so every length, offset and count is
+// checked against the bytes actually present before anything is read.
+#include <bagnet/error.hpp>
+#include <bagnet/io/atomic_file.hpp>
+#include <bagnet/io/little_endian.hpp>
+#include <bagnet/io/mapped_file.hpp>
+#include <bagnet/io/validation.hpp>
+#include <bagnet/tensor.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bagnet::io {
+
+namespace detail::json {
+
+// A JSON value of the subset safetensors headers use: objects, arrays,
+// strings and integers. (No floats, booleans or null: a header with them is
+// not one this library wrote or can use.)
+struct Value {
+    enum class Kind { object, array, string, integer };
+    Kind kind = Kind::integer;
+    std::int64_t integer = 0;
+    std::string text;               // a string's characters, UTF-8
+    std::vector<std::string> keys;  // an object's member names, in file order
+    std::vector<Value> items;       // an array's elements, or the values belonging to `keys`
+
+    const Value* find(const std::string& key) const {
+        const auto position = std::find(keys.begin(), keys.end(), key);
+        return position == keys.end() ? nullptr : &items[static_cast<std::size_t>(position - keys.begin())];
+    }
+};
+
+class Parser {
+public:
+    // `source` names the file in error messages.
+    Parser(const char* text, std::size_t size, const std::string& source) : text_(text), size_(size), source_(source) {}
+
+    Value parse_document() {
+        Value document = parse_value(0);
+        skip_whitespace();
+        if (position_ != size_) fail("unexpected text after the end of the JSON value");
+        return document;
+    }
+
+private:
+    // Deeply nested input would otherwise overflow the stack of this recursive parser.
+    static constexpr int max_depth = 64;
+
+    Value parse_value(int depth) {
+        if (depth > max_depth) fail("nested deeper than " + std::to_string(max_depth) + " levels");
+        skip_whitespace();
+        if (position_ == size_) fail("unexpected end");
+        const char next = text_[position_];
+        if (next == '{') return parse_object(depth);
+        if (next == '[') return parse_array(depth);
+        Value value;
+        if (next == '"') {
+            value.kind = Value::Kind::string;
+            value.text = parse_string();
+        } else if (next == '-' || is_digit(next)) {
+            value.kind = Value::Kind::integer;
+            value.integer = parse_integer();
+        } else {
+            fail("unexpected character " + describe(next));
+        }
+        return value;
+    }
+
+    Value parse_object(int depth) {
+        Value object;
+        object.kind = Value::Kind::object;
+        std::set<std::string> seen;
+        ++position_;  // '{'
+        skip_whitespace();
+        if (consume('}')) return object;
+        do {
+            skip_whitespace();
+            if (position_ == size_ || text_[position_] != '"') fail("expected a string as object key");
+            std::string key = parse_string();
+            if (!seen.insert(key).second) fail("duplicate key " + quoted(key));
+            skip_whitespace();
+            if (!consume(':')) fail("expected ':' after key " + quoted(key));
+            object.items.push_back(parse_value(depth + 1));
+            object.keys.push_back(std::move(key));
+            skip_whitespace();
+        } while (consume(','));
+        if (!consume('}')) fail("expected ',' or '}' in an object");
+        return object;
+    }
+
+    Value parse_array(int depth) {
+        Value array;
+        array.kind = Value::Kind::array;
+        ++position_;  // '['
+        skip_whitespace();
+        if (consume(']')) return array;
+        do {
+            array.items.push_back(parse_value(depth + 1));
+            skip_whitespace();
+        } while (consume(','));
+        if (!consume(']')) fail("expected ',' or ']' in an array");
+        return array;
+    }
+
+    std::string parse_string() {
+        std::string text;
+        ++position_;  // opening quote
+        while (true) {
+            if (position_ == size_) fail("unterminated string");
+            const char c = text_[position_++];
+            if (c == '"') return text;
+            if (static_cast<unsigned char>(c) < 0x20) fail("control character inside a string");
+            if (c != '\\') {
+                text += c;
+                continue;
+            }
+            if (position_ == size_) fail("unterminated string");
+            switch (const char escaped = text_[position_++]) {
+                case '"': case '\\': case '/': text += escaped; break;
+                case 'b': text += '\b'; break;
+                case 'f': text += '\f'; break;
+                case 'n': text += '\n'; break;
+                case 'r': text += '\r'; break;
+                case 't': text += '\t'; break;
+                case 'u': append_utf8(text, parse_code_point()); break;
+                default: fail("invalid escape \\" + std::string(1, escaped) + " in a string");
+            }
+        }
+    }
+
+    // The code point of a \uXXXX escape (the "\u" already read), joining UTF-16 surrogate pairs.
+    std::uint32_t parse_code_point() {
+        const std::uint32_t unit = parse_hex4();
+        if (unit >= 0xDC00 && unit <= 0xDFFF) fail("unpaired low surrogate in a \\u escape");
+        if (unit < 0xD800 || unit > 0xDBFF) return unit;
+        if (!(consume('\\') && consume('u'))) fail("unpaired high surrogate in a \\u escape");
+        const std::uint32_t low = parse_hex4();
+        if (low < 0xDC00 || low > 0xDFFF) fail("unpaired high surrogate in a \\u escape");
+        return 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+    }
+
+    std::uint32_t parse_hex4() {
+        std::uint32_t value = 0;
+        for (int i = 0; i < 4; ++i) {
+            if (position_ == size_) fail("unterminated \\u escape");
+            const char c = text_[position_++];
+            std::uint32_t digit = 0;
+            if (is_digit(c)) digit = static_cast<std::uint32_t>(c - '0');
+            else if (c >= 'a' && c <= 'f') digit = static_cast<std::uint32_t>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F') digit = static_cast<std::uint32_t>(c - 'A' + 10);
+            else fail("invalid hex digit " + describe(c) + " in a \\u escape");
+            value = value * 16 + digit;
+        }
+        return value;
+    }
+
+    static void append_utf8(std::string& text, std::uint32_t code_point) {
+        auto byte = [](std::uint32_t bits) { return static_cast<char>(bits); };
+        if (code_point < 0x80) {
+            text += byte(code_point);
+        } else if (code_point < 0x800) {
+            text += byte(0xC0 | (code_point >> 6));
+            text += byte(0x80 | (code_point & 0x3F));
+        } else if (code_point < 0x10000) {
+            text += byte(0xE0 | (code_point >> 12));
+            text += byte(0x80 | ((code_point >> 6) & 0x3F));
+            text += byte(0x80 | (code_point & 0x3F));
+        } else {
+            text += byte(0xF0 | (code_point >> 18));
+            text += byte(0x80 | ((code_point >> 12) & 0x3F));
+            text += byte(0x80 | ((code_point >> 6) & 0x3F));
+            text += byte(0x80 | (code_point & 0x3F));
+        }
+    }
+
+    std::int64_t parse_integer() {
+        const bool negative = consume('-');
+        if (position_ == size_ || !is_digit(text_[position_])) fail("expected a digit");
+        if (text_[position_] == '0' && position_ + 1 < size_ && is_digit(text_[position_ + 1])) {
+            fail("number with a leading zero");
+        }
+        // The magnitude may reach 2^63 only when negative (INT64_MIN).
+        const std::uint64_t limit = static_cast<std::uint64_t>(INT64_MAX) + (negative ? 1 : 0);
+        std::uint64_t magnitude = 0;
+        while (position_ < size_ && is_digit(text_[position_])) {
+            const auto digit = static_cast<std::uint64_t>(text_[position_++] - '0');
+            if (magnitude > (limit - digit) / 10) fail("integer out of the 64-bit range");
+            magnitude = magnitude * 10 + digit;
+        }
+        if (position_ < size_ && (text_[position_] == '.' || text_[position_] == 'e' || text_[position_] == 'E')) {
+            fail("a number that is not an integer");
+        }
+        if (!negative) return static_cast<std::int64_t>(magnitude);
+        return magnitude == 0 ? 0 : -static_cast<std::int64_t>(magnitude - 1) - 1;
+    }
+
+    void skip_whitespace() {
+        while (position_ < size_ &&
+               (text_[position_] == ' ' || text_[position_] == '\t' || text_[position_] == '\n' || text_[position_] == '\r')) {
+            ++position_;
+        }
+    }
+
+    bool consume(char expected) {
+        if (position_ == size_ || text_[position_] != expected) return false;
+        ++position_;
+        return true;
+    }
+
+    static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+    static std::string describe(char c) {
+        return quoted(std::string(1, c));
+    }
+
+    [[noreturn]] void fail(const std::string& problem) const {
+        throw Error(source_ + ": header is not valid JSON: " + problem + " at byte " + std::to_string(position_) +
+                    " of " + std::to_string(size_));
+    }
+
+    const char* text_;
+    std::size_t size_;
+    const std::string& source_;
+    std::size_t position_ = 0;
+};
+
+// `text` as a JSON string literal.
+inline std::string quote(const std::string& text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+            out += escaped;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+}  // namespace detail::json
+
+namespace detail {
+
+// Every element type the safetensors format defines, so that a file holding
+// types bagnet cannot convert still opens and its other tensors load.
+inline std::size_t safetensors_dtype_size(const std::string& dtype) {
+    static const std::map<std::string, std::size_t> sizes = {
+        {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+        {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"I64", 8},     {"U64", 8}, {"F64", 8}};
+    const auto found = sizes.find(dtype);
+    return found == sizes.end() ? 0 : found->second;
+}
+
+inline float half_to_float(std::uint16_t half) {
+    const float sign = (half & 0x8000u) != 0 ? -1.0f : 1.0f;
+    const unsigned exponent = (half >> 10) & 0x1Fu;
+    const unsigned mantissa = half & 0x3FFu;
+    if (exponent == 0) return sign * std::ldexp(static_cast<float>(mantissa), -24);  // zero or subnormal
+    if (exponent == 0x1F) return mantissa == 0 ? sign * INFINITY : NAN;
+    return sign * std::ldexp(static_cast<float>(mantissa | 0x400u), static_cast<int>(exponent) - 25);
+}
+
+// bfloat16 is the upper half of a float32.
+inline float bfloat16_to_float(std::uint16_t bfloat) {
+    const std::uint32_t bits = static_cast<std::uint32_t>(bfloat) << 16;
+    float value;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+template <class Source, class Convert>
+void convert_elements(const unsigned char* bytes, std::size_t count, float* out, Convert convert) {
+    for (std::size_t i = 0; i < count; ++i) out[i] = convert(load_little_endian<Source>(bytes + i * sizeof(Source)));
+}
+
+}  // namespace detail
+
+// A validated, read-only view of safetensors bytes held elsewhere (a mapped
+// file, or a buffer in tests and fuzzing). Copies share the same bytes.
+class SafetensorsView {
+public:
+    // Parses and checks the whole header; `source` names the bytes in error messages.
+    SafetensorsView(const unsigned char* bytes, std::size_t size, std::string source) : source_(std::move(source)) {
+        constexpr std::uint64_t largest_header = 100'000'000;  // the reference implementation's limit
+        require(size >= 8, source_ + ": file is " + std::to_string(size) +
+                               " bytes long, too short for the 8-byte header length of a safetensors file");
+        const auto header_size = load_little_endian<std::uint64_t>(bytes);
+        require(header_size <= size - 8, source_ + ": header length " + std::to_string(header_size) +
+                                             " runs past the end of the file (" + std::to_string(size) + " bytes)");
+        require(header_size <= largest_header, source_ + ": header length " + std::to_string(header_size) +
+                                                   " is larger than the limit of " + std::to_string(largest_header));
+        const auto header_length = static_cast<std::size_t>(header_size);
+        const unsigned char* data = bytes + 8 + header_length;
+        const std::size_t data_size = size - 8 - header_length;
+
+        const auto header =
+            detail::json::Parser(reinterpret_cast<const char*>(bytes + 8), header_length, source_).parse_document();
+        require(header.kind == detail::json::Value::Kind::object, source_ + ": header is not a JSON object");
+        for (std::size_t i = 0; i < header.keys.size(); ++i) {
+            if (header.keys[i] == "__metadata__") {
+                read_metadata(header.items[i]);
+            } else {
+                entries_.emplace(header.keys[i], read_entry(header.keys[i], header.items[i], data, data_size));
+            }
+        }
+    }
+
+    const std::string& source() const { return source_; }
+
+    // Tensor names, sorted.
+    std::vector<std::string> names() const {
+        std::vector<std::string> result;
+        result.reserve(entries_.size());
+        for (const auto& entry : entries_) result.push_back(entry.first);
+        return result;
+    }
+
+    bool contains(const std::string& name) const { return entries_.count(name) != 0; }
+    const std::vector<std::size_t>& shape(const std::string& name) const { return entry(name).shape; }
+    // The element type as the file spells it: "F32", "BF16", "I64", ...
+    const std::string& dtype(const std::string& name) const { return entry(name).dtype; }
+    const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+    // The tensor converted to float from F32, F64, F16, BF16, I64 or I32.
+    Tensor load_float(const std::string& name) const {
+        const Entry& e = entry(name);
+        Tensor result = Tensor::from_shape(e.shape);
+        if (e.element_count == 0) return result;
+        float* out = result.data();
+        using detail::convert_elements;
+        if (e.dtype == "F32") {
+            std::memcpy(out, e.bytes, e.element_count * sizeof(float));
+        } else if (e.dtype == "F64") {
+            convert_elements<double>(e.bytes, e.element_count, out, [](double v) { return static_cast<float>(v); });
+        } else if (e.dtype == "F16") {
+            convert_elements<std::uint16_t>(e.bytes, e.element_count, out, detail::half_to_float);
+        } else if (e.dtype == "BF16") {
+            convert_elements<std::uint16_t>(e.bytes, e.element_count, out, detail::bfloat16_to_float);
+        } else if (e.dtype == "I64") {
+            convert_elements<std::int64_t>(e.bytes, e.element_count, out, [](std::int64_t v) { return static_cast<float>(v); });
+        } else if (e.dtype == "I32") {
+            convert_elements<std::int32_t>(e.bytes, e.element_count, out, [](std::int32_t v) { return static_cast<float>(v); });
+        } else {
+            throw Error(source_ + ": tensor " + quoted(name) + " has dtype " + e.dtype +
+                        ", which cannot be converted to float (F32, F64, F16, BF16, I64 and I32 can)");
+        }
+        return result;
+    }
+
+    // The tensor's elements, row-major, from I64 or I32: exact where float is
+    // not (step counters beyond 2^24).
+    std::vector<std::int64_t> load_int64(const std::string& name) const {
+        const Entry& e = entry(name);
+        const bool wide = e.dtype == "I64";
+        require(wide || e.dtype == "I32",
+                source_ + ": tensor " + quoted(name) + " has dtype " + e.dtype + ", not an integer type (I64 or I32)");
+        std::vector<std::int64_t> result(e.element_count);
+        for (std::size_t i = 0; i < e.element_count; ++i) {
+            result[i] = wide ? load_little_endian<std::int64_t>(e.bytes + 8 * i)
+                             : load_little_endian<std::int32_t>(e.bytes + 4 * i);
+        }
+        return result;
+    }
+
+private:
+    struct Entry {
+        std::string dtype;
+        std::vector<std::size_t> shape;
+        std::size_t element_count = 0;
+        const unsigned char* bytes = nullptr;
+    };
+
+    const Entry& entry(const std::string& name) const {
+        const auto found = entries_.find(name);
+        if (found == entries_.end()) throw Error(source_ + ": no tensor named " + quoted(name));
+        return found->second;
+    }
+
+    Entry read_entry(const std::string& name, const detail::json::Value& description, const unsigned char* data,
+                     std::size_t data_size) const {
+        using Kind = detail::json::Value::Kind;
+        const std::string tensor = source_ + ": tensor " + quoted(name);
+        require(description.kind == Kind::object, tensor + " is not described by a JSON object");
+        auto field = [&](const char* key) -> const detail::json::Value& {
+            const auto* value = description.find(key);
+            require(value != nullptr, tensor + " has no '" + key + "'");
+            return *value;
+        };
+        auto integers = [&](const char* key) {
+            const auto& value = field(key);
+            const bool all_integers = value.kind == Kind::array &&
+                                      std::all_of(value.items.begin(), value.items.end(),
+                                                  [](const auto& item) { return item.kind == Kind::integer; });
+            require(all_integers, tensor + " has a '" + key + "' that is not an array of integers");
+            std::vector<std::int64_t> result;
+            for (const auto& item : value.items) result.push_back(item.integer);
+            return result;
+        };
+
+        Entry entry;
+        const auto& dtype = field("dtype");
+        require(dtype.kind == Kind::string, tensor + " has a 'dtype' that is not a string");
+        entry.dtype = dtype.text;
+        const std::size_t dtype_size = detail::safetensors_dtype_size(entry.dtype);
+        require(dtype_size != 0, tensor + " has unknown dtype " + quoted(entry.dtype));
+
+        const auto dimensions = integers("shape");
+        for (const auto dimension : dimensions) {
+            require(dimension >= 0, tensor + " has a negative dimension in shape " + shape_string(dimensions));
+            entry.shape.push_back(static_cast<std::size_t>(dimension));
+        }
+        const auto element_count = checked_product(entry.shape);
+        const auto byte_count = checked_product(entry.shape, dtype_size);
+        require(element_count && byte_count,
+                tensor + " has shape " + shape_string(dimensions) + ", too many elements to address");
+        entry.element_count = *element_count;
+
+        const auto offsets = integers("data_offsets");
+        const std::string offsets_text = "data_offsets " + shape_string(offsets);
+        require(offsets.size() == 2, tensor + " has " + offsets_text + ", expected [begin, end]");
+        require(offsets[0] >= 0 && offsets[1] >= 0, tensor + " has negative " + offsets_text);
+        require(offsets[0] <= offsets[1], tensor + " " + offsets_text + " begin after they end");
+        const auto begin = static_cast<std::uint64_t>(offsets[0]);
+        const auto end = static_cast<std::uint64_t>(offsets[1]);
+        require(end <= data_size, tensor + " " + offsets_text + " run past the end of the data (" +
+                                      std::to_string(data_size) + " bytes)");
+        require(end - begin == *byte_count, tensor + " " + offsets_text + " hold " + std::to_string(end - begin) +
+                                                " bytes, but shape " + shape_string(dimensions) + " of " +
+                                                entry.dtype + " needs " + std::to_string(*byte_count));
+        entry.bytes = data + begin;
+        return entry;
+    }
+
+    void read_metadata(const detail::json::Value& metadata) {
+        using Kind = detail::json::Value::Kind;
+        require(metadata.kind == Kind::object, source_ + ": '__metadata__' is not a JSON object");
+        for (std::size_t i = 0; i < metadata.keys.size(); ++i) {
+            require(metadata.items[i].kind == Kind::string,
+                    source_ + ": '__metadata__' value of " + quoted(metadata.keys[i]) + " is not a string");
+            metadata_.emplace(metadata.keys[i], metadata.items[i].text);
+        }
+    }
+
+    std::string source_;
+    std::map<std::string, Entry> entries_;
+    std::map<std::string, std::string> metadata_;
+};
+
+// A safetensors file, mapped read-only and validated on opening. Movable, not
+// copyable; views into it stay valid while it lives.
+//
+// The mapping is a private base (not a member) so that it exists before the
+// SafetensorsView base parses it.
+class SafetensorsFile : private MappedFile, public SafetensorsView {
+public:
+    explicit SafetensorsFile(const std::string& path) : MappedFile(path), SafetensorsView(data(), size(), path) {}
+};
+
+// A tensor to write: raw little-endian row-major bytes with their dtype
+// ("F32", "I64", or any other safetensors dtype).
+struct NamedTensor {
+    std::string name;
+    std::vector<std::size_t> shape;
+    std::string dtype;
+    std::vector<unsigned char> bytes;
+};
+
+inline NamedTensor float32_tensor(std::string name, const Tensor& values) {
+    NamedTensor tensor{std::move(name), {values.shape().begin(), values.shape().end()}, "F32",
+                       std::vector<unsigned char>(values.size() * sizeof(float))};
+    if (!tensor.bytes.empty()) std::memcpy(tensor.bytes.data(), values.data(), tensor.bytes.size());
+    return tensor;
+}
+
+inline NamedTensor int64_tensor(std::string name, std::vector<std::size_t> shape, const std::vector<std::int64_t>& values) {
+    const auto count = checked_product(shape);
+    require(count && *count == values.size(), "int64 tensor " + quoted(name) + ": shape " + shape_string(shape) +
+                                                  " does not hold " + std::to_string(values.size()) + " values");
+    NamedTensor tensor{std::move(name), std::move(shape), "I64",
+                       std::vector<unsigned char>(values.size() * sizeof(std::int64_t))};
+    if (!tensor.bytes.empty()) std::memcpy(tensor.bytes.data(), values.data(), tensor.bytes.size());
+    return tensor;
+}
+
+// A 0-dimensional I64 tensor, like PyTorch's batch-norm num_batches_tracked.
+inline NamedTensor int64_scalar(std::string name, std::int64_t value) {
+    return int64_tensor(std::move(name), {}, {value});
+}
+
+// Writes `tensors` atomically. The header lists them sorted by name and is
+// padded with spaces to a multiple of 8 bytes; the data is ordered by element
+// size, largest first, so every tensor starts aligned to its element size, as
+// the reference implementation does.
+inline void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+                              const std::map<std::string, std::string>& metadata = {}) {
+    std::vector<const NamedTensor*> by_name;
+    for (const auto& tensor : tensors) {
+        const std::string described = path + ": tensor " + quoted(tensor.name);
+        require(!tensor.name.empty() && tensor.name != "__metadata__", described + " has a reserved name");
+        const std::size_t dtype_size = detail::safetensors_dtype_size(tensor.dtype);
+        require(dtype_size != 0, described + " has unknown dtype " + quoted(tensor.dtype));
+        const auto byte_count = checked_product(tensor.shape, dtype_size);
+        require(byte_count && *byte_count == tensor.bytes.size(),
+                described + " has " + std::to_string(tensor.bytes.size()) + " bytes, which do not fit shape " +
+                    shape_string(tensor.shape) + " of " + tensor.dtype);
+        by_name.push_back(&tensor);
+    }
+    std::sort(by_name.begin(), by_name.end(), [](auto a, auto b) { return a->name < b->name; });
+    const auto repeated = std::adjacent_find(by_name.begin(), by_name.end(), [](auto a, auto b) { return a->name == b->name; });
+    if (repeated != by_name.end()) throw Error(path + ": tensor name " + quoted((*repeated)->name) + " appears twice");
+
+    std::vector<const NamedTensor*> in_data_order = by_name;
+    std::stable_sort(in_data_order.begin(), in_data_order.end(), [](auto a, auto b) {
+        return detail::safetensors_dtype_size(a->dtype) > detail::safetensors_dtype_size(b->dtype);
+    });
+    std::map<const NamedTensor*, std::pair<std::size_t, std::size_t>> offsets;
+    std::size_t data_size = 0;
+    for (const auto* tensor : in_data_order) {
+        offsets[tensor] = {data_size, data_size + tensor->bytes.size()};
+        data_size += tensor->bytes.size();
+    }
+
+    using detail::json::quote;
+    auto join = [](const std::vector<std::string>& parts) {
+        std::string joined;
+        for (const auto& part : parts) joined += (joined.empty() ? "" : ",") + part;
+        return joined;
+    };
+    std::vector<std::string> members;
+    if (!metadata.empty()) {
+        std::vector<std::string> fields;
+        for (const auto& [key, value] : metadata) fields.push_back(quote(key) + ":" + quote(value));
+        members.push_back("\"__metadata__\":{" + join(fields) + "}");
+    }
+    for (const auto* tensor : by_name) {
+        std::vector<std::string> dimensions;
+        for (const auto dimension : tensor->shape) dimensions.push_back(std::to_string(dimension));
+        const auto [begin, end] = offsets[tensor];
+        members.push_back(quote(tensor->name) + ":{\"dtype\":" + quote(tensor->dtype) + ",\"shape\":[" +
+                          join(dimensions) + "],\"data_offsets\":[" + std::to_string(begin) + "," +
+                          std::to_string(end) + "]}");
+    }
+    std::string header = "{" + join(members) + "}";
+    header.append((8 - header.size() % 8) % 8, ' ');
+
+    write_file_atomically(path, [&](std::ostream& out) {
+        write_little_endian<std::uint64_t>(out, header.size());
+        out.write(header.data(), static_cast<std::streamsize>(header.size()));
+        for (const auto* tensor : in_data_order) {
+            out.write(reinterpret_cast<const char*>(tensor->bytes.data()), static_cast<std::streamsize>(tensor->bytes.size()));
+        }
+    });
+}
+
+}  // namespace bagnet::io

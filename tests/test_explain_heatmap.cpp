@@ -1,0 +1,143 @@
+// Heatmaps: the dense map against the per-patch definition computed by the PyTorch
+// reference (tests/reference/make_heatmap_fixture.py), and against the coarse map.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include "bagnet/bagnet.hpp"
+#include "bagnet/explain/heatmap.hpp"
+#include "bagnet/io/npy.hpp"
+#include "error_matchers.hpp"
+
+namespace {
+
+std::string heatmap_fixture(int q) {
+    const char* dir = std::getenv("BAGNET_FIXTURE_DIR");
+    if (dir == nullptr) FAIL("BAGNET_FIXTURE_DIR is not set (tests/reference/make_heatmap_fixture.py writes it)");
+    return std::string(dir) + "/heatmap_q" + std::to_string(q) + "/";
+}
+
+bagnet::Tensor4 random_input(std::size_t n, std::size_t c, std::size_t h, std::size_t w, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal;
+    bagnet::Tensor4 x = xt::zeros<float>({n, c, h, w});
+    for (auto& v : x) v = normal(rng);
+    return x;
+}
+
+// max |a - b| / max |b|
+double relative_error(const bagnet::Tensor4& actual, const bagnet::Tensor4& expected) {
+    REQUIRE(actual.shape() == expected.shape());
+    double scale = 0, error = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        scale = std::max(scale, double(std::abs(expected.data()[i])));
+        error = std::max(error, double(std::abs(actual.data()[i] - expected.data()[i])));
+    }
+    return error / std::max(scale, 1e-12);
+}
+
+void check_against_per_patch_reference(int q) {
+    const std::string dir = heatmap_fixture(q);
+    const bagnet::Tensor expected = bagnet::io::load_npy_float(dir + "dense_heatmap.npy");
+    const int classes = int(expected.shape()[1]);
+    bagnet::Model<bagnet::cpu> model(bagnet::make_architecture<bagnet::imagenet>(q, classes));
+    model.load(dir + "weights.safetensors");
+    const bagnet::Tensor4 x(bagnet::io::load_npy_float(dir + "input.npy"));
+    std::vector<int> all(std::size_t(classes));
+    std::iota(all.begin(), all.end(), 0);
+    std::size_t last_done = 0, reported_total = 0;
+    const auto maps = bagnet::dense_heatmap(model, x, all, [&](std::size_t done, std::size_t total) {
+        CHECK(done > last_done);
+        last_done = done;
+        reported_total = total;
+    });
+    INFO("q = " << q << ", input " << bagnet::shape_string(x.shape()));
+    CHECK(relative_error(maps.evidence, bagnet::Tensor4(expected)) < 1e-3);
+    CHECK(last_done == reported_total);
+    CHECK(reported_total == x.shape()[0] * 64);  // 8 x 8 shifts per image
+}
+
+// Coarse entry (i, j) is the dense map at (s i + (q-1)/2, s j + (q-1)/2).
+template <class Backend>
+void check_coarse_is_dense_on_the_grid(const bagnet::Model<Backend>& model, const bagnet::Tensor4& x,
+                                       const bagnet::ClassChoice& choice) {
+    const int q = model.architecture().patch_size, s = bagnet::output_stride(model.architecture());
+    const auto coarse = bagnet::coarse_heatmap(model, x, choice);
+    const auto dense = bagnet::dense_heatmap(model, x, choice);
+    REQUIRE(coarse.classes == dense.classes);
+    const auto& c = coarse.evidence;
+    const auto& d = dense.evidence;
+    REQUIRE(c.shape()[1] == d.shape()[1]);
+    double worst = 0, scale = 0;
+    for (std::size_t n = 0; n < c.shape()[0]; ++n)
+        for (std::size_t k = 0; k < c.shape()[1]; ++k)
+            for (std::size_t i = 0; i < c.shape()[2]; ++i)
+                for (std::size_t j = 0; j < c.shape()[3]; ++j) {
+                    const float on_grid = d(n, k, s * i + (q - 1) / 2, s * j + (q - 1) / 2);
+                    worst = std::max(worst, double(std::abs(on_grid - c(n, k, i, j))));
+                    scale = std::max(scale, double(std::abs(c(n, k, i, j))));
+                }
+    CHECK(worst <= 1e-4 * scale);
+}
+
+}  // namespace
+
+TEST_CASE("dense heatmap equals the per-patch definition (PyTorch) for q = 9, 17, 33", "[explain][heatmap]") {
+    check_against_per_patch_reference(9);
+    check_against_per_patch_reference(17);
+    check_against_per_patch_reference(33);
+}
+
+TEST_CASE("coarse heatmap equals the dense heatmap on the stride grid", "[explain][heatmap]") {
+    SECTION("ImageNet BagNet-9 on the cpu backend, output stride 8") {
+        bagnet::BagNet<9> model(20, 5);
+        REQUIRE(bagnet::output_stride(model.architecture()) == 8);
+        check_coarse_is_dense_on_the_grid(model, random_input(2, 3, 27, 22, 1), {3, 17});
+    }
+    SECTION("small BagNet-9 on the reference backend, output stride 4") {
+        bagnet::BagNet<9, bagnet::small<6, 1>, bagnet::reference> model(6, 2);
+        REQUIRE(bagnet::output_stride(model.architecture()) == 4);
+        check_coarse_is_dense_on_the_grid(model, random_input(1, 1, 15, 13, 2), bagnet::ClassChoice::top(2));
+    }
+}
+
+TEST_CASE("class choices: one class, a list, each image's top k", "[explain][heatmap]") {
+    bagnet::BagNet<9, bagnet::small<7, 1>> model(7, 3);
+    const auto x = random_input(3, 1, 12, 12, 4);
+    const auto scores = bagnet::logits(model, x);
+
+    const auto top = bagnet::coarse_heatmap(model, x, bagnet::ClassChoice::top(3));
+    REQUIRE(top.classes.size() == 3);
+    for (std::size_t n = 0; n < 3; ++n) {
+        REQUIRE(top.classes[n].size() == 3);
+        // best first, and no other class scores higher than the third
+        CHECK(scores(n, top.classes[n][0]) >= scores(n, top.classes[n][1]));
+        CHECK(scores(n, top.classes[n][1]) >= scores(n, top.classes[n][2]));
+        for (int c = 0; c < 7; ++c)
+            if (std::count(top.classes[n].begin(), top.classes[n].end(), c) == 0)
+                CHECK(scores(n, c) <= scores(n, top.classes[n][2]));
+        // the logits are the mean of the coarse map
+        for (std::size_t k = 0; k < 3; ++k) {
+            const auto map = xt::view(top.evidence, n, k);
+            CHECK(double(xt::mean(map)()) == Approx(scores(n, top.classes[n][k])).margin(1e-5));
+        }
+    }
+    const auto one = bagnet::coarse_heatmap(model, x, 5);
+    CHECK(one.evidence.shape()[1] == 1);
+    CHECK(one.classes == std::vector<std::vector<int>>(3, {5}));
+}
+
+TEST_CASE("heatmap inputs a model cannot explain are one-line errors", "[explain][heatmap][errors]") {
+    using bagnet::testing::one_line_mentioning;
+    bagnet::BagNet<9, bagnet::small<7, 1>> model(7, 3);
+    const auto x = random_input(1, 1, 12, 12, 4);
+    REQUIRE_THROWS_WITH(bagnet::dense_heatmap(model, x, 7), one_line_mentioning({"class 7", "out of range", "7 classes"}));
+    REQUIRE_THROWS_WITH(bagnet::coarse_heatmap(model, x, {1, -1}), one_line_mentioning({"class -1", "out of range"}));
+    REQUIRE_THROWS_WITH(bagnet::dense_heatmap(model, x, bagnet::ClassChoice::top(8)),
+                        one_line_mentioning({"top 8", "only 7"}));
+    REQUIRE_THROWS_WITH(bagnet::dense_heatmap(model, random_input(1, 1, 8, 20, 5), 1),
+                        one_line_mentioning({"at least 9 x 9", "8 x 20"}));
+    REQUIRE_THROWS_AS(bagnet::coarse_heatmap(model, x, std::vector<int>{}), bagnet::Error);
+}

@@ -1,0 +1,349 @@
+// Images in: decoding against the bytes an independent encoder (stb_image_write)
+// was given, the resize against hand-derived values of PIL's filter, and the
+// whole ImageNet preprocessing against torchvision's PIL pipeline on photos
+// (fixtures written by tests/reference/make_image_fixture.py).
+#include <bagnet/io/image.hpp>
+
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wunused-function"
+#pragma clang diagnostic ignored "-Wmissing-field-initializers"
+#elif defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#endif
+#include <stb/stb_image_write.h>
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#elif defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#include <xtensor/xnpy.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+using bagnet::io::Image;
+using Catch::Matchers::Contains;
+
+// A scratch directory of this process, removed with everything in it.
+struct ScratchDirectory {
+    fs::path path = fs::temp_directory_path() / ("bagnet_test_image_" + std::to_string(::getpid()));
+    ScratchDirectory() { fs::create_directories(path); }
+    ~ScratchDirectory() {
+        std::error_code ignored;
+        fs::remove_all(path, ignored);
+    }
+    std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+std::string write_png(const std::string& path, int height, int width, int channels,
+                      const std::vector<std::uint8_t>& samples) {
+    REQUIRE(samples.size() == static_cast<std::size_t>(height * width * channels));
+    REQUIRE(stbi_write_png(path.c_str(), width, height, channels, samples.data(), width * channels) != 0);
+    return path;
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// An 8 x 16 grey JPEG written by PIL (quality 90): two flat 8 x 8 blocks, 40
+// on the left and 200 on the right, so that only DC terms carry it and every
+// decoder gives those values back exactly. (stb_image_write's JPEG encoder is
+// not used: it shifts negative values, which the sanitized build rejects.)
+std::string two_block_jpeg() {
+    static const char bytes[] =
+        "\xff\xd8\xff\xe0\x00\x10\x4a\x46\x49\x46\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xdb\x00\x43"
+        "\x00\x03\x02\x02\x03\x02\x02\x03\x03\x03\x03\x04\x03\x03\x04\x05\x08\x05\x05\x04\x04\x05\x0a\x07"
+        "\x07\x06\x08\x0c\x0a\x0c\x0c\x0b\x0a\x0b\x0b\x0d\x0e\x12\x10\x0d\x0e\x11\x0e\x0b\x0b\x10\x16\x10"
+        "\x11\x13\x14\x15\x15\x15\x0c\x0f\x17\x18\x16\x14\x18\x12\x14\x15\x14\xff\xc0\x00\x0b\x08\x00\x08"
+        "\x00\x10\x01\x01\x11\x00\xff\xc4\x00\x15\x00\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+        "\x00\x00\x00\x08\x09\xff\xc4\x00\x14\x10\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+        "\x00\x00\x00\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00\x0a\x2d\x5b\xff\xd9";
+    return std::string(bytes, sizeof bytes - 1);
+}
+
+std::string read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A single-channel image whose samples are the given 8-bit values.
+Image grey_image(int height, int width, const std::vector<int>& values) {
+    Image image{height, width, 1, {}};
+    for (int value : values) image.pixels.push_back(static_cast<float>(value) / 255.0f);
+    return image;
+}
+
+std::vector<int> as_8bit(const Image& image) {
+    std::vector<int> values;
+    for (float value : image.pixels) values.push_back(static_cast<int>(std::lround(value * 255.0f)));
+    return values;
+}
+
+// One-line messages that name the offending file.
+void check_one_line_naming(const std::string& message, const std::string& path) {
+    CHECK_THAT(message, Contains(path));
+    CHECK(message.find('\n') == std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("load_image returns the file's 8-bit samples as HWC floats", "[image]") {
+    ScratchDirectory scratch;
+
+    SECTION("RGB keeps its channels in order") {
+        const std::vector<std::uint8_t> samples{0, 1, 2, 10, 20, 30, 255, 128, 64, 7, 8, 9, 100, 150, 200, 254, 253, 252};
+        const std::string path = write_png(scratch.file("rgb.png"), 2, 3, 3, samples);
+        const Image image = bagnet::io::load_image(path);
+        CHECK(image.height == 2);
+        CHECK(image.width == 3);
+        CHECK(image.channels == 3);
+        REQUIRE(image.pixels.size() == samples.size());
+        for (std::size_t i = 0; i < samples.size(); ++i) CHECK(image.pixels[i] == samples[i] / 255.0f);
+    }
+
+    SECTION("grey stays one channel, or expands to RGB when asked") {
+        const std::string path = write_png(scratch.file("grey.png"), 2, 2, 1, {0, 50, 200, 255});
+        CHECK(bagnet::io::load_image(path).channels == 1);
+        const Image rgb = bagnet::io::load_image(path, 3);
+        REQUIRE(rgb.channels == 3);
+        CHECK(as_8bit(rgb) == std::vector<int>{0, 0, 0, 50, 50, 50, 200, 200, 200, 255, 255, 255});
+    }
+
+    SECTION("RGBA drops alpha without compositing when RGB is asked") {
+        const std::string path =
+            write_png(scratch.file("rgba.png"), 1, 2, 4, {10, 20, 30, 0, 200, 100, 50, 128});
+        CHECK(bagnet::io::load_image(path).channels == 4);
+        CHECK(as_8bit(bagnet::io::load_image(path, 3)) == std::vector<int>{10, 20, 30, 200, 100, 50});
+    }
+
+    SECTION("JPEG decodes, grey expanding to RGB when asked") {
+        const std::string path = scratch.file("two_blocks.jpg");
+        write_bytes(path, two_block_jpeg());
+        const Image grey = bagnet::io::load_image(path);
+        REQUIRE(grey.channels == 1);
+        REQUIRE(grey.height == 8);
+        REQUIRE(grey.width == 16);
+        CHECK(as_8bit(grey)[7] == 40);
+        CHECK(as_8bit(grey)[8] == 200);
+        CHECK(as_8bit(bagnet::io::load_image(path, 3))[3 * 8] == 200);
+    }
+}
+
+TEST_CASE("load_image reports unreadable files in one line naming the file", "[image]") {
+    ScratchDirectory scratch;
+    const auto message_of = [](const std::string& path, int channels = 0) -> std::string {
+        try {
+            bagnet::io::load_image(path, channels);
+        } catch (const bagnet::Error& error) {
+            return error.what();
+        }
+        FAIL("no bagnet::Error for " << path);
+        return {};
+    };
+
+    const std::string missing = scratch.file("missing.png");
+    std::string message = message_of(missing);
+    check_one_line_naming(message, missing);
+    CHECK_THAT(message, Contains("No such file"));
+
+    message = message_of(scratch.path.string());
+    check_one_line_naming(message, scratch.path.string());
+    CHECK_THAT(message, Contains("directory"));
+
+    const std::string empty = scratch.file("empty.png");
+    write_bytes(empty, "");
+    message = message_of(empty);
+    check_one_line_naming(message, empty);
+    CHECK_THAT(message, Contains("empty"));
+
+    const std::string text = scratch.file("notes.png");
+    write_bytes(text, "not an image at all");
+    message = message_of(text);
+    check_one_line_naming(message, text);
+    CHECK_THAT(message, Contains("not a PNG or JPEG"));
+
+    const std::string garbage = scratch.file("garbage.png");
+    write_bytes(garbage, std::string("\x89PNG\r\n\x1a\n", 8) + std::string(64, '\x5a'));
+    message = message_of(garbage);
+    check_one_line_naming(message, garbage);
+    CHECK_THAT(message, Contains("PNG"));
+
+    std::vector<std::uint8_t> gradient(32 * 32 * 3);
+    for (std::size_t i = 0; i < gradient.size(); ++i) gradient[i] = static_cast<std::uint8_t>(i * 7);
+    const std::string whole = read_bytes(write_png(scratch.file("whole.png"), 32, 32, 3, gradient));
+    const std::string truncated = scratch.file("truncated.png");
+    write_bytes(truncated, whole.substr(0, whole.size() / 2));
+    message = message_of(truncated);
+    check_one_line_naming(message, truncated);
+    CHECK_THAT(message, Contains("PNG"));
+
+    const std::string jpeg = scratch.file("truncated.jpg");
+    write_bytes(jpeg, two_block_jpeg().substr(0, 100));
+    message = message_of(jpeg);
+    check_one_line_naming(message, jpeg);
+    CHECK_THAT(message, Contains("JPEG"));
+
+    message = message_of(scratch.file("whole.png"), 5);
+    CHECK_THAT(message, Contains("channels"));
+}
+
+TEST_CASE("resize_bilinear reproduces PIL's antialiased bilinear filter", "[image]") {
+    // Weights from PIL's definition (Resample.c): output x has centre
+    // c = (x + 0.5) * in / out, the triangle 1 - |d| is stretched by
+    // max(in / out, 1), input i sits at i + 0.5, and weights are normalised.
+    SECTION("downscale 4 -> 2: centres 1 and 3, triangle of radius 2") {
+        // x = 0 reads inputs 0..2 with weights .75, .75, .25 (/1.75): 255 * .75 / 1.75 = 109.3
+        // x = 1 reads inputs 1..3 with weights .25, .75, .75: 255 * 1 / 1.75 = 145.7
+        const Image resized = bagnet::io::resize_bilinear(grey_image(1, 4, {0, 255, 0, 255}), 1, 2);
+        CHECK(as_8bit(resized) == std::vector<int>{109, 146});
+    }
+    SECTION("upscale 2 -> 4: centres .25, .75, 1.25, 1.75, triangle of radius 1") {
+        // 0; .75 * 0 + .25 * 255 = 63.75; .25 * 0 + .75 * 255 = 191.25; 255
+        const Image resized = bagnet::io::resize_bilinear(grey_image(1, 2, {0, 255}), 1, 4);
+        CHECK(as_8bit(resized) == std::vector<int>{0, 64, 191, 255});
+    }
+    SECTION("both axes, rounded to 8 bits after each pass") {
+        // Horizontal 2 -> 3: weights (1), (.5/.5 split over both, centre 1), (1):
+        // rows [0 128 255] and [255 128 0] (127.5 rounds up); vertical likewise.
+        const Image resized = bagnet::io::resize_bilinear(grey_image(2, 2, {0, 255, 255, 0}), 3, 3);
+        CHECK(as_8bit(resized) == std::vector<int>{0, 128, 255, 128, 128, 128, 255, 128, 0});
+    }
+    SECTION("a flat image stays flat at any size") {
+        const Image flat = grey_image(7, 5, std::vector<int>(35, 37));
+        for (auto [height, width] : {std::pair{3, 11}, std::pair{1, 1}, std::pair{20, 2}}) {
+            const Image resized = bagnet::io::resize_bilinear(flat, height, width);
+            CHECK(resized.height == height);
+            CHECK(resized.width == width);
+            CHECK(as_8bit(resized) == std::vector<int>(static_cast<std::size_t>(height * width), 37));
+        }
+    }
+    SECTION("bad sizes are errors") {
+        CHECK_THROWS_AS(bagnet::io::resize_bilinear(grey_image(1, 2, {0, 255}), 0, 4), bagnet::Error);
+        CHECK_THROWS_AS(bagnet::io::resize_bilinear(Image{2, 2, 1, {0.5f}}, 4, 4), bagnet::Error);
+    }
+}
+
+TEST_CASE("resize_shorter_side sizes the output as torchvision's Resize(int)", "[image]") {
+    // The shorter side becomes the size, the longer int(size * long / short).
+    const auto resized_size = [](int height, int width, int size) {
+        const Image resized =
+            bagnet::io::resize_shorter_side(grey_image(height, width, std::vector<int>(height * width, 9)), size);
+        return std::pair{resized.height, resized.width};
+    };
+    CHECK(resized_size(300, 451, 256) == std::pair{256, 384});  // 384.85
+    CHECK(resized_size(451, 300, 256) == std::pair{384, 256});
+    CHECK(resized_size(427, 640, 256) == std::pair{256, 383});  // 383.7
+    CHECK(resized_size(172, 448, 256) == std::pair{256, 666});  // upscale, 666.8
+    CHECK(resized_size(10, 10, 3) == std::pair{3, 3});
+
+    // An image already that size is not resampled (off-grid values survive).
+    const Image exact{256, 300, 1, std::vector<float>(256 * 300, 0.1234f)};
+    CHECK(bagnet::io::resize_shorter_side(exact, 256).pixels == exact.pixels);
+    CHECK_THROWS_AS(bagnet::io::resize_shorter_side(exact, 0), bagnet::Error);
+}
+
+TEST_CASE("center_crop offsets round halves to even, as Python's round()", "[image]") {
+    // Each sample holds its column (or row) index, so the crop's first sample is its offset.
+    const auto left_offset = [](int width, int crop) {
+        Image image{1, width, 1, {}};
+        for (int x = 0; x < width; ++x) image.pixels.push_back(static_cast<float>(x));
+        const Image cropped = bagnet::io::center_crop(image, 1, crop);
+        REQUIRE(cropped.width == crop);
+        return static_cast<int>(cropped.pixels.front());
+    };
+    CHECK(left_offset(224, 224) == 0);
+    CHECK(left_offset(229, 224) == 2);  // round(2.5) = 2
+    CHECK(left_offset(230, 224) == 3);
+    CHECK(left_offset(231, 224) == 4);  // round(3.5) = 4
+    CHECK(left_offset(293, 224) == 34); // round(34.5) = 34: hubble_deep_field.jpg
+    CHECK(left_offset(383, 224) == 80); // round(79.5) = 80: rocket.jpg
+
+    Image tall{7, 1, 2, {}};
+    for (int y = 0; y < 7; ++y) tall.pixels.insert(tall.pixels.end(), {static_cast<float>(y), -1.0f});
+    const Image cropped = bagnet::io::center_crop(tall, 2, 1);
+    CHECK(cropped.pixels == std::vector<float>{2.0f, -1.0f, 3.0f, -1.0f});  // round(2.5) = 2
+
+    CHECK_THROWS_WITH(bagnet::io::center_crop(tall, 8, 1), Contains("7x1x2"));
+}
+
+TEST_CASE("normalize_to_chw moves channels first and normalises each", "[image]") {
+    const Image image{1, 2, 3, {0.0f, 0.5f, 1.0f, 0.25f, 0.75f, 0.125f}};
+    const bagnet::Tensor tensor = bagnet::io::normalize_to_chw(image, {0.5f, 0.25f, 0.0f}, {0.5f, 0.25f, 2.0f});
+    REQUIRE(tensor.shape() == bagnet::Tensor::shape_type{1, 3, 1, 2});
+    CHECK(tensor(0, 0, 0, 0) == -1.0f);     // (0 - .5) / .5
+    CHECK(tensor(0, 0, 0, 1) == -0.5f);     // (.25 - .5) / .5
+    CHECK(tensor(0, 1, 0, 0) == 1.0f);      // (.5 - .25) / .25
+    CHECK(tensor(0, 1, 0, 1) == 2.0f);      // (.75 - .25) / .25
+    CHECK(tensor(0, 2, 0, 0) == 0.5f);      // 1 / 2
+    CHECK(tensor(0, 2, 0, 1) == 0.0625f);   // .125 / 2
+    CHECK_THROWS_AS(bagnet::io::normalize_to_chw(image, {0.5f}, {0.5f}), bagnet::Error);
+    CHECK_THROWS_AS(bagnet::io::normalize_to_chw(image, {0, 0, 0}, {1, 0, 1}), bagnet::Error);
+}
+
+TEST_CASE("load_images_batch stacks preprocessed images", "[image]") {
+    ScratchDirectory scratch;
+    std::vector<std::uint8_t> samples(40 * 30 * 3);
+    for (std::size_t i = 0; i < samples.size(); ++i) samples[i] = static_cast<std::uint8_t>(i * 13 % 251);
+    const std::string first = write_png(scratch.file("first.png"), 40, 30, 3, samples);
+    const std::string second = write_png(scratch.file("second.png"), 20, 60, 1, std::vector<std::uint8_t>(1200, 90));
+
+    const bagnet::Tensor batch = bagnet::io::load_images_batch({first, second});
+    REQUIRE(batch.shape() == bagnet::Tensor::shape_type{2, 3, 224, 224});
+    const bagnet::Tensor one_first = bagnet::io::imagenet_preprocess(first);
+    const bagnet::Tensor one_second = bagnet::io::imagenet_preprocess(second);
+    CHECK(std::equal(one_first.begin(), one_first.end(), batch.data()));
+    CHECK(std::equal(one_second.begin(), one_second.end(), batch.data() + one_first.size()));
+
+    // Without the resize and crop the two images keep their different sizes.
+    const auto unresized = [](const std::string& path) {
+        return bagnet::io::normalize_to_chw(bagnet::io::load_image(path, 3), bagnet::io::imagenet_mean,
+                                            bagnet::io::imagenet_stddev);
+    };
+    CHECK_THROWS_WITH(bagnet::io::load_images_batch({first, second}, unresized),
+                      Contains(second) && Contains("[1, 3, 20, 60]") && Contains("[1, 3, 40, 30]"));
+    CHECK_THROWS_AS(bagnet::io::load_images_batch({}), bagnet::Error);
+}
+
+TEST_CASE("imagenet_preprocess agrees with torchvision's PIL pipeline on photos", "[image][fixture]") {
+    const char* fixture_dir = std::getenv("BAGNET_FIXTURE_DIR");
+    if (fixture_dir == nullptr) FAIL("BAGNET_FIXTURE_DIR is not set (tests/reference/make_image_fixture.py writes it)");
+    const char* photo_dir_override = std::getenv("BAGNET_IMAGE_DIR");
+    const fs::path photo_dir = photo_dir_override ? photo_dir_override : "/usr/lib/python3/dist-packages/skimage/data";
+
+    // PNGs are lossless and the resize is PIL's own arithmetic, so they match
+    // exactly; JPEG decoders (stb vs PIL's libjpeg-turbo) differ by a level or two.
+    const std::string photo = GENERATE(as<std::string>{}, "astronaut.png", "chelsea.png", "camera.png", "text.png",
+                                       "logo.png", "rocket.jpg", "hubble_deep_field.jpg");
+    const fs::path fixture = fs::path(fixture_dir) / ("image_" + fs::path(photo).stem().string() + ".npy");
+    INFO("photo " << (photo_dir / photo).string() << ", fixture " << fixture.string());
+    REQUIRE(fs::exists(fixture));
+    const bagnet::Tensor expected = xt::load_npy<float>(fixture.string());
+    const bagnet::Tensor actual = bagnet::io::imagenet_preprocess((photo_dir / photo).string());
+    REQUIRE(actual.shape() == expected.shape());
+
+    const double mean_difference = xt::mean(xt::abs(actual - expected))();
+    const double max_difference = xt::amax(xt::abs(actual - expected))();
+    WARN(photo << ": mean |C++ - torchvision| = " << mean_difference << " (max " << max_difference
+               << ") in normalised units; 1/255 = " << 1.0 / 255);
+    CHECK(mean_difference <= 1.0 / 255);
+    if (fs::path(photo).extension() == ".png") CHECK(max_difference <= 1e-6);
+}

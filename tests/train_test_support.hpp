@@ -1,0 +1,114 @@
+#pragma once
+// Shared by the training tests: random parameters for any graph, and a
+// finite-difference check of backprop against the graph's own forward pass.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "bagnet/train/backprop.hpp"
+
+namespace bagnet::testing {
+
+inline Tensor4 random_tensor4(std::size_t n, std::size_t c, std::size_t h, std::size_t w, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal;
+    Tensor4 x = xt::zeros<float>({n, c, h, w});
+    for (auto& v : x) v = normal(rng);
+    return x;
+}
+
+// Parameters for every layer of `graph`: He-normal convolutions, batch norms and
+// running statistics away from the identity, a random linear head.
+inline Parameters random_parameters(const train::Graph& graph, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal;
+    std::uniform_real_distribution<float> scale(0.5f, 1.5f), variance(0.5f, 2.f);
+    Parameters params;
+    auto fill = [&](const std::string& key, Shape shape, auto draw) {
+        Tensor t = xt::zeros<float>(shape);
+        for (auto& v : t) v = draw();
+        params.tensors()[key] = std::move(t);
+    };
+    for (const auto& layer : graph.layers()) {
+        if (layer.kind == train::LayerKind::convolution) {
+            const auto& c = layer.conv;
+            const float std = std::sqrt(2.f / float(c.in_channels * c.kernel * c.kernel));
+            fill(c.name + ".weight", c.weight_shape(), [&] { return std * normal(rng); });
+            if (c.bias) fill(c.name + ".bias", {std::size_t(c.out_channels)}, [&] { return 0.1f * normal(rng); });
+        } else if (layer.kind == train::LayerKind::batch_norm) {
+            const auto& b = layer.batch_norm;
+            const Shape shape{std::size_t(b.channels)};
+            fill(b.name + ".weight", shape, [&] { return scale(rng); });
+            fill(b.name + ".bias", shape, [&] { return 0.1f * normal(rng); });
+            fill(b.name + ".running_mean", shape, [&] { return 0.1f * normal(rng); });
+            fill(b.name + ".running_var", shape, [&] { return variance(rng); });
+            params.tensors()[b.name + ".num_batches_tracked"] = xt::zeros<float>(Shape{});
+        } else if (layer.kind == train::LayerKind::linear) {
+            const auto& l = layer.linear;
+            const float std = 1.f / std::sqrt(float(l.in_features));
+            fill(l.name + ".weight", {std::size_t(l.out_features), std::size_t(l.in_features)}, [&] { return std * normal(rng); });
+            fill(l.name + ".bias", {std::size_t(l.out_features)}, [&] { return 0.1f * normal(rng); });
+        }
+    }
+    return params;
+}
+
+// sum(output * weights) in double: a scalar whose gradient is `weights`.
+inline double weighted_sum(const Tensor4& output, const Tensor4& weights) {
+    double sum = 0;
+    for (std::size_t i = 0; i < output.size(); ++i) sum += double(output.data()[i]) * double(weights.data()[i]);
+    return sum;
+}
+
+// Compares backprop's gradients of sum(output * R) with central differences, on
+// the input and on up to `samples` entries of every trainable parameter. The
+// error is measured against the largest gradient of the same tensor.
+template <class Backend>
+void check_gradients(const train::Graph& graph, Parameters params, const Tensor4& x, train::Mode mode,
+                     double step = 1e-2, double tolerance = 1e-2, std::size_t samples = 6) {
+    auto& ops = train::training_ops<Backend>();
+    const train::Tape tape = train::forward(ops, graph, params, x, mode);
+    const Tensor4 weights = random_tensor4(tape.output().shape()[0], tape.output().shape()[1], tape.output().shape()[2],
+                                           tape.output().shape()[3], 99);
+    const auto analytic = train::backward(ops, graph, params, tape, weights, {true, true, {}});
+    auto loss = [&](const Parameters& p, const Tensor4& input) {
+        return weighted_sum(train::forward(ops, graph, p, input, mode).output(), weights);
+    };
+    auto check = [&](const std::string& what, const Tensor& gradient, auto perturb) {
+        const double scale = std::max(1e-3, double(xt::amax(xt::abs(gradient))()));
+        const std::size_t stride = std::max<std::size_t>(1, gradient.size() / samples);
+        for (std::size_t i = 0; i < gradient.size(); i += stride) {
+            const double numeric = (perturb(i, step) - perturb(i, -step)) / (2 * step);
+            INFO(what << " entry " << i << ": backprop " << gradient.data()[i] << ", finite difference " << numeric);
+            CHECK(std::abs(numeric - gradient.data()[i]) <= tolerance * scale);
+        }
+    };
+    check("input", analytic.input, [&](std::size_t i, double h) {
+        Tensor4 moved = x;
+        moved.data()[i] += float(h);
+        return loss(params, moved);
+    });
+    for (const auto& key : train::trainable_keys(graph)) {
+        REQUIRE(analytic.parameters.count(key));
+        check(key, analytic.parameters.at(key), [&](std::size_t i, double h) {
+            Parameters moved = params;
+            moved.at(key).data()[i] += float(h);
+            return loss(moved, x);
+        });
+    }
+}
+
+template <class T, class U>
+double max_relative_error(const T& actual, const U& expected) {
+    REQUIRE(std::equal(actual.shape().begin(), actual.shape().end(), expected.shape().begin(), expected.shape().end()));
+    double scale = 0, error = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        scale = std::max(scale, double(std::abs(expected.data()[i])));
+        error = std::max(error, std::abs(double(actual.data()[i]) - double(expected.data()[i])));
+    }
+    return error / std::max(scale, 1e-12);
+}
+
+}  // namespace bagnet::testing
