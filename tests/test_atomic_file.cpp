@@ -83,7 +83,8 @@ TEST_CASE("write_file_atomically reports paths it cannot write, naming them", "[
     REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
     struct rlimit small_limit = old_limit;
     small_limit.rlim_cur = 1000;
-    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG instead
+    const auto old_handler =
+        std::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG instead
     REQUIRE(::setrlimit(RLIMIT_FSIZE, &small_limit) == 0);
     auto write_too_much = [](std::ostream& out) { out << std::string(5000, 'x'); };
     CHECK_THROWS_WITH(write_file_atomically(path, write_too_much),

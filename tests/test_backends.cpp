@@ -66,6 +66,24 @@ TEST_CASE("cpu backend equals the reference backend in fp32", "[backend][cpu]") 
     compare_backends<33>(2, 41, 33, bagnet::Precision::fp32, 1e-4);
 }
 
+// Layer by layer: the network cut after every block (a fresh linear head on the
+// block's output), so a disagreement is pinned to the block that causes it.
+TEST_CASE("cpu backend equals the reference backend after every block", "[backend][cpu]") {
+    const bagnet::Architecture full = bagnet::make_architecture<bagnet::imagenet>(33, 20);
+    for (std::size_t blocks = 0; blocks <= full.blocks.size(); ++blocks) {
+        bagnet::Architecture cut = full;
+        cut.blocks.resize(blocks);
+        cut.fc.in_features = blocks ? cut.blocks.back().out_channels() : cut.stem_bn.channels;
+        INFO("after " << blocks << " blocks");
+        bagnet::Model<bagnet::cpu> fast(cut, blocks);
+        bagnet::Model<bagnet::reference> slow(cut);
+        randomize(fast, blocks);
+        slow.mutable_parameters() = fast.parameters();
+        const auto x = random_input(1, 3, 35, 34, blocks);
+        CHECK(max_relative_error(bagnet::logit_map(fast, x), bagnet::logit_map(slow, x)) < 1e-4);
+    }
+}
+
 TEST_CASE("cpu backend in bf16 stays close to fp32", "[backend][cpu][bf16]") {
     if (!bagnet::onednn::cpu_has_bf16()) {
         WARN("skipped: this CPU has no bf16 instructions");

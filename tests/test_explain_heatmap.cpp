@@ -9,6 +9,7 @@
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain/heatmap.hpp"
 #include "bagnet/io/npy.hpp"
+#include <xtensor/xview.hpp>
 #include "error_matchers.hpp"
 
 namespace {
@@ -45,7 +46,7 @@ void check_against_per_patch_reference(int q) {
     bagnet::Model<bagnet::cpu> model(bagnet::make_architecture<bagnet::imagenet>(q, classes));
     model.load(dir + "weights.safetensors");
     const bagnet::Tensor4 x(bagnet::io::load_npy_float(dir + "input.npy"));
-    std::vector<int> all(std::size_t(classes));
+    std::vector<int> all(static_cast<std::size_t>(classes));
     std::iota(all.begin(), all.end(), 0);
     std::size_t last_done = 0, reported_total = 0;
     const auto maps = bagnet::dense_heatmap(model, x, all, [&](std::size_t done, std::size_t total) {

@@ -1,8 +1,12 @@
-// Images in: decoding against the bytes an independent encoder (stb_image_write)
-// was given, the resize against hand-derived values of PIL's filter, and the
-// whole ImageNet preprocessing against torchvision's PIL pipeline on photos
-// (fixtures written by tests/reference/make_image_fixture.py).
+// Images in, and the ImageNet class names their logits are read with.
+// Decoding is checked against the samples given to an independent encoder
+// (stb_image_write, or PIL for the JPEG), the resize against hand-derived
+// values of PIL's filter, and the whole ImageNet preprocessing against
+// torchvision's PIL pipeline on photos (fixtures written by
+// tests/reference/make_image_fixture.py).
 #include <bagnet/io/image.hpp>
+#include <bagnet/io/imagenet_classes.hpp>
+#include <bagnet/io/npy.hpp>
 
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -22,36 +26,32 @@
 #pragma GCC diagnostic pop
 #endif
 
-#include <xtensor/xnpy.hpp>
+#include "fixtures.hpp"
+#include "test_files.hpp"
+
+#include <xtensor/xmath.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <set>
 #include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
 #include <vector>
-
-#include <unistd.h>
 
 namespace {
 
 namespace fs = std::filesystem;
 using bagnet::io::Image;
+using bagnet::testing::ScratchDirectory;
 using Catch::Matchers::Contains;
-
-// A scratch directory of this process, removed with everything in it.
-struct ScratchDirectory {
-    fs::path path = fs::temp_directory_path() / ("bagnet_test_image_" + std::to_string(::getpid()));
-    ScratchDirectory() { fs::create_directories(path); }
-    ~ScratchDirectory() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::string write_png(const std::string& path, int height, int width, int channels,
                       const std::vector<std::uint8_t>& samples) {
@@ -110,7 +110,8 @@ TEST_CASE("load_image returns the file's 8-bit samples as HWC floats", "[image]"
     ScratchDirectory scratch;
 
     SECTION("RGB keeps its channels in order") {
-        const std::vector<std::uint8_t> samples{0, 1, 2, 10, 20, 30, 255, 128, 64, 7, 8, 9, 100, 150, 200, 254, 253, 252};
+        const std::vector<std::uint8_t> samples{0, 1, 2, 10,  20,  30,  255, 128, 64,
+                                                7, 8, 9, 100, 150, 200, 254, 253, 252};
         const std::string path = write_png(scratch.file("rgb.png"), 2, 3, 3, samples);
         const Image image = bagnet::io::load_image(path);
         CHECK(image.height == 2);
@@ -165,8 +166,10 @@ TEST_CASE("load_image reports unreadable files in one line naming the file", "[i
     check_one_line_naming(message, missing);
     CHECK_THAT(message, Contains("No such file"));
 
-    message = message_of(scratch.path.string());
-    check_one_line_naming(message, scratch.path.string());
+    const std::string directory = scratch.file("directory.png");
+    fs::create_directory(directory);
+    message = message_of(directory);
+    check_one_line_naming(message, directory);
     CHECK_THAT(message, Contains("directory"));
 
     const std::string empty = scratch.file("empty.png");
@@ -245,8 +248,8 @@ TEST_CASE("resize_bilinear reproduces PIL's antialiased bilinear filter", "[imag
 TEST_CASE("resize_shorter_side sizes the output as torchvision's Resize(int)", "[image]") {
     // The shorter side becomes the size, the longer int(size * long / short).
     const auto resized_size = [](int height, int width, int size) {
-        const Image resized =
-            bagnet::io::resize_shorter_side(grey_image(height, width, std::vector<int>(height * width, 9)), size);
+        const Image resized = bagnet::io::resize_shorter_side(
+            grey_image(height, width, std::vector<int>(height * width, 9)), size);
         return std::pair{resized.height, resized.width};
     };
     CHECK(resized_size(300, 451, 256) == std::pair{256, 384});  // 384.85
@@ -273,9 +276,9 @@ TEST_CASE("center_crop offsets round halves to even, as Python's round()", "[ima
     CHECK(left_offset(224, 224) == 0);
     CHECK(left_offset(229, 224) == 2);  // round(2.5) = 2
     CHECK(left_offset(230, 224) == 3);
-    CHECK(left_offset(231, 224) == 4);  // round(3.5) = 4
-    CHECK(left_offset(293, 224) == 34); // round(34.5) = 34: hubble_deep_field.jpg
-    CHECK(left_offset(383, 224) == 80); // round(79.5) = 80: rocket.jpg
+    CHECK(left_offset(231, 224) == 4);   // round(3.5) = 4
+    CHECK(left_offset(293, 224) == 34);  // round(34.5) = 34: hubble_deep_field.jpg
+    CHECK(left_offset(383, 224) == 80);  // round(79.5) = 80: rocket.jpg
 
     Image tall{7, 1, 2, {}};
     for (int y = 0; y < 7; ++y) tall.pixels.insert(tall.pixels.end(), {static_cast<float>(y), -1.0f});
@@ -287,14 +290,15 @@ TEST_CASE("center_crop offsets round halves to even, as Python's round()", "[ima
 
 TEST_CASE("normalize_to_chw moves channels first and normalises each", "[image]") {
     const Image image{1, 2, 3, {0.0f, 0.5f, 1.0f, 0.25f, 0.75f, 0.125f}};
-    const bagnet::Tensor tensor = bagnet::io::normalize_to_chw(image, {0.5f, 0.25f, 0.0f}, {0.5f, 0.25f, 2.0f});
+    const bagnet::Tensor tensor =
+        bagnet::io::normalize_to_chw(image, {0.5f, 0.25f, 0.0f}, {0.5f, 0.25f, 2.0f});
     REQUIRE(tensor.shape() == bagnet::Tensor::shape_type{1, 3, 1, 2});
-    CHECK(tensor(0, 0, 0, 0) == -1.0f);     // (0 - .5) / .5
-    CHECK(tensor(0, 0, 0, 1) == -0.5f);     // (.25 - .5) / .5
-    CHECK(tensor(0, 1, 0, 0) == 1.0f);      // (.5 - .25) / .25
-    CHECK(tensor(0, 1, 0, 1) == 2.0f);      // (.75 - .25) / .25
-    CHECK(tensor(0, 2, 0, 0) == 0.5f);      // 1 / 2
-    CHECK(tensor(0, 2, 0, 1) == 0.0625f);   // .125 / 2
+    CHECK(tensor(0, 0, 0, 0) == -1.0f);    // (0 - .5) / .5
+    CHECK(tensor(0, 0, 0, 1) == -0.5f);    // (.25 - .5) / .5
+    CHECK(tensor(0, 1, 0, 0) == 1.0f);     // (.5 - .25) / .25
+    CHECK(tensor(0, 1, 0, 1) == 2.0f);     // (.75 - .25) / .25
+    CHECK(tensor(0, 2, 0, 0) == 0.5f);     // 1 / 2
+    CHECK(tensor(0, 2, 0, 1) == 0.0625f);  // .125 / 2
     CHECK_THROWS_AS(bagnet::io::normalize_to_chw(image, {0.5f}, {0.5f}), bagnet::Error);
     CHECK_THROWS_AS(bagnet::io::normalize_to_chw(image, {0, 0, 0}, {1, 0, 1}), bagnet::Error);
 }
@@ -304,7 +308,8 @@ TEST_CASE("load_images_batch stacks preprocessed images", "[image]") {
     std::vector<std::uint8_t> samples(40 * 30 * 3);
     for (std::size_t i = 0; i < samples.size(); ++i) samples[i] = static_cast<std::uint8_t>(i * 13 % 251);
     const std::string first = write_png(scratch.file("first.png"), 40, 30, 3, samples);
-    const std::string second = write_png(scratch.file("second.png"), 20, 60, 1, std::vector<std::uint8_t>(1200, 90));
+    const std::string second =
+        write_png(scratch.file("second.png"), 20, 60, 1, std::vector<std::uint8_t>(1200, 90));
 
     const bagnet::Tensor batch = bagnet::io::load_images_batch({first, second});
     REQUIRE(batch.shape() == bagnet::Tensor::shape_type{2, 3, 224, 224});
@@ -324,19 +329,16 @@ TEST_CASE("load_images_batch stacks preprocessed images", "[image]") {
 }
 
 TEST_CASE("imagenet_preprocess agrees with torchvision's PIL pipeline on photos", "[image][fixture]") {
-    const char* fixture_dir = std::getenv("BAGNET_FIXTURE_DIR");
-    if (fixture_dir == nullptr) FAIL("BAGNET_FIXTURE_DIR is not set (tests/reference/make_image_fixture.py writes it)");
-    const char* photo_dir_override = std::getenv("BAGNET_IMAGE_DIR");
-    const fs::path photo_dir = photo_dir_override ? photo_dir_override : "/usr/lib/python3/dist-packages/skimage/data";
+    const fs::path photo_dir = "/usr/lib/python3/dist-packages/skimage/data";
 
     // PNGs are lossless and the resize is PIL's own arithmetic, so they match
     // exactly; JPEG decoders (stb vs PIL's libjpeg-turbo) differ by a level or two.
-    const std::string photo = GENERATE(as<std::string>{}, "astronaut.png", "chelsea.png", "camera.png", "text.png",
-                                       "logo.png", "rocket.jpg", "hubble_deep_field.jpg");
-    const fs::path fixture = fs::path(fixture_dir) / ("image_" + fs::path(photo).stem().string() + ".npy");
-    INFO("photo " << (photo_dir / photo).string() << ", fixture " << fixture.string());
+    const std::string photo = GENERATE(as<std::string>{}, "astronaut.png", "chelsea.png", "camera.png",
+                                       "text.png", "logo.png", "rocket.jpg", "hubble_deep_field.jpg");
+    const std::string fixture = bagnet::testing::fixture("image_" + fs::path(photo).stem().string() + ".npy");
+    INFO("photo " << (photo_dir / photo).string() << ", fixture " << fixture);
     REQUIRE(fs::exists(fixture));
-    const bagnet::Tensor expected = xt::load_npy<float>(fixture.string());
+    const bagnet::Tensor expected = bagnet::io::load_npy_float(fixture);
     const bagnet::Tensor actual = bagnet::io::imagenet_preprocess((photo_dir / photo).string());
     REQUIRE(actual.shape() == expected.shape());
 
@@ -346,4 +348,27 @@ TEST_CASE("imagenet_preprocess agrees with torchvision's PIL pipeline on photos"
                << ") in normalised units; 1/255 = " << 1.0 / 255);
     CHECK(mean_difference <= 1.0 / 255);
     if (fs::path(photo).extension() == ".png") CHECK(max_difference <= 1e-6);
+}
+
+TEST_CASE("imagenet_class_name gives the category of each of the 1000 logits", "[image][imagenet_classes]") {
+    // Spot checks against the canonical ImageNet-1k (ILSVRC 2012) index order.
+    CHECK(bagnet::io::imagenet_class_name(0) == "tench");
+    CHECK(bagnet::io::imagenet_class_name(1) == "goldfish");
+    CHECK(bagnet::io::imagenet_class_name(207) == "golden retriever");
+    CHECK(bagnet::io::imagenet_class_name(281) == "tabby");
+    CHECK(bagnet::io::imagenet_class_name(817) == "sports car");
+    CHECK(bagnet::io::imagenet_class_name(999) == "toilet tissue");
+
+    const auto& names = bagnet::io::imagenet_class_names();
+    CHECK(names.size() == 1000);
+    std::set<std::string_view> distinct;
+    for (const char* name : names) {
+        REQUIRE(name != nullptr);
+        CHECK(std::string_view(name).size() > 0);
+        distinct.insert(name);
+    }
+    CHECK(distinct.size() == 1000);
+
+    CHECK_THROWS_WITH(bagnet::io::imagenet_class_name(1000), Contains("1000") && Contains("out of range"));
+    CHECK_THROWS_AS(bagnet::io::imagenet_class_name(-1), bagnet::Error);
 }

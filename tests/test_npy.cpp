@@ -44,8 +44,9 @@ std::string float32_header(const std::string& shape) {
 
 // Values and shapes as std::vectors, which Catch compares and prints (xtensor's own == confuses it).
 std::vector<float> values_of(const bagnet::Tensor& tensor) { return {tensor.begin(), tensor.end()}; }
-std::vector<std::size_t> shape_of(const bagnet::Tensor& tensor) { return {tensor.shape().begin(), tensor.shape().end()}; }
-
+std::vector<std::size_t> shape_of(const bagnet::Tensor& tensor) {
+    return {tensor.shape().begin(), tensor.shape().end()};
+}
 
 }  // namespace
 
@@ -95,10 +96,11 @@ TEST_CASE("npy writes what numpy writes", "[npy]") {
     // Version 1.0 with the dict numpy writes; the data starts on a 64-byte boundary.
     REQUIRE(ours.size() > 10);
     CHECK(ours.substr(0, 8) == std::string("\x93NUMPY\x01\x00", 8));
-    const std::size_t header_length =
-        static_cast<unsigned char>(ours[8]) + 256 * static_cast<std::size_t>(static_cast<unsigned char>(ours[9]));
+    const std::size_t header_length = static_cast<unsigned char>(ours[8]) +
+                                      256 * static_cast<std::size_t>(static_cast<unsigned char>(ours[9]));
     CHECK((10 + header_length) % 64 == 0);
-    CHECK(ours.substr(10, 61) == "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 4), }");
+    const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 4), }";
+    CHECK(ours.substr(10, dict.size()) == dict);
     CHECK(ours[10 + header_length - 1] == '\n');
     const std::size_t data_size = 24 * sizeof(float);
     REQUIRE(ours.size() == 10 + header_length + data_size);
@@ -114,16 +116,21 @@ TEST_CASE("npy names the dtype or layout it cannot use", "[npy]") {
     using bagnet::io::load_npy_float;
     using bagnet::io::load_npy_int64;
     const std::string float64 = data_file("float64.npy");
-    REQUIRE_THROWS_WITH(load_npy_float(float64), one_line_mentioning({float64, "expected float32 data, found float64 ('<f8')"}));
+    REQUIRE_THROWS_WITH(load_npy_float(float64),
+                        one_line_mentioning({float64, "expected float32 data, found float64 ('<f8')"}));
     const std::string int64 = data_file("int64_2x2.npy");
-    REQUIRE_THROWS_WITH(load_npy_float(int64), one_line_mentioning({int64, "expected float32 data, found int64 ('<i8')"}));
-    REQUIRE_THROWS_WITH(load_npy_int64(int64), one_line_mentioning({int64, "expected a 1-D array of labels, found shape [2, 2]"}));
+    REQUIRE_THROWS_WITH(load_npy_float(int64),
+                        one_line_mentioning({int64, "expected float32 data, found int64 ('<i8')"}));
+    REQUIRE_THROWS_WITH(load_npy_int64(int64),
+                        one_line_mentioning({int64, "expected a 1-D array of labels, found shape [2, 2]"}));
     const std::string big_endian = data_file("big_endian.npy");
     REQUIRE_THROWS_WITH(load_npy_float(big_endian), Contains("found big-endian float32 ('>f4')"));
     const std::string fortran = data_file("fortran.npy");
-    REQUIRE_THROWS_WITH(load_npy_float(fortran), one_line_mentioning({fortran, "Fortran-ordered arrays are not supported"}));
+    REQUIRE_THROWS_WITH(load_npy_float(fortran),
+                        one_line_mentioning({fortran, "Fortran-ordered arrays are not supported"}));
     const std::string grid = data_file("float32_2x3x4.npy");
-    REQUIRE_THROWS_WITH(load_npy_int64(grid), one_line_mentioning({grid, "expected int64 or int32 labels, found float32 ('<f4')"}));
+    REQUIRE_THROWS_WITH(load_npy_int64(grid),
+                        one_line_mentioning({grid, "expected int64 or int32 labels, found float32 ('<f4')"}));
 }
 
 TEST_CASE("npy rejects each kind of malformed file with a message naming the problem", "[npy]") {
@@ -140,34 +147,46 @@ TEST_CASE("npy rejects each kind of malformed file with a message naming the pro
         {"wrong magic", "\x93NUMPX\x01\x00\x00\x00", "not an npy file"},
         {"no version", "\x93NUMPY", "ends inside its version number"},
         {"no header length", std::string("\x93NUMPY\x01\x00\x05", 9), "ends inside its header length"},
-        {"version 4.0", npy_bytes(float32_header("(4,)"), four_floats, 4), "unsupported npy format version 4.0"},
-        {"header past the end", std::string("\x93NUMPY\x01\x00\xff\x00{}", 12), "npy header length 255 runs past the end"},
+        {"version 4.0", npy_bytes(float32_header("(4,)"), four_floats, 4),
+         "unsupported npy format version 4.0"},
+        {"header past the end", std::string("\x93NUMPY\x01\x00\xff\x00{}", 12),
+         "npy header length 255 runs past the end"},
         {"version 2 header past the end", std::string("\x93NUMPY\x02\x00\x00\x00\x01\x00{}", 14),
          "npy header length 65536 runs past the end"},
         {"not a dict", npy_bytes("[1, 2]\n"), "npy header is not a dict"},
-        {"truncated dict", npy_bytes("{'descr': '<f4', "), "not a valid Python dict literal: unexpected end"},
+        {"truncated dict", npy_bytes("{'descr': '<f4', "),
+         "not a valid Python dict literal: expected a string as dict key at its end"},
         {"unterminated string", npy_bytes("{'descr: 1}"), "unterminated string"},
-        {"missing shape", npy_bytes("{'descr': '<f4', 'fortran_order': False}"), "lacks one of 'descr', 'fortran_order', 'shape'"},
+        {"missing shape", npy_bytes("{'descr': '<f4', 'fortran_order': False}"),
+         "lacks one of 'descr', 'fortran_order', 'shape'"},
         {"unexpected key", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (), 'extra': 1}"),
          "unexpected key 'extra'"},
         {"duplicate key", npy_bytes("{'descr': '<f4', 'descr': '<f4'}"), "duplicate key 'descr'"},
         {"structured dtype", npy_bytes("{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (1,)}"),
          "structured arrays"},
-        {"descr not a string", npy_bytes("{'descr': 4, 'fortran_order': False, 'shape': (1,)}"), "'descr' is not a string"},
+        {"descr not a string", npy_bytes("{'descr': 4, 'fortran_order': False, 'shape': (1,)}"),
+         "'descr' is not a string"},
         {"fortran_order not a bool", npy_bytes("{'descr': '<f4', 'fortran_order': 0, 'shape': (1,)}"),
          "'fortran_order' is not True or False"},
         {"shape a list", npy_bytes(float32_header("[4]"), four_floats), "'shape' is not a tuple"},
-        {"shape a parenthesized integer", npy_bytes(float32_header("(4)"), four_floats), "'shape' is not a tuple"},
-        {"negative dimension", npy_bytes(float32_header("(-4,)"), four_floats), "other than non-negative integers"},
-        {"dimension not an integer", npy_bytes(float32_header("('4',)"), four_floats), "other than non-negative integers"},
+        {"shape a parenthesized integer", npy_bytes(float32_header("(4)"), four_floats),
+         "'shape' is not a tuple"},
+        {"negative dimension", npy_bytes(float32_header("(-4,)"), four_floats),
+         "other than non-negative integers"},
+        {"dimension not an integer", npy_bytes(float32_header("('4',)"), four_floats),
+         "other than non-negative integers"},
         {"too little data", npy_bytes(float32_header("(3,)"), std::string(8, '\0')),
          "holds 8 bytes of data, but shape [3] of float32 ('<f4') needs 12"},
-        {"too much data", npy_bytes(float32_header("(3,)"), four_floats), "holds 16 bytes of data, but shape [3]"},
-        {"overflowing shape", npy_bytes(float32_header("(4294967296, 4294967296)"), four_floats), "needs more than 2^64"},
-        {"integer out of range", npy_bytes(float32_header("(99999999999999999999,)")), "integer out of the 64-bit range"},
+        {"too much data", npy_bytes(float32_header("(3,)"), four_floats),
+         "holds 16 bytes of data, but shape [3]"},
+        {"overflowing shape", npy_bytes(float32_header("(4294967296, 4294967296)"), four_floats),
+         "needs more than 2^64"},
+        {"integer out of range", npy_bytes(float32_header("(99999999999999999999,)")),
+         "integer out of the 64-bit range"},
         {"deep nesting", npy_bytes("{'shape': " + std::string(100, '(') + std::string(100, ')') + "}"),
          "nested deeper than 32 levels"},
-        {"text after the dict", npy_bytes(float32_header("(4,)") + "x", four_floats), "unexpected text after the end"},
+        {"text after the dict", npy_bytes(float32_header("(4,)") + "x", four_floats),
+         "unexpected text after the end"},
         {"unknown word", npy_bytes("{'descr': true}"), "unexpected character 't'"},
     };
     for (const auto& c : cases) {
@@ -180,8 +199,10 @@ TEST_CASE("npy rejects each kind of malformed file with a message naming the pro
 TEST_CASE("npy reports missing files, directories and unwritable paths", "[npy]") {
     ScratchDirectory directory;
     const std::string missing = directory.file("missing.npy");
-    REQUIRE_THROWS_WITH(bagnet::io::load_npy_float(missing), one_line_mentioning({missing, "cannot open: No such file or directory"}));
-    REQUIRE_THROWS_WITH(bagnet::io::load_npy_int64(directory.file(".")), Contains("is a directory, not a file"));
+    REQUIRE_THROWS_WITH(bagnet::io::load_npy_float(missing),
+                        one_line_mentioning({missing, "cannot open: No such file or directory"}));
+    REQUIRE_THROWS_WITH(bagnet::io::load_npy_int64(directory.file(".")),
+                        Contains("is a directory, not a file"));
     const std::string nowhere = directory.file("absent/out.npy");
     REQUIRE_THROWS_WITH(bagnet::io::save_npy(nowhere, bagnet::Tensor{1.0f}),
                         one_line_mentioning({nowhere, "cannot create a temporary file"}));

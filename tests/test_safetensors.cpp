@@ -47,7 +47,8 @@ std::string safetensors_bytes(const std::string& header, const std::string& data
 // A header describing one tensor `name` with the given JSON fragments.
 std::string one_tensor(const std::string& name, const std::string& dtype, const std::string& shape,
                        const std::string& offsets) {
-    return "{\"" + name + "\": {\"dtype\": " + dtype + ", \"shape\": " + shape + ", \"data_offsets\": " + offsets + "}}";
+    return "{\"" + name + "\": {\"dtype\": " + dtype + ", \"shape\": " + shape +
+           ", \"data_offsets\": " + offsets + "}}";
 }
 
 template <class T>
@@ -57,8 +58,9 @@ std::string raw(const std::vector<T>& values) {
 
 // Values and shapes as std::vectors, which Catch compares and prints (xtensor's own == confuses it).
 std::vector<float> values_of(const bagnet::Tensor& tensor) { return {tensor.begin(), tensor.end()}; }
-std::vector<std::size_t> shape_of(const bagnet::Tensor& tensor) { return {tensor.shape().begin(), tensor.shape().end()}; }
-
+std::vector<std::size_t> shape_of(const bagnet::Tensor& tensor) {
+    return {tensor.shape().begin(), tensor.shape().end()};
+}
 
 }  // namespace
 
@@ -71,15 +73,16 @@ TEST_CASE("safetensors round trip keeps names, shapes, dtypes, values and metada
     const bagnet::Tensor scalar = 42.0f;
     const bagnet::Tensor empty = bagnet::Tensor::from_shape({0, 3});
     const std::map<std::string, std::string> metadata = {{"format", "pt"}, {"note", "quote \" and\nnewline"}};
-    write_safetensors(path,
-                      {float32_tensor("fc.weight", weight), float32_tensor("fc.bias", bias),
-                       int64_scalar("bn1.num_batches_tracked", 12345678901), int64_tensor("step", {2}, {1, -2}),
-                       float32_tensor("scale", scalar), float32_tensor("empty", empty)},
-                      metadata);
+    write_safetensors(
+        path,
+        {float32_tensor("fc.weight", weight), float32_tensor("fc.bias", bias),
+         int64_scalar("bn1.num_batches_tracked", 12345678901), int64_tensor("step", {2}, {1, -2}),
+         float32_tensor("scale", scalar), float32_tensor("empty", empty)},
+        metadata);
 
     const SafetensorsFile file(path);
-    CHECK(file.names() ==
-          std::vector<std::string>{"bn1.num_batches_tracked", "empty", "fc.bias", "fc.weight", "scale", "step"});
+    CHECK(file.names() == std::vector<std::string>{"bn1.num_batches_tracked", "empty", "fc.bias", "fc.weight",
+                                                   "scale", "step"});
     CHECK(file.metadata() == metadata);
     CHECK(file.dtype("fc.weight") == "F32");
     CHECK(file.dtype("step") == "I64");
@@ -112,14 +115,16 @@ TEST_CASE("safetensors round trip keeps names, shapes, dtypes, values and metada
 
 TEST_CASE("safetensors reads the fixture written by Python with numpy", "[safetensors]") {
     const SafetensorsFile file(bagnet::testing::data_file("tiny.safetensors"));
-    CHECK(file.metadata() == std::map<std::string, std::string>{{"format", "pt"}, {"note", "made by make_tiny_safetensors.py"}});
+    CHECK(file.metadata() ==
+          std::map<std::string, std::string>{{"format", "pt"}, {"note", "made by make_tiny_safetensors.py"}});
     CHECK(file.names().size() == 8);
 
     const bagnet::Tensor expected_conv = {{-1.0f, -0.5f, 0.0f}, {0.5f, 1.0f, 1.5f}};
     CHECK(shape_of(file.load_float("conv.weight")) == std::vector<std::size_t>{2, 3});
     CHECK(values_of(file.load_float("conv.weight")) == values_of(expected_conv));
     CHECK(file.dtype("half") == "F16");
-    CHECK(values_of(file.load_float("half")) == std::vector<float>{1.0f, -2.5f, 65504.0f, std::ldexp(1.0f, -24)});
+    CHECK(values_of(file.load_float("half")) ==
+          std::vector<float>{1.0f, -2.5f, 65504.0f, std::ldexp(1.0f, -24)});
     CHECK(file.dtype("bfloat") == "BF16");
     CHECK(values_of(file.load_float("bfloat")) == std::vector<float>{1.0f, -3.0f, 0.15625f});
     CHECK(file.shape("double") == std::vector<std::size_t>{2, 2});
@@ -137,10 +142,12 @@ TEST_CASE("safetensors reads the fixture written by Python with numpy", "[safete
 TEST_CASE("safetensors converts the special values of F16 and BF16", "[safetensors]") {
     const std::vector<std::uint16_t> halves = {0x7C00, 0xFC00, 0x8000, 0x0200, 0x3555, 0x7E00};
     const std::vector<std::uint16_t> bfloats = {0x7F80, 0xC2F7, 0xFFC0};
-    const std::string header = "{\"h\": {\"dtype\": \"F16\", \"shape\": [6], \"data_offsets\": [0, 12]}, "
-                               "\"b\": {\"dtype\": \"BF16\", \"shape\": [3], \"data_offsets\": [12, 18]}}";
+    const std::string header =
+        "{\"h\": {\"dtype\": \"F16\", \"shape\": [6], \"data_offsets\": [0, 12]}, "
+        "\"b\": {\"dtype\": \"BF16\", \"shape\": [3], \"data_offsets\": [12, 18]}}";
     const std::string bytes = safetensors_bytes(header, raw(halves) + raw(bfloats));
-    const bagnet::io::SafetensorsView view(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), "memory");
+    const bagnet::io::SafetensorsView view(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+                                           "memory");
 
     const auto h = values_of(view.load_float("h"));
     CHECK(h[0] == std::numeric_limits<float>::infinity());
@@ -166,7 +173,8 @@ TEST_CASE("safetensors file handles move with their mapping", "[safetensors]") {
     CHECK(assigned.source() == path);
 }
 
-TEST_CASE("safetensors rejects each kind of malformed file with a message naming the problem", "[safetensors]") {
+TEST_CASE("safetensors rejects each kind of malformed file with a message naming the problem",
+          "[safetensors]") {
     ScratchDirectory directory;
     const std::string path = directory.file("weights.safetensors");
     const std::string deep = std::string(1000, '[') + std::string(1000, ']');
@@ -178,56 +186,81 @@ TEST_CASE("safetensors rejects each kind of malformed file with a message naming
     const std::vector<Case> cases = {
         {"empty file", "", "0 bytes long, too short"},
         {"short file", std::string("\x10\0\0\0\0", 5), "5 bytes long, too short"},
-        {"header past the end", length_prefix(1000) + "{}", "header length 1000 runs past the end of the file (10 bytes)"},
+        {"header past the end", length_prefix(1000) + "{}",
+         "header length 1000 runs past the end of the file (10 bytes)"},
         {"huge header length", length_prefix(~std::uint64_t{0}) + "{}", "runs past the end of the file"},
-        {"truncated JSON", safetensors_bytes("{\"w\": "), "header is not valid JSON: unexpected end"},
-        {"empty header", safetensors_bytes(""), "header is not valid JSON"},
+        {"truncated JSON", safetensors_bytes("{\"w\": "),
+         "header is not valid JSON: expected a value at its end (byte 6)"},
+        {"empty header", safetensors_bytes(""),
+         "header is not valid JSON: expected a value at its end (byte 0)"},
         {"not an object", safetensors_bytes("[1, 2]"), "header is not a JSON object"},
         {"text after the object", safetensors_bytes("{} x"), "unexpected text after the end"},
-        {"entry not an object", safetensors_bytes("{\"w\": 5}"), "tensor 'w' is not described by a JSON object"},
-        {"missing dtype", safetensors_bytes("{\"w\": {\"shape\": [], \"data_offsets\": [0, 4]}}", std::string(4, '\0')),
+        {"entry not an object", safetensors_bytes("{\"w\": 5}"),
+         "tensor 'w' is not described by a JSON object"},
+        {"missing dtype",
+         safetensors_bytes("{\"w\": {\"shape\": [], \"data_offsets\": [0, 4]}}", std::string(4, '\0')),
          "tensor 'w' has no 'dtype'"},
-        {"missing shape", safetensors_bytes("{\"w\": {\"dtype\": \"F32\", \"data_offsets\": [0, 4]}}", std::string(4, '\0')),
+        {"missing shape",
+         safetensors_bytes("{\"w\": {\"dtype\": \"F32\", \"data_offsets\": [0, 4]}}", std::string(4, '\0')),
          "tensor 'w' has no 'shape'"},
-        {"missing offsets", safetensors_bytes("{\"w\": {\"dtype\": \"F32\", \"shape\": []}}"), "tensor 'w' has no 'data_offsets'"},
-        {"dtype not a string", safetensors_bytes(one_tensor("w", "5", "[4]", "[0, 16]"), std::string(16, '\0')),
+        {"missing offsets", safetensors_bytes("{\"w\": {\"dtype\": \"F32\", \"shape\": []}}"),
+         "tensor 'w' has no 'data_offsets'"},
+        {"dtype not a string",
+         safetensors_bytes(one_tensor("w", "5", "[4]", "[0, 16]"), std::string(16, '\0')),
          "'dtype' that is not a string"},
-        {"unknown dtype", safetensors_bytes(one_tensor("w", "\"F7\"", "[4]", "[0, 16]"), std::string(16, '\0')),
+        {"unknown dtype",
+         safetensors_bytes(one_tensor("w", "\"F7\"", "[4]", "[0, 16]"), std::string(16, '\0')),
          "tensor 'w' has unknown dtype 'F7'"},
-        {"shape not an array", safetensors_bytes(one_tensor("w", "\"F32\"", "\"2x2\"", "[0, 16]"), std::string(16, '\0')),
+        {"shape not an array",
+         safetensors_bytes(one_tensor("w", "\"F32\"", "\"2x2\"", "[0, 16]"), std::string(16, '\0')),
          "tensor 'w' has a 'shape' that is not an array of integers"},
-        {"negative dimension", safetensors_bytes(one_tensor("w", "\"F32\"", "[2, -3]", "[0, 16]"), std::string(16, '\0')),
+        {"negative dimension",
+         safetensors_bytes(one_tensor("w", "\"F32\"", "[2, -3]", "[0, 16]"), std::string(16, '\0')),
          "negative dimension in shape [2, -3]"},
         {"overflowing shape",
-         safetensors_bytes(one_tensor("w", "\"F32\"", "[4294967296, 4294967296, 4294967296]", "[0, 16]"), std::string(16, '\0')),
+         safetensors_bytes(one_tensor("w", "\"F32\"", "[4294967296, 4294967296, 4294967296]", "[0, 16]"),
+                           std::string(16, '\0')),
          "too many elements"},
-        {"overflowing bytes", safetensors_bytes(one_tensor("w", "\"F64\"", "[4611686018427387904]", "[0, 16]"), std::string(16, '\0')),
+        {"overflowing bytes",
+         safetensors_bytes(one_tensor("w", "\"F64\"", "[4611686018427387904]", "[0, 16]"),
+                           std::string(16, '\0')),
          "too many elements"},
-        {"fractional dimension", safetensors_bytes(one_tensor("w", "\"F32\"", "[1.5]", "[0, 4]"), std::string(4, '\0')),
+        {"fractional dimension",
+         safetensors_bytes(one_tensor("w", "\"F32\"", "[1.5]", "[0, 4]"), std::string(4, '\0')),
          "not an integer"},
-        {"integer out of range", safetensors_bytes(one_tensor("w", "\"F32\"", "[99999999999999999999]", "[0, 4]")),
+        {"integer out of range",
+         safetensors_bytes(one_tensor("w", "\"F32\"", "[99999999999999999999]", "[0, 4]")),
          "integer out of the 64-bit range"},
-        {"offsets past the end", safetensors_bytes(one_tensor("fc.bias", "\"F32\"", "[1024]", "[0, 4096]"), std::string(4000, '\0')),
+        {"offsets past the end",
+         safetensors_bytes(one_tensor("fc.bias", "\"F32\"", "[1024]", "[0, 4096]"), std::string(4000, '\0')),
          "tensor 'fc.bias' data_offsets [0, 4096] run past the end of the data (4000 bytes)"},
-        {"offsets reversed", safetensors_bytes(one_tensor("w", "\"F32\"", "[1]", "[8, 4]"), std::string(16, '\0')),
+        {"offsets reversed",
+         safetensors_bytes(one_tensor("w", "\"F32\"", "[1]", "[8, 4]"), std::string(16, '\0')),
          "data_offsets [8, 4] begin after they end"},
-        {"negative offsets", safetensors_bytes(one_tensor("w", "\"F32\"", "[1]", "[-4, 0]"), std::string(16, '\0')),
+        {"negative offsets",
+         safetensors_bytes(one_tensor("w", "\"F32\"", "[1]", "[-4, 0]"), std::string(16, '\0')),
          "negative data_offsets [-4, 0]"},
-        {"three offsets", safetensors_bytes(one_tensor("w", "\"F32\"", "[1]", "[0, 4, 8]"), std::string(16, '\0')),
+        {"three offsets",
+         safetensors_bytes(one_tensor("w", "\"F32\"", "[1]", "[0, 4, 8]"), std::string(16, '\0')),
          "data_offsets [0, 4, 8], expected [begin, end]"},
-        {"size mismatch", safetensors_bytes(one_tensor("w", "\"F32\"", "[2, 2]", "[0, 12]"), std::string(16, '\0')),
+        {"size mismatch",
+         safetensors_bytes(one_tensor("w", "\"F32\"", "[2, 2]", "[0, 12]"), std::string(16, '\0')),
          "data_offsets [0, 12] hold 12 bytes, but shape [2, 2] of F32 needs 16"},
-        {"metadata not an object", safetensors_bytes("{\"__metadata__\": [1]}"), "'__metadata__' is not a JSON object"},
+        {"metadata not an object", safetensors_bytes("{\"__metadata__\": [1]}"),
+         "'__metadata__' is not a JSON object"},
         {"metadata value not a string", safetensors_bytes("{\"__metadata__\": {\"epoch\": 3}}"),
          "'__metadata__' value of 'epoch' is not a string"},
         {"duplicate tensor", safetensors_bytes("{\"w\": {}, \"w\": {}}"), "duplicate key 'w'"},
-        {"deep nesting", safetensors_bytes("{\"__metadata__\": " + deep + "}"), "nested deeper than 64 levels"},
-        {"invalid escape", safetensors_bytes("{\"a\\q\": 1}"), "invalid escape \\q"},
+        {"deep nesting", safetensors_bytes("{\"__metadata__\": " + deep + "}"),
+         "nested deeper than 64 levels"},
+        {"invalid escape", safetensors_bytes("{\"a\\q\": 1}"), "invalid escape '\\q'"},
+        {"escaped raw newline", safetensors_bytes("{\"a\\\n\": 1}"), "invalid escape '\\\\x0a'"},
         {"lone surrogate", safetensors_bytes("{\"\\ud800\": 1}"), "unpaired high surrogate"},
         {"raw control character", safetensors_bytes("{\"a\tb\": 1}"), "control character inside a string"},
         {"leading zero", safetensors_bytes(one_tensor("w", "\"F32\"", "[01]", "[0, 4]")), "leading zero"},
         {"boolean", safetensors_bytes("{\"__metadata__\": true}"), "unexpected character 't'"},
-        {"name with a newline", safetensors_bytes(one_tensor("a\\nb", "\"F7\"", "[1]", "[0, 4]"), std::string(4, '\0')),
+        {"name with a newline",
+         safetensors_bytes(one_tensor("a\\nb", "\"F7\"", "[1]", "[0, 4]"), std::string(4, '\0')),
          "tensor 'a\\x0ab' has unknown dtype"},
     };
     for (const auto& c : cases) {
@@ -237,19 +270,23 @@ TEST_CASE("safetensors rejects each kind of malformed file with a message naming
     }
 }
 
-TEST_CASE("safetensors reports missing files, directories and unknown or unconvertible tensors", "[safetensors]") {
+TEST_CASE("safetensors reports missing files, directories and unknown or unconvertible tensors",
+          "[safetensors]") {
     ScratchDirectory directory;
     const std::string missing = directory.file("missing.safetensors");
-    REQUIRE_THROWS_WITH(SafetensorsFile(missing), one_line_mentioning({missing, "cannot open: No such file or directory"}));
+    REQUIRE_THROWS_WITH(SafetensorsFile(missing),
+                        one_line_mentioning({missing, "cannot open: No such file or directory"}));
     REQUIRE_THROWS_WITH(SafetensorsFile(directory.file(".")), Contains("is a directory"));
 
     const std::string path = directory.file("bytes.safetensors");
-    write_bytes(path, safetensors_bytes(one_tensor("mask", "\"U8\"", "[2]", "[0, 2]"), std::string("\x01\x00", 2)));
+    write_bytes(path,
+                safetensors_bytes(one_tensor("mask", "\"U8\"", "[2]", "[0, 2]"), std::string("\x01\x00", 2)));
     const SafetensorsFile file(path);
     CHECK(file.dtype("mask") == "U8");
     REQUIRE_THROWS_WITH(file.load_float("nope"), one_line_mentioning({path, "no tensor named 'nope'"}));
     REQUIRE_THROWS_WITH(file.shape("nope"), Contains("no tensor named 'nope'"));
-    REQUIRE_THROWS_WITH(file.load_float("mask"), one_line_mentioning({path, "tensor 'mask' has dtype U8, which cannot be converted"}));
+    REQUIRE_THROWS_WITH(file.load_float("mask"),
+                        one_line_mentioning({path, "tensor 'mask' has dtype U8, which cannot be converted"}));
     REQUIRE_THROWS_WITH(file.load_int64("mask"), Contains("not an integer type"));
 }
 
@@ -258,8 +295,9 @@ TEST_CASE("write_safetensors refuses inconsistent tensors and writes nothing", "
     ScratchDirectory directory;
     const std::string path = directory.file("out.safetensors");
     const NamedTensor short_bytes{"w", {2, 2}, "F32", std::vector<unsigned char>(12)};
-    REQUIRE_THROWS_WITH(write_safetensors(path, {short_bytes}),
-                        one_line_mentioning({path, "tensor 'w' has 12 bytes, which do not fit shape [2, 2] of F32"}));
+    REQUIRE_THROWS_WITH(
+        write_safetensors(path, {short_bytes}),
+        one_line_mentioning({path, "tensor 'w' has 12 bytes, which do not fit shape [2, 2] of F32"}));
     const NamedTensor odd_dtype{"w", {1}, "F33", std::vector<unsigned char>(4)};
     REQUIRE_THROWS_WITH(write_safetensors(path, {odd_dtype}), Contains("unknown dtype 'F33'"));
     const auto one = float32_tensor("w", bagnet::Tensor{1.0f});
@@ -270,5 +308,6 @@ TEST_CASE("write_safetensors refuses inconsistent tensors and writes nothing", "
     CHECK(directory.entries().empty());
 
     const std::string nowhere = directory.file("no/such/directory/out.safetensors");
-    REQUIRE_THROWS_WITH(write_safetensors(nowhere, {one}), one_line_mentioning({nowhere, "cannot create a temporary file"}));
+    REQUIRE_THROWS_WITH(write_safetensors(nowhere, {one}),
+                        one_line_mentioning({nowhere, "cannot create a temporary file"}));
 }

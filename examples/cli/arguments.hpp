@@ -42,6 +42,9 @@ public:
     bool has(const std::string& name) const { return values_.count(name) > 0; }
     bool flag(const std::string& name) const { return flags_.count(name) > 0; }
     const std::vector<std::string>& positional() const { return positional_; }
+    void forbid_positional() const {
+        if (!positional_.empty()) throw UsageError("unexpected argument '" + positional_.front() + "'");
+    }
 
     std::string get(const std::string& name) const {
         auto it = values_.find(name);

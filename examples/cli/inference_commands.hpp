@@ -25,6 +25,7 @@ inline Tensor4 load_input(const std::string& path) {
 
 inline int run_logits(const std::vector<std::string>& raw) {
     const Arguments args(raw, with(model_options(), {"input", "output"}), {"map"});
+    args.forbid_positional();
     Model<cpu> model = load_model(args);
     const Tensor4 x = load_input(args.get("input"));
     const std::string output = args.get("output");
@@ -42,7 +43,7 @@ inline std::string class_name(const Architecture& arch, int index) {
 
 inline int run_classify(const std::vector<std::string>& raw) {
     const Arguments args(raw, with(model_options(), {"topk"}), {"json"});
-    require(!args.positional().empty(), "classify needs at least one image");
+    if (args.positional().empty()) throw UsageError("classify needs at least one image");
     Model<cpu> model = load_model(args);
     const int classes = model.architecture().classes();
     const int topk = int(args.get_int("topk", 5, 1, classes));
@@ -52,11 +53,11 @@ inline int run_classify(const std::vector<std::string>& raw) {
     for (std::size_t i = 0; i < images.size(); ++i) {
         const Tensor2 scores = logits(model, Tensor4(io::imagenet_preprocess(images[i])));
         // Softmax, shifted by the maximum for stability.
-        std::vector<double> p(std::size_t(classes));
+        std::vector<double> p(static_cast<std::size_t>(classes));
         const double top = *std::max_element(scores.begin(), scores.end());
         for (int k = 0; k < classes; ++k) p[std::size_t(k)] = std::exp(double(scores(0, k)) - top);
         const double total = std::accumulate(p.begin(), p.end(), 0.0);
-        std::vector<int> order(std::size_t(classes));
+        std::vector<int> order(p.size());
         std::iota(order.begin(), order.end(), 0);
         std::partial_sort(order.begin(), order.begin() + topk, order.end(),
                           [&](int a, int b) { return p[std::size_t(a)] > p[std::size_t(b)]; });
@@ -83,6 +84,7 @@ inline int run_classify(const std::vector<std::string>& raw) {
 
 inline int run_bench(const std::vector<std::string>& raw) {
     const Arguments args(raw, with(model_options(), {"batch", "size", "repeat"}), {"map"});
+    args.forbid_positional();
     Model<cpu> model = load_model(args, false);
     const auto batch = std::size_t(args.get_int("batch", 1, 1, 4096));
     const auto size = std::size_t(args.get_int("size", 224, 1, 8192));

@@ -15,3 +15,16 @@ DIR=${1:?usage: make_all_fixtures.sh OUTPUT_DIR}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PYTHON=${BAGNET_PYTHON:-/usr/bin/python3}
 mkdir -p "$DIR"
+
+# Inference against the PyTorch reference: q = 9, 17, 33, batches > 1, odd and non-square sizes,
+# the smallest input (q x q), legacy and zip checkpoints, wrapped and module.-prefixed state dicts.
+"$PYTHON" "$HERE/make_fixture.py" --q 9 --height 45 --width 38 --batch 2 --seed 1 --format legacy --out "$DIR/infer_q9"
+"$PYTHON" "$HERE/make_fixture.py" --q 17 --height 37 --width 53 --batch 3 --seed 2 --format zip --wrap --out "$DIR/infer_q17"
+"$PYTHON" "$HERE/make_fixture.py" --q 33 --height 41 --width 35 --batch 2 --seed 3 --format legacy --prefix --out "$DIR/infer_q33"
+"$PYTHON" "$HERE/make_fixture.py" --q 33 --height 33 --width 33 --batch 1 --seed 4 --format zip --wrap --prefix --out "$DIR/infer_q33_min"
+"$PYTHON" "$HERE/make_fixture.py" --q 9 --height 28 --width 28 --batch 2 --seed 5 --config small --classes 10 --out "$DIR/infer_small9"
+
+# ImageNet preprocessing as torchvision's PIL pipeline does it, on python3-skimage's photos.
+for photo in astronaut.png chelsea.png camera.png text.png logo.png rocket.jpg hubble_deep_field.jpg; do
+    "$PYTHON" "$HERE/make_image_fixture.py" "/usr/lib/python3/dist-packages/skimage/data/$photo" "$DIR/image_${photo%.*}.npy"
+done

@@ -379,7 +379,8 @@ def main():
         except Exception as error:  # report every failing check, not just the first
             failed += 1
             where = traceback.extract_tb(error.__traceback__)[-1]
-            print(f"FAILED {function.__name__} ({os.path.basename(where.filename)}:{where.lineno}): "
+            location = f"{os.path.basename(where.filename)}:{where.lineno}"
+            print(f"FAILED {function.__name__} ({location}): "
                   f"{type(error).__name__}: {' '.join(str(error).split())[:400]}")
     print(f"{len(CHECKS) - failed} passed, {failed} failed")
     return 1 if failed else 0

@@ -146,7 +146,8 @@ inline void write_file_atomically(const std::string& path, const std::function<v
         std::ostream out(&buffer);
         write(out);
         out.flush();
-        if (!out) detail::TemporaryFile::fail(path, "cannot write", buffer.error() != 0 ? buffer.error() : EIO);
+        if (!out)
+            detail::TemporaryFile::fail(path, "cannot write", buffer.error() != 0 ? buffer.error() : EIO);
     }
     temporary.commit(path);
 }

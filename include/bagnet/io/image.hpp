@@ -30,7 +30,7 @@
 
 #ifndef BAGNET_EXTERNAL_STB_IMAGE
 #ifdef STBI_INCLUDE_STB_IMAGE_H
-#error "include <bagnet/io/image.hpp> before stb_image.h, or define BAGNET_EXTERNAL_STB_IMAGE and link your own stb_image implementation"
+#error "include bagnet/io/image.hpp before stb_image.h, or define BAGNET_EXTERNAL_STB_IMAGE (see image.hpp)"
 #endif
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
@@ -111,7 +111,8 @@ inline std::vector<unsigned char> read_image_file(const std::string& path) {
 // "PNG" or "JPEG" from the file's signature, null for anything else.
 inline const char* image_format(const std::vector<unsigned char>& bytes) {
     static constexpr unsigned char png_signature[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (bytes.size() >= sizeof png_signature && std::equal(std::begin(png_signature), std::end(png_signature), bytes.begin()))
+    if (bytes.size() >= sizeof png_signature &&
+        std::equal(std::begin(png_signature), std::end(png_signature), bytes.begin()))
         return "PNG";
     if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) return "JPEG";
     return nullptr;
@@ -183,7 +184,8 @@ inline std::vector<std::uint8_t> resample_axis(const std::vector<std::uint8_t>& 
         const std::uint8_t* in_plane = &input[static_cast<std::size_t>(o) * input_size * inner];
         std::uint8_t* out_plane = &output[static_cast<std::size_t>(o) * output_size * inner];
         for (int out = 0; out < output_size; ++out) {
-            const std::int32_t* weights = &kernel.weights[static_cast<std::size_t>(out) * kernel.taps_per_output];
+            const std::int32_t* weights =
+                &kernel.weights[static_cast<std::size_t>(out) * kernel.taps_per_output];
             const int first = kernel.first[static_cast<std::size_t>(out)];
             const int count = kernel.count[static_cast<std::size_t>(out)];
             for (int j = 0; j < inner; ++j) {
@@ -211,24 +213,23 @@ inline int centre_offset(int difference) {
 // or 4 converts (grey expands to RGB, RGBA drops alpha without compositing,
 // as PIL's convert("RGB") does). 16-bit PNGs are reduced to 8 bits.
 inline Image load_image(const std::string& path, int channels = 0) {
-    require(channels >= 0 && channels <= 4,
-            "load_image: channels must be 0 (as stored), 1, 2, 3 or 4, got " + std::to_string(channels) +
-                " for '" + path + "'");
+    require(channels >= 0 && channels <= 4, "load_image: channels must be 0 (as stored), 1, 2, 3 or 4, got " +
+                                                std::to_string(channels) + " for '" + path + "'");
     const std::vector<unsigned char> bytes = detail::read_image_file(path);
     const char* format = detail::image_format(bytes);
     require(format != nullptr, "cannot decode image '" + path + "': not a PNG or JPEG file");
     int width = 0, height = 0, stored_channels = 0;
     std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
-        stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
-                              &stored_channels, channels),
+        stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &stored_channels,
+                              channels),
         &stbi_image_free);
     if (!decoded) {
         // stb's JPEG decoder can fail without a reason of its own, leaving the
         // PNG signature check's "bad png sig" from its format detection.
         const char* reason = stbi_failure_reason();
         const bool useful = reason != nullptr && std::strcmp(reason, "bad png sig") != 0;
-        throw Error("cannot decode image '" + path + "': corrupt, truncated or unsupported " + format + " data" +
-                    (useful ? std::string(" (stb_image: ") + reason + ")" : std::string()));
+        throw Error("cannot decode image '" + path + "': corrupt, truncated or unsupported " + format +
+                    " data" + (useful ? std::string(" (stb_image: ") + reason + ")" : std::string()));
     }
     Image image{height, width, channels == 0 ? stored_channels : channels, {}};
     const std::size_t count = static_cast<std::size_t>(height) * width * image.channels;
@@ -327,16 +328,17 @@ inline Tensor imagenet_preprocess(const std::string& path) {
 
 // Preprocesses every file (each result 1 x C x H x W, all the same shape) and
 // stacks them into N x C x H x W.
-inline Tensor load_images_batch(const std::vector<std::string>& paths,
-                                const std::function<Tensor(const std::string&)>& preprocess = imagenet_preprocess) {
+inline Tensor load_images_batch(
+    const std::vector<std::string>& paths,
+    const std::function<Tensor(const std::string&)>& preprocess = imagenet_preprocess) {
     require(!paths.empty(), "load_images_batch: no image files given");
     Tensor batch;
     Tensor::shape_type first_shape;
     for (std::size_t n = 0; n < paths.size(); ++n) {
         const Tensor one = preprocess(paths[n]);
-        require(one.dimension() == 4 && one.shape()[0] == 1,
-                "load_images_batch: preprocessing '" + paths[n] + "' gave shape " + shape_string(one.shape()) +
-                    ", expected 1 x C x H x W");
+        require(one.dimension() == 4 && one.shape()[0] == 1, "load_images_batch: preprocessing '" + paths[n] +
+                                                                 "' gave shape " + shape_string(one.shape()) +
+                                                                 ", expected 1 x C x H x W");
         if (n == 0) {
             first_shape = one.shape();
             batch = Tensor::from_shape({paths.size(), one.shape()[1], one.shape()[2], one.shape()[3]});

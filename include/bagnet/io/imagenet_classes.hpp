@@ -20,8 +20,9 @@ inline constexpr std::array<const char*, imagenet_class_count> imagenet_class_ta
 }};
 
 // Too many names fail to compile; too few would leave null entries at the end.
-static_assert(imagenet_class_table.back() != nullptr,
-              "imagenet_class_names.inc has fewer than 1000 names: regenerate it with tools/make_class_names.py");
+static_assert(
+    imagenet_class_table.back() != nullptr,
+    "imagenet_class_names.inc has fewer than 1000 names: regenerate it with tools/make_class_names.py");
 
 }  // namespace detail
 

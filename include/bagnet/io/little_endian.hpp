@@ -8,7 +8,8 @@
 #include <type_traits>
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-              "bagnet's file formats are little-endian and it copies them unconverted: big-endian hosts are not supported");
+              "bagnet's file formats are little-endian and it copies them unconverted: big-endian hosts are "
+              "not supported");
 
 namespace bagnet::io {
 

@@ -41,7 +41,8 @@ struct Value {
 class Parser {
 public:
     // `source` names the file in error messages.
-    Parser(const char* text, std::size_t size, const std::string& source) : text_(text), size_(size), source_(source) {}
+    Parser(const char* text, std::size_t size, const std::string& source)
+        : text_(text), size_(size), source_(source) {}
 
     Value parse_document() {
         Value document = parse_value(0);
@@ -57,7 +58,7 @@ private:
     Value parse_value(int depth) {
         if (depth > max_depth) fail("nested deeper than " + std::to_string(max_depth) + " levels");
         skip_whitespace();
-        if (position_ == size_) fail("unexpected end");
+        if (position_ == size_) fail("expected a value");
         const char next = text_[position_];
         if (next == '{') return parse_dict(depth);
         if (next == '(') return parse_sequence(depth, Value::Kind::tuple, ')');
@@ -77,7 +78,7 @@ private:
         } else if (consume_word("None")) {
             value.kind = Value::Kind::none;
         } else {
-            fail("unexpected character " + quoted(std::string(1, next)));
+            fail("unexpected character " + io::quoted(std::string(1, next)));
         }
         return value;
     }
@@ -94,9 +95,9 @@ private:
                 fail("expected a string as dict key");
             }
             std::string key = parse_string();
-            if (!seen.insert(key).second) fail("duplicate key " + quoted(key));
+            if (!seen.insert(key).second) fail("duplicate key " + io::quoted(key));
             skip_whitespace();
-            if (!consume(':')) fail("expected ':' after key " + quoted(key));
+            if (!consume(':')) fail("expected ':' after key " + io::quoted(key));
             dict.items.push_back(parse_value(depth + 1));
             dict.keys.push_back(std::move(key));
             skip_whitespace();
@@ -126,7 +127,8 @@ private:
             if (!consume(closing)) fail(std::string("expected ',' or '") + closing + "'");
             break;
         }
-        if (kind == Value::Kind::tuple && sequence.items.size() == 1 && !saw_comma) return sequence.items.front();
+        if (kind == Value::Kind::tuple && sequence.items.size() == 1 && !saw_comma)
+            return sequence.items.front();
         return sequence;
     }
 
@@ -140,7 +142,8 @@ private:
             if (c == '\\') {
                 if (position_ == size_) fail("unterminated string");
                 const char escaped = text_[position_++];
-                if (escaped != '\\' && escaped != '\'' && escaped != '"') fail("unsupported escape in a string");
+                if (escaped != '\\' && escaped != '\'' && escaped != '"')
+                    fail("unsupported escape in a string");
                 text += escaped;
             } else {
                 text += c;
@@ -171,8 +174,8 @@ private:
     }
 
     void skip_whitespace() {
-        while (position_ < size_ &&
-               (text_[position_] == ' ' || text_[position_] == '\t' || text_[position_] == '\n' || text_[position_] == '\r')) {
+        while (position_ < size_ && (text_[position_] == ' ' || text_[position_] == '\t' ||
+                                     text_[position_] == '\n' || text_[position_] == '\r')) {
             ++position_;
         }
     }
@@ -186,8 +189,10 @@ private:
     static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
     [[noreturn]] void fail(const std::string& problem) const {
-        throw Error(source_ + ": npy header is not a valid Python dict literal: " + problem + " at byte " +
-                    std::to_string(position_) + " of " + std::to_string(size_));
+        const std::string where =
+            position_ == size_ ? "at its end (byte " + std::to_string(size_) + ")"
+                               : "at byte " + std::to_string(position_) + " of " + std::to_string(size_);
+        throw Error(source_ + ": npy header is not a valid Python dict literal: " + problem + " " + where);
     }
 
     const char* text_;
@@ -225,26 +230,34 @@ inline NpyArray read_npy(const unsigned char* bytes, std::size_t size, const std
     require(size >= header_start, source + ": npy file ends inside its header length");
     const std::size_t header_size = major == 1 ? load_little_endian<std::uint16_t>(bytes + magic_size + 2)
                                                : load_little_endian<std::uint32_t>(bytes + magic_size + 2);
-    require(header_size <= size - header_start, source + ": npy header length " + std::to_string(header_size) +
-                                                    " runs past the end of the file (" + std::to_string(size) + " bytes)");
+    require(header_size <= size - header_start,
+            source + ": npy header length " + std::to_string(header_size) +
+                " runs past the end of the file (" + std::to_string(size) + " bytes)");
 
     const auto header =
-        python::Parser(reinterpret_cast<const char*>(bytes + header_start), header_size, source).parse_document();
+        python::Parser(reinterpret_cast<const char*>(bytes + header_start), header_size, source)
+            .parse_document();
     require(header.kind == Kind::dict, source + ": npy header is not a dict");
     const python::Value* descr = nullptr;
     const python::Value* fortran_order = nullptr;
     const python::Value* shape = nullptr;
     for (std::size_t i = 0; i < header.keys.size(); ++i) {
         const auto& key = header.keys[i];
-        if (key == "descr") descr = &header.items[i];
-        else if (key == "fortran_order") fortran_order = &header.items[i];
-        else if (key == "shape") shape = &header.items[i];
-        else throw Error(source + ": npy header has unexpected key " + quoted(key));
+        if (key == "descr")
+            descr = &header.items[i];
+        else if (key == "fortran_order")
+            fortran_order = &header.items[i];
+        else if (key == "shape")
+            shape = &header.items[i];
+        else
+            throw Error(source + ": npy header has unexpected key " + io::quoted(key));
     }
-    require(descr && fortran_order && shape, source + ": npy header lacks one of 'descr', 'fortran_order', 'shape'");
+    require(descr && fortran_order && shape,
+            source + ": npy header lacks one of 'descr', 'fortran_order', 'shape'");
     require(descr->kind != Kind::list, source + ": structured arrays (a list as 'descr') are not supported");
     require(descr->kind == Kind::string, source + ": npy header 'descr' is not a string");
-    require(fortran_order->kind == Kind::boolean, source + ": npy header 'fortran_order' is not True or False");
+    require(fortran_order->kind == Kind::boolean,
+            source + ": npy header 'fortran_order' is not True or False");
     require(!fortran_order->boolean,
             source + ": Fortran-ordered arrays are not supported (save np.ascontiguousarray(x) instead)");
     require(shape->kind == Kind::tuple, source + ": npy header 'shape' is not a tuple");
@@ -264,15 +277,16 @@ inline NpyArray read_npy(const unsigned char* bytes, std::size_t size, const std
 // How an error message names a dtype string: "int64 ('<i8')".
 inline std::string describe_npy_dtype(const std::string& descr) {
     static const std::map<std::string, std::string> names = {
-        {"b1", "bool"},     {"i1", "int8"},     {"u1", "uint8"},    {"i2", "int16"},     {"u2", "uint16"},
-        {"f2", "float16"},  {"i4", "int32"},    {"u4", "uint32"},   {"f4", "float32"},   {"i8", "int64"},
-        {"u8", "uint64"},   {"f8", "float64"},  {"c8", "complex64"}, {"c16", "complex128"}};
+        {"b1", "bool"},    {"i1", "int8"},    {"u1", "uint8"},     {"i2", "int16"},      {"u2", "uint16"},
+        {"f2", "float16"}, {"i4", "int32"},   {"u4", "uint32"},    {"f4", "float32"},    {"i8", "int64"},
+        {"u8", "uint64"},  {"f8", "float64"}, {"c8", "complex64"}, {"c16", "complex128"}};
     const auto found = descr.empty() ? names.end() : names.find(descr.substr(1));
-    if (found == names.end()) return quoted(descr);
-    return (descr[0] == '>' ? "big-endian " : "") + found->second + " (" + quoted(descr) + ")";
+    if (found == names.end()) return io::quoted(descr);
+    return (descr[0] == '>' ? "big-endian " : "") + found->second + " (" + io::quoted(descr) + ")";
 }
 
-inline void require_npy_data_size(const NpyArray& array, std::size_t element_size, const std::string& source) {
+inline void require_npy_data_size(const NpyArray& array, std::size_t element_size,
+                                  const std::string& source) {
     const auto needed = checked_product(array.shape, element_size);
     require(needed && *needed == array.data_size,
             source + ": holds " + std::to_string(array.data_size) + " bytes of data, but shape " +
@@ -294,7 +308,8 @@ inline Tensor parse_npy_float(const unsigned char* bytes, std::size_t size, cons
 }
 
 // Labels: a 1-D int64 ('<i8') or int32 ('<i4') array from npy bytes.
-inline std::vector<std::int64_t> parse_npy_int64(const unsigned char* bytes, std::size_t size, const std::string& source) {
+inline std::vector<std::int64_t> parse_npy_int64(const unsigned char* bytes, std::size_t size,
+                                                 const std::string& source) {
     const auto array = detail::read_npy(bytes, size, source);
     const bool wide = array.descr == "<i8";
     require(wide || array.descr == "<i4",
@@ -340,10 +355,13 @@ inline void save_npy(const std::string& path, const Tensor& values) {
         out.write("\x93NUMPY", 6);
         out.put(static_cast<char>(version_1 ? 1 : 2));
         out.put(0);
-        if (version_1) write_little_endian<std::uint16_t>(out, static_cast<std::uint16_t>(header.size()));
-        else write_little_endian<std::uint32_t>(out, static_cast<std::uint32_t>(header.size()));
+        if (version_1)
+            write_little_endian<std::uint16_t>(out, static_cast<std::uint16_t>(header.size()));
+        else
+            write_little_endian<std::uint32_t>(out, static_cast<std::uint32_t>(header.size()));
         out.write(header.data(), static_cast<std::streamsize>(header.size()));
-        out.write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
+        out.write(reinterpret_cast<const char*>(values.data()),
+                  static_cast<std::streamsize>(values.size() * sizeof(float)));
     });
 }
 

@@ -8,6 +8,7 @@
 // checked against the bytes actually present before anything is read.
 #include <bagnet/error.hpp>
 #include <bagnet/io/atomic_file.hpp>
+#include <bagnet/io/json.hpp>
 #include <bagnet/io/little_endian.hpp>
 #include <bagnet/io/mapped_file.hpp>
 #include <bagnet/io/validation.hpp>
@@ -49,7 +50,8 @@ struct Value {
 class Parser {
 public:
     // `source` names the file in error messages.
-    Parser(const char* text, std::size_t size, const std::string& source) : text_(text), size_(size), source_(source) {}
+    Parser(const char* text, std::size_t size, const std::string& source)
+        : text_(text), size_(size), source_(source) {}
 
     Value parse_document() {
         Value document = parse_value(0);
@@ -65,7 +67,7 @@ private:
     Value parse_value(int depth) {
         if (depth > max_depth) fail("nested deeper than " + std::to_string(max_depth) + " levels");
         skip_whitespace();
-        if (position_ == size_) fail("unexpected end");
+        if (position_ == size_) fail("expected a value");
         const char next = text_[position_];
         if (next == '{') return parse_object(depth);
         if (next == '[') return parse_array(depth);
@@ -93,9 +95,9 @@ private:
             skip_whitespace();
             if (position_ == size_ || text_[position_] != '"') fail("expected a string as object key");
             std::string key = parse_string();
-            if (!seen.insert(key).second) fail("duplicate key " + quoted(key));
+            if (!seen.insert(key).second) fail("duplicate key " + io::quoted(key));
             skip_whitespace();
-            if (!consume(':')) fail("expected ':' after key " + quoted(key));
+            if (!consume(':')) fail("expected ':' after key " + io::quoted(key));
             object.items.push_back(parse_value(depth + 1));
             object.keys.push_back(std::move(key));
             skip_whitespace();
@@ -132,14 +134,31 @@ private:
             }
             if (position_ == size_) fail("unterminated string");
             switch (const char escaped = text_[position_++]) {
-                case '"': case '\\': case '/': text += escaped; break;
-                case 'b': text += '\b'; break;
-                case 'f': text += '\f'; break;
-                case 'n': text += '\n'; break;
-                case 'r': text += '\r'; break;
-                case 't': text += '\t'; break;
-                case 'u': append_utf8(text, parse_code_point()); break;
-                default: fail("invalid escape \\" + std::string(1, escaped) + " in a string");
+                case '"':
+                case '\\':
+                case '/':
+                    text += escaped;
+                    break;
+                case 'b':
+                    text += '\b';
+                    break;
+                case 'f':
+                    text += '\f';
+                    break;
+                case 'n':
+                    text += '\n';
+                    break;
+                case 'r':
+                    text += '\r';
+                    break;
+                case 't':
+                    text += '\t';
+                    break;
+                case 'u':
+                    append_utf8(text, parse_code_point());
+                    break;
+                default:
+                    fail("invalid escape " + quoted(std::string{'\\', escaped}) + " in a string");
             }
         }
     }
@@ -161,10 +180,14 @@ private:
             if (position_ == size_) fail("unterminated \\u escape");
             const char c = text_[position_++];
             std::uint32_t digit = 0;
-            if (is_digit(c)) digit = static_cast<std::uint32_t>(c - '0');
-            else if (c >= 'a' && c <= 'f') digit = static_cast<std::uint32_t>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') digit = static_cast<std::uint32_t>(c - 'A' + 10);
-            else fail("invalid hex digit " + describe(c) + " in a \\u escape");
+            if (is_digit(c))
+                digit = static_cast<std::uint32_t>(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                digit = static_cast<std::uint32_t>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                digit = static_cast<std::uint32_t>(c - 'A' + 10);
+            else
+                fail("invalid hex digit " + describe(c) + " in a \\u escape");
             value = value * 16 + digit;
         }
         return value;
@@ -203,7 +226,8 @@ private:
             if (magnitude > (limit - digit) / 10) fail("integer out of the 64-bit range");
             magnitude = magnitude * 10 + digit;
         }
-        if (position_ < size_ && (text_[position_] == '.' || text_[position_] == 'e' || text_[position_] == 'E')) {
+        if (position_ < size_ &&
+            (text_[position_] == '.' || text_[position_] == 'e' || text_[position_] == 'E')) {
             fail("a number that is not an integer");
         }
         if (!negative) return static_cast<std::int64_t>(magnitude);
@@ -211,8 +235,8 @@ private:
     }
 
     void skip_whitespace() {
-        while (position_ < size_ &&
-               (text_[position_] == ' ' || text_[position_] == '\t' || text_[position_] == '\n' || text_[position_] == '\r')) {
+        while (position_ < size_ && (text_[position_] == ' ' || text_[position_] == '\t' ||
+                                     text_[position_] == '\n' || text_[position_] == '\r')) {
             ++position_;
         }
     }
@@ -225,13 +249,13 @@ private:
 
     static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-    static std::string describe(char c) {
-        return quoted(std::string(1, c));
-    }
+    static std::string describe(char c) { return io::quoted(std::string(1, c)); }
 
     [[noreturn]] void fail(const std::string& problem) const {
-        throw Error(source_ + ": header is not valid JSON: " + problem + " at byte " + std::to_string(position_) +
-                    " of " + std::to_string(size_));
+        const std::string where =
+            position_ == size_ ? "at its end (byte " + std::to_string(size_) + ")"
+                               : "at byte " + std::to_string(position_) + " of " + std::to_string(size_);
+        throw Error(source_ + ": header is not valid JSON: " + problem + " " + where);
     }
 
     const char* text_;
@@ -239,24 +263,6 @@ private:
     const std::string& source_;
     std::size_t position_ = 0;
 };
-
-// `text` as a JSON string literal.
-inline std::string quote(const std::string& text) {
-    std::string out = "\"";
-    for (const char c : text) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-            out += escaped;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
 
 }  // namespace detail::json
 
@@ -266,8 +272,9 @@ namespace detail {
 // types bagnet cannot convert still opens and its other tensors load.
 inline std::size_t safetensors_dtype_size(const std::string& dtype) {
     static const std::map<std::string, std::size_t> sizes = {
-        {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
-        {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"I64", 8},     {"U64", 8}, {"F64", 8}};
+        {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1},
+        {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
+        {"U32", 4},  {"F32", 4}, {"I64", 8}, {"U64", 8},     {"F64", 8}};
     const auto found = sizes.find(dtype);
     return found == sizes.end() ? 0 : found->second;
 }
@@ -291,7 +298,8 @@ inline float bfloat16_to_float(std::uint16_t bfloat) {
 
 template <class Source, class Convert>
 void convert_elements(const unsigned char* bytes, std::size_t count, float* out, Convert convert) {
-    for (std::size_t i = 0; i < count; ++i) out[i] = convert(load_little_endian<Source>(bytes + i * sizeof(Source)));
+    for (std::size_t i = 0; i < count; ++i)
+        out[i] = convert(load_little_endian<Source>(bytes + i * sizeof(Source)));
 }
 
 }  // namespace detail
@@ -301,27 +309,32 @@ void convert_elements(const unsigned char* bytes, std::size_t count, float* out,
 class SafetensorsView {
 public:
     // Parses and checks the whole header; `source` names the bytes in error messages.
-    SafetensorsView(const unsigned char* bytes, std::size_t size, std::string source) : source_(std::move(source)) {
+    SafetensorsView(const unsigned char* bytes, std::size_t size, std::string source)
+        : source_(std::move(source)) {
         constexpr std::uint64_t largest_header = 100'000'000;  // the reference implementation's limit
         require(size >= 8, source_ + ": file is " + std::to_string(size) +
                                " bytes long, too short for the 8-byte header length of a safetensors file");
         const auto header_size = load_little_endian<std::uint64_t>(bytes);
         require(header_size <= size - 8, source_ + ": header length " + std::to_string(header_size) +
-                                             " runs past the end of the file (" + std::to_string(size) + " bytes)");
+                                             " runs past the end of the file (" + std::to_string(size) +
+                                             " bytes)");
         require(header_size <= largest_header, source_ + ": header length " + std::to_string(header_size) +
-                                                   " is larger than the limit of " + std::to_string(largest_header));
+                                                   " is larger than the limit of " +
+                                                   std::to_string(largest_header));
         const auto header_length = static_cast<std::size_t>(header_size);
         const unsigned char* data = bytes + 8 + header_length;
         const std::size_t data_size = size - 8 - header_length;
 
         const auto header =
-            detail::json::Parser(reinterpret_cast<const char*>(bytes + 8), header_length, source_).parse_document();
+            detail::json::Parser(reinterpret_cast<const char*>(bytes + 8), header_length, source_)
+                .parse_document();
         require(header.kind == detail::json::Value::Kind::object, source_ + ": header is not a JSON object");
         for (std::size_t i = 0; i < header.keys.size(); ++i) {
             if (header.keys[i] == "__metadata__") {
                 read_metadata(header.items[i]);
             } else {
-                entries_.emplace(header.keys[i], read_entry(header.keys[i], header.items[i], data, data_size));
+                entries_.emplace(header.keys[i],
+                                 read_entry(header.keys[i], header.items[i], data, data_size));
             }
         }
     }
@@ -352,17 +365,20 @@ public:
         if (e.dtype == "F32") {
             std::memcpy(out, e.bytes, e.element_count * sizeof(float));
         } else if (e.dtype == "F64") {
-            convert_elements<double>(e.bytes, e.element_count, out, [](double v) { return static_cast<float>(v); });
+            convert_elements<double>(e.bytes, e.element_count, out,
+                                     [](double v) { return static_cast<float>(v); });
         } else if (e.dtype == "F16") {
             convert_elements<std::uint16_t>(e.bytes, e.element_count, out, detail::half_to_float);
         } else if (e.dtype == "BF16") {
             convert_elements<std::uint16_t>(e.bytes, e.element_count, out, detail::bfloat16_to_float);
         } else if (e.dtype == "I64") {
-            convert_elements<std::int64_t>(e.bytes, e.element_count, out, [](std::int64_t v) { return static_cast<float>(v); });
+            convert_elements<std::int64_t>(e.bytes, e.element_count, out,
+                                           [](std::int64_t v) { return static_cast<float>(v); });
         } else if (e.dtype == "I32") {
-            convert_elements<std::int32_t>(e.bytes, e.element_count, out, [](std::int32_t v) { return static_cast<float>(v); });
+            convert_elements<std::int32_t>(e.bytes, e.element_count, out,
+                                           [](std::int32_t v) { return static_cast<float>(v); });
         } else {
-            throw Error(source_ + ": tensor " + quoted(name) + " has dtype " + e.dtype +
+            throw Error(source_ + ": tensor " + io::quoted(name) + " has dtype " + e.dtype +
                         ", which cannot be converted to float (F32, F64, F16, BF16, I64 and I32 can)");
         }
         return result;
@@ -373,8 +389,8 @@ public:
     std::vector<std::int64_t> load_int64(const std::string& name) const {
         const Entry& e = entry(name);
         const bool wide = e.dtype == "I64";
-        require(wide || e.dtype == "I32",
-                source_ + ": tensor " + quoted(name) + " has dtype " + e.dtype + ", not an integer type (I64 or I32)");
+        require(wide || e.dtype == "I32", source_ + ": tensor " + io::quoted(name) + " has dtype " + e.dtype +
+                                              ", not an integer type (I64 or I32)");
         std::vector<std::int64_t> result(e.element_count);
         for (std::size_t i = 0; i < e.element_count; ++i) {
             result[i] = wide ? load_little_endian<std::int64_t>(e.bytes + 8 * i)
@@ -393,14 +409,14 @@ private:
 
     const Entry& entry(const std::string& name) const {
         const auto found = entries_.find(name);
-        if (found == entries_.end()) throw Error(source_ + ": no tensor named " + quoted(name));
+        if (found == entries_.end()) throw Error(source_ + ": no tensor named " + io::quoted(name));
         return found->second;
     }
 
-    Entry read_entry(const std::string& name, const detail::json::Value& description, const unsigned char* data,
-                     std::size_t data_size) const {
+    Entry read_entry(const std::string& name, const detail::json::Value& description,
+                     const unsigned char* data, std::size_t data_size) const {
         using Kind = detail::json::Value::Kind;
-        const std::string tensor = source_ + ": tensor " + quoted(name);
+        const std::string tensor = source_ + ": tensor " + io::quoted(name);
         require(description.kind == Kind::object, tensor + " is not described by a JSON object");
         auto field = [&](const char* key) -> const detail::json::Value& {
             const auto* value = description.find(key);
@@ -409,9 +425,10 @@ private:
         };
         auto integers = [&](const char* key) {
             const auto& value = field(key);
-            const bool all_integers = value.kind == Kind::array &&
-                                      std::all_of(value.items.begin(), value.items.end(),
-                                                  [](const auto& item) { return item.kind == Kind::integer; });
+            const bool all_integers =
+                value.kind == Kind::array &&
+                std::all_of(value.items.begin(), value.items.end(),
+                            [](const auto& item) { return item.kind == Kind::integer; });
             require(all_integers, tensor + " has a '" + key + "' that is not an array of integers");
             std::vector<std::int64_t> result;
             for (const auto& item : value.items) result.push_back(item.integer);
@@ -423,11 +440,12 @@ private:
         require(dtype.kind == Kind::string, tensor + " has a 'dtype' that is not a string");
         entry.dtype = dtype.text;
         const std::size_t dtype_size = detail::safetensors_dtype_size(entry.dtype);
-        require(dtype_size != 0, tensor + " has unknown dtype " + quoted(entry.dtype));
+        require(dtype_size != 0, tensor + " has unknown dtype " + io::quoted(entry.dtype));
 
         const auto dimensions = integers("shape");
         for (const auto dimension : dimensions) {
-            require(dimension >= 0, tensor + " has a negative dimension in shape " + shape_string(dimensions));
+            require(dimension >= 0,
+                    tensor + " has a negative dimension in shape " + shape_string(dimensions));
             entry.shape.push_back(static_cast<std::size_t>(dimension));
         }
         const auto element_count = checked_product(entry.shape);
@@ -445,9 +463,10 @@ private:
         const auto end = static_cast<std::uint64_t>(offsets[1]);
         require(end <= data_size, tensor + " " + offsets_text + " run past the end of the data (" +
                                       std::to_string(data_size) + " bytes)");
-        require(end - begin == *byte_count, tensor + " " + offsets_text + " hold " + std::to_string(end - begin) +
-                                                " bytes, but shape " + shape_string(dimensions) + " of " +
-                                                entry.dtype + " needs " + std::to_string(*byte_count));
+        require(end - begin == *byte_count, tensor + " " + offsets_text + " hold " +
+                                                std::to_string(end - begin) + " bytes, but shape " +
+                                                shape_string(dimensions) + " of " + entry.dtype + " needs " +
+                                                std::to_string(*byte_count));
         entry.bytes = data + begin;
         return entry;
     }
@@ -456,8 +475,9 @@ private:
         using Kind = detail::json::Value::Kind;
         require(metadata.kind == Kind::object, source_ + ": '__metadata__' is not a JSON object");
         for (std::size_t i = 0; i < metadata.keys.size(); ++i) {
-            require(metadata.items[i].kind == Kind::string,
-                    source_ + ": '__metadata__' value of " + quoted(metadata.keys[i]) + " is not a string");
+            require(
+                metadata.items[i].kind == Kind::string,
+                source_ + ": '__metadata__' value of " + io::quoted(metadata.keys[i]) + " is not a string");
             metadata_.emplace(metadata.keys[i], metadata.items[i].text);
         }
     }
@@ -474,7 +494,8 @@ private:
 // SafetensorsView base parses it.
 class SafetensorsFile : private MappedFile, public SafetensorsView {
 public:
-    explicit SafetensorsFile(const std::string& path) : MappedFile(path), SafetensorsView(data(), size(), path) {}
+    explicit SafetensorsFile(const std::string& path)
+        : MappedFile(path), SafetensorsView(data(), size(), path) {}
 };
 
 // A tensor to write: raw little-endian row-major bytes with their dtype
@@ -487,16 +508,20 @@ struct NamedTensor {
 };
 
 inline NamedTensor float32_tensor(std::string name, const Tensor& values) {
-    NamedTensor tensor{std::move(name), {values.shape().begin(), values.shape().end()}, "F32",
+    NamedTensor tensor{std::move(name),
+                       {values.shape().begin(), values.shape().end()},
+                       "F32",
                        std::vector<unsigned char>(values.size() * sizeof(float))};
     if (!tensor.bytes.empty()) std::memcpy(tensor.bytes.data(), values.data(), tensor.bytes.size());
     return tensor;
 }
 
-inline NamedTensor int64_tensor(std::string name, std::vector<std::size_t> shape, const std::vector<std::int64_t>& values) {
+inline NamedTensor int64_tensor(std::string name, std::vector<std::size_t> shape,
+                                const std::vector<std::int64_t>& values) {
     const auto count = checked_product(shape);
-    require(count && *count == values.size(), "int64 tensor " + quoted(name) + ": shape " + shape_string(shape) +
-                                                  " does not hold " + std::to_string(values.size()) + " values");
+    require(count && *count == values.size(), "int64 tensor " + io::quoted(name) + ": shape " +
+                                                  shape_string(shape) + " does not hold " +
+                                                  std::to_string(values.size()) + " values");
     NamedTensor tensor{std::move(name), std::move(shape), "I64",
                        std::vector<unsigned char>(values.size() * sizeof(std::int64_t))};
     if (!tensor.bytes.empty()) std::memcpy(tensor.bytes.data(), values.data(), tensor.bytes.size());
@@ -516,19 +541,21 @@ inline void write_safetensors(const std::string& path, const std::vector<NamedTe
                               const std::map<std::string, std::string>& metadata = {}) {
     std::vector<const NamedTensor*> by_name;
     for (const auto& tensor : tensors) {
-        const std::string described = path + ": tensor " + quoted(tensor.name);
+        const std::string described = path + ": tensor " + io::quoted(tensor.name);
         require(!tensor.name.empty() && tensor.name != "__metadata__", described + " has a reserved name");
         const std::size_t dtype_size = detail::safetensors_dtype_size(tensor.dtype);
-        require(dtype_size != 0, described + " has unknown dtype " + quoted(tensor.dtype));
+        require(dtype_size != 0, described + " has unknown dtype " + io::quoted(tensor.dtype));
         const auto byte_count = checked_product(tensor.shape, dtype_size);
         require(byte_count && *byte_count == tensor.bytes.size(),
-                described + " has " + std::to_string(tensor.bytes.size()) + " bytes, which do not fit shape " +
-                    shape_string(tensor.shape) + " of " + tensor.dtype);
+                described + " has " + std::to_string(tensor.bytes.size()) +
+                    " bytes, which do not fit shape " + shape_string(tensor.shape) + " of " + tensor.dtype);
         by_name.push_back(&tensor);
     }
     std::sort(by_name.begin(), by_name.end(), [](auto a, auto b) { return a->name < b->name; });
-    const auto repeated = std::adjacent_find(by_name.begin(), by_name.end(), [](auto a, auto b) { return a->name == b->name; });
-    if (repeated != by_name.end()) throw Error(path + ": tensor name " + quoted((*repeated)->name) + " appears twice");
+    const auto repeated =
+        std::adjacent_find(by_name.begin(), by_name.end(), [](auto a, auto b) { return a->name == b->name; });
+    if (repeated != by_name.end())
+        throw Error(path + ": tensor name " + io::quoted((*repeated)->name) + " appears twice");
 
     std::vector<const NamedTensor*> in_data_order = by_name;
     std::stable_sort(in_data_order.begin(), in_data_order.end(), [](auto a, auto b) {
@@ -541,7 +568,6 @@ inline void write_safetensors(const std::string& path, const std::vector<NamedTe
         data_size += tensor->bytes.size();
     }
 
-    using detail::json::quote;
     auto join = [](const std::vector<std::string>& parts) {
         std::string joined;
         for (const auto& part : parts) joined += (joined.empty() ? "" : ",") + part;
@@ -550,16 +576,17 @@ inline void write_safetensors(const std::string& path, const std::vector<NamedTe
     std::vector<std::string> members;
     if (!metadata.empty()) {
         std::vector<std::string> fields;
-        for (const auto& [key, value] : metadata) fields.push_back(quote(key) + ":" + quote(value));
+        for (const auto& [key, value] : metadata)
+            fields.push_back(json_string(key) + ":" + json_string(value));
         members.push_back("\"__metadata__\":{" + join(fields) + "}");
     }
     for (const auto* tensor : by_name) {
         std::vector<std::string> dimensions;
         for (const auto dimension : tensor->shape) dimensions.push_back(std::to_string(dimension));
         const auto [begin, end] = offsets[tensor];
-        members.push_back(quote(tensor->name) + ":{\"dtype\":" + quote(tensor->dtype) + ",\"shape\":[" +
-                          join(dimensions) + "],\"data_offsets\":[" + std::to_string(begin) + "," +
-                          std::to_string(end) + "]}");
+        members.push_back(json_string(tensor->name) + ":{\"dtype\":" + json_string(tensor->dtype) +
+                          ",\"shape\":[" + join(dimensions) + "],\"data_offsets\":[" + std::to_string(begin) +
+                          "," + std::to_string(end) + "]}");
     }
     std::string header = "{" + join(members) + "}";
     header.append((8 - header.size() % 8) % 8, ' ');
@@ -568,7 +595,8 @@ inline void write_safetensors(const std::string& path, const std::vector<NamedTe
         write_little_endian<std::uint64_t>(out, header.size());
         out.write(header.data(), static_cast<std::streamsize>(header.size()));
         for (const auto* tensor : in_data_order) {
-            out.write(reinterpret_cast<const char*>(tensor->bytes.data()), static_cast<std::streamsize>(tensor->bytes.size()));
+            out.write(reinterpret_cast<const char*>(tensor->bytes.data()),
+                      static_cast<std::streamsize>(tensor->bytes.size()));
         }
     });
 }

@@ -1,0 +1,46 @@
+#pragma once
+// Runs the `bagnet` program as a user would and captures what it says.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "fixtures.hpp"
+#include "test_files.hpp"
+
+namespace bagnet::testing {
+
+struct ProgramResult {
+    int exit_code = -1;
+    std::string out, err;
+};
+
+inline std::string read_text(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// `arguments` is passed to the shell as written (quote paths with spaces).
+inline ProgramResult run_bagnet(const std::string& arguments) {
+    ScratchDirectory scratch;
+    const std::string command = bagnet_program() + " " + arguments + " >" + scratch.file("out") + " 2>" + scratch.file("err");
+    const int status = std::system(command.c_str());
+    ProgramResult result;
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    result.out = read_text(scratch.file("out"));
+    result.err = read_text(scratch.file("err"));
+    return result;
+}
+
+// A failure as the project promises it: the given exit code and exactly one line on stderr.
+inline bool fails_cleanly(const ProgramResult& result, int exit_code, const std::string& mentioning) {
+    const auto& err = result.err;
+    const bool one_line = !err.empty() && err.back() == '\n' && err.find('\n') == err.size() - 1;
+    return result.exit_code == exit_code && one_line && err.find(mentioning) != std::string::npos;
+}
+
+}  // namespace bagnet::testing
