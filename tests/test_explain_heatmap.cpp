@@ -139,6 +139,6 @@ TEST_CASE("heatmap inputs a model cannot explain are one-line errors", "[explain
     REQUIRE_THROWS_WITH(bagnet::dense_heatmap(model, x, bagnet::ClassChoice::top(8)),
                         one_line_mentioning({"top 8", "only 7"}));
     REQUIRE_THROWS_WITH(bagnet::dense_heatmap(model, random_input(1, 1, 8, 20, 5), 1),
-                        one_line_mentioning({"at least 9 x 9", "8 x 20"}));
+                        one_line_mentioning({"at least 9 x 9", "got 8 x 20"}));
     REQUIRE_THROWS_AS(bagnet::coarse_heatmap(model, x, std::vector<int>{}), bagnet::Error);
 }

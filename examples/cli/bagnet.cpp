@@ -4,6 +4,7 @@
 #include <iostream>
 #include <map>
 
+#include "explain_commands.hpp"
 #include "inference_commands.hpp"
 
 namespace {
@@ -14,6 +15,8 @@ commands:
   logits    --arch A --weights W --input X.npy --output Y.npy [--map]
   classify  --arch A --weights W IMAGE... [--topk 5] [--json]
   bench     --arch A [--weights W] [--batch B] [--size S] [--repeat R] [--map]
+  heatmap   --arch A --weights W (--input X.npy | IMAGE...) (--class C[,C...] | --top K) [--dense]
+            --output OUT.npy|OUT.png [--percentile 99]
 
 common options: --precision fp32|bf16  --threads N  --classes K  --device cpu|cuda
 architectures: bagnet9, bagnet17, bagnet33
@@ -29,6 +32,7 @@ int main(int argc, char** argv) {
         {"logits", bagnet::cli::run_logits},
         {"classify", bagnet::cli::run_classify},
         {"bench", bagnet::cli::run_bench},
+        {"heatmap", bagnet::cli::run_heatmap},
     };
     if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
         (argc < 2 ? std::cerr : std::cout) << usage;

@@ -7,8 +7,9 @@
 // patch centred there. Running the network once per pixel is wasteful: a BagNet is
 // exactly patch-local with output stride s, so one pass over the padded image
 // shifted by (a, b) yields the patches whose top-left corners are (a + s i, b + s j)
-// all at once (its map entry (i, j) is the dense map at (a + s i, b + s j)). The s x s shifts together cover every pixel, so s^2 batched passes
-// replace H x W single-patch passes, with identical results.
+// all at once: its map entry (i, j) is the dense map at (a + s i, b + s j). The
+// s x s shifts together cover every pixel, so s^2 batched passes replace H x W
+// single-patch passes, with identical results.
 #include <algorithm>
 #include <cstddef>
 #include <functional>
@@ -17,18 +18,12 @@
 #include <string>
 #include <vector>
 
+#include <xtensor/xmath.hpp>
+
+#include "bagnet/explain/geometry.hpp"
 #include "bagnet/inference.hpp"
 
 namespace bagnet {
-
-// Pixels between neighbouring entries of the logit map: the product of the strides
-// along the main path (8 for the ImageNet models, 4 for `small`).
-inline int output_stride(const Architecture& arch) {
-    int stride = 1;
-    for (const auto& conv : arch.stem) stride *= conv.stride;
-    for (const auto& block : arch.blocks) stride *= block.conv1.stride * block.conv2.stride * block.conv3.stride;
-    return stride;
-}
 
 // Which classes a heatmap shows: one class or a list (the same for every image),
 // or each image's k highest-scoring classes (k = 1: the predicted class).
@@ -87,6 +82,16 @@ struct Heatmaps {
 // Called after each batch of shifted passes with the shifts done and in total.
 using HeatmapProgress = std::function<void(std::size_t done, std::size_t total)>;
 
+// check_input, and whole q x q patches: the per-patch definition needs them.
+inline void check_explainable(const Architecture& arch, const Tensor4& x) {
+    const auto q = std::size_t(arch.patch_size);
+    if (x.dimension() == 4 && x.shape()[0] >= 1)
+        require(x.shape()[2] >= q && x.shape()[3] >= q,
+                arch.name + " explains images of at least " + std::to_string(q) + " x " + std::to_string(q) +
+                    " pixels (its patch size), got " + std::to_string(x.shape()[2]) + " x " + std::to_string(x.shape()[3]));
+    check_input(arch, x);
+}
+
 namespace detail {
 
 template <class Backend>
@@ -110,13 +115,15 @@ inline Tensor4 select_classes(const Tensor4& map, const std::vector<std::vector<
 }  // namespace detail
 
 // The coarse map, one pass: evidence(n, k, i, j) is the class-k logit of the q x q
-// patch whose top-left pixel is (s i, s j). The image's logits are its mean.
+// patch whose top-left pixel is (s i, s j). The image's logits are its mean, so
+// top() needs no second pass.
 template <class Backend>
 Heatmaps coarse_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice) {
-    check_input(model.architecture(), x);
-    auto classes = detail::resolve_classes(model, x, choice);
-    Tensor4 evidence = detail::select_classes(logit_map(model, x), classes);
-    return {std::move(evidence), std::move(classes)};
+    check_explainable(model.architecture(), x);
+    const Tensor4 map = logit_map(model, x);
+    const Tensor2 scores = choice.needs_logits() ? Tensor2(xt::mean(map, {1, 2})) : Tensor2{};
+    auto classes = choice.resolve(model.architecture(), scores, x.shape()[0]);
+    return {detail::select_classes(map, classes), std::move(classes)};
 }
 
 // The exact full-resolution map: evidence(n, k, y, x) is the class-k logit of the
@@ -125,7 +132,7 @@ template <class Backend>
 Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice,
                        const HeatmapProgress& progress = {}) {
     const Architecture& arch = model.architecture();
-    check_input(arch, x);
+    check_explainable(arch, x);
     auto classes = detail::resolve_classes(model, x, choice);
     const std::size_t images = x.shape()[0], channels = x.shape()[1], height = x.shape()[2], width = x.shape()[3];
     const std::size_t k = classes.front().size();

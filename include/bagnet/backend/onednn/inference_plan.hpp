@@ -195,8 +195,11 @@ private:
         const int wo = out_size[1] ? out_size[1] : s.output_size(w);
         // oneDNN accepts right padding down to 1 - stride; a deeper crop reads only
         // the input rows and columns the kept outputs need, through a strided view.
-        const int needed_h = std::min(h, (ho - 1) * s.stride + s.kernel - s.padding);
-        const int needed_w = std::min(w, (wo - 1) * s.stride + s.kernel - s.padding);
+        const auto needed = [&](int size, int out) {
+            const int used = (out - 1) * s.stride + s.kernel - s.padding;
+            return size - used >= s.stride ? used : size;
+        };
+        const int needed_h = needed(h, ho), needed_w = needed(w, wo);
         const int n = int(src.mem.get_desc().dims()[0]);
         Activation input = src;
         if (needed_h < h || needed_w < w) {

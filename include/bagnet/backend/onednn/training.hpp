@@ -97,6 +97,8 @@ public:
                          {DNNL_ARG_MEAN, wrap(channel_desc(x), stats.mean.data())},
                          {DNNL_ARG_VARIANCE, wrap(channel_desc(x), stats.variance.data())},
                          {DNNL_ARG_SCALE, wrap(channel_desc(x), gamma.data())},
+                         // oneDNN 2.6 insists on a shift argument that the backward pass never reads.
+                         {DNNL_ARG_SHIFT, wrap(channel_desc(x), gamma.data())},
                          {DNNL_ARG_DIFF_SRC, wrap(p.backward_pd.diff_src_desc(), g.input.data())},
                          {DNNL_ARG_DIFF_SCALE, wrap(channel_desc(x), g.weight.data())},
                          {DNNL_ARG_DIFF_SHIFT, wrap(channel_desc(x), g.bias.data())}});

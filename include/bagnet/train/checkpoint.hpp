@@ -1,0 +1,90 @@
+#pragma once
+// Training checkpoints: everything needed to continue a run exactly, in one
+// safetensors file written atomically. The parameters (batch-norm statistics
+// included) keep their state_dict names; optimizer state tensors are stored as
+// "optimizer/<name>"; the position (step, epoch, batch, seed) is metadata. The
+// data order and augmentation are functions of (seed, epoch, batch), so the
+// position is the whole random state.
+#include <map>
+#include <string>
+
+#include "bagnet/io/safetensors.hpp"
+#include "bagnet/parameters.hpp"
+#include "bagnet/train/optimizer.hpp"
+
+namespace bagnet::train {
+
+// Where a run stands: `step` optimizer steps done; the next batch is `batch` of `epoch`.
+struct Position {
+    long step = 0;
+    long epoch = 0;
+    long batch = 0;
+    std::uint64_t seed = 0;
+};
+
+inline const char* checkpoint_format = "bagnet-training-checkpoint-1";
+inline const std::string optimizer_prefix = "optimizer/";
+
+inline void save_checkpoint(const std::string& path, const Architecture& arch, const Parameters& params,
+                            const Optimizer& optimizer, const Position& position) {
+    std::vector<io::NamedTensor> tensors;
+    for (const auto& slot : parameter_slots(arch)) {
+        const Tensor& value = params.at(slot.key);
+        tensors.push_back(slot.is_counter ? io::int64_scalar(slot.key, std::int64_t(value()))
+                                          : io::float32_tensor(slot.key, value));
+    }
+    for (const auto& [name, value] : optimizer.state()) tensors.push_back(io::float32_tensor(optimizer_prefix + name, value));
+    const std::map<std::string, std::string> metadata{
+        {"format", checkpoint_format},     {"architecture", arch.name},
+        {"classes", std::to_string(arch.classes())},
+        {"in_channels", std::to_string(arch.in_channels)},
+        {"optimizer", optimizer.name()},   {"step", std::to_string(position.step)},
+        {"epoch", std::to_string(position.epoch)}, {"batch", std::to_string(position.batch)},
+        {"seed", std::to_string(position.seed)}};
+    io::write_safetensors(path, tensors, metadata);
+}
+
+// Restores parameters and optimizer state; returns the position. Refuses a
+// checkpoint of another architecture, class count or optimizer with one clear line.
+inline Position load_checkpoint(const std::string& path, const Architecture& arch, Parameters& params,
+                                Optimizer& optimizer) {
+    io::SafetensorsFile file(path);
+    const auto& meta = file.metadata();
+    auto field = [&](const std::string& key) {
+        auto it = meta.find(key);
+        require(it != meta.end(), path + ": not a bagnet training checkpoint (no '" + key + "' in its metadata)");
+        return it->second;
+    };
+    require(field("format") == checkpoint_format, path + ": unsupported checkpoint format '" + field("format") + "'");
+    const std::string expected = arch.name + " with " + std::to_string(arch.classes()) + " classes and " +
+                                 std::to_string(arch.in_channels) + " input channels";
+    const std::string found = field("architecture") + " with " + field("classes") + " classes and " +
+                              field("in_channels") + " input channels";
+    require(found == expected, path + ": checkpoint of " + found + ", but training " + expected);
+    require(field("optimizer") == optimizer.name(),
+            path + ": checkpoint was trained with " + field("optimizer") + ", this run uses " + optimizer.name());
+    auto number = [&](const std::string& key) {
+        try {
+            return std::stol(field(key));
+        } catch (const std::logic_error&) {
+            throw Error(path + ": checkpoint metadata '" + key + "' is not a number");
+        }
+    };
+    Position position{number("step"), number("epoch"), number("batch"), std::uint64_t(number("seed"))};
+    Parameters restored;
+    for (const auto& slot : parameter_slots(arch)) {
+        require(file.contains(slot.key), path + ": checkpoint lacks '" + slot.key + "'");
+        require(file.shape(slot.key) == slot.shape, path + ": '" + slot.key + "' has shape " +
+                                                        shape_string(file.shape(slot.key)) + ", expected " +
+                                                        shape_string(slot.shape));
+        restored.tensors()[slot.key] = file.load_float(slot.key);
+    }
+    std::map<std::string, Tensor> state;
+    for (const auto& name : file.names())
+        if (name.rfind(optimizer_prefix, 0) == 0) state[name.substr(optimizer_prefix.size())] = file.load_float(name);
+    params = std::move(restored);
+    optimizer.state() = std::move(state);
+    return position;
+}
+
+}  // namespace bagnet::train
