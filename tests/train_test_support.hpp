@@ -100,15 +100,17 @@ void check_gradients(const train::Graph& graph, Parameters params, const Tensor4
     }
 }
 
+// Largest difference relative to the largest expected magnitude (or to `floor`,
+// for tensors that should be about zero, like a bias followed by batch norm).
 template <class T, class U>
-double max_relative_error(const T& actual, const U& expected) {
+double max_relative_error(const T& actual, const U& expected, double floor = 1e-12) {
     REQUIRE(std::equal(actual.shape().begin(), actual.shape().end(), expected.shape().begin(), expected.shape().end()));
     double scale = 0, error = 0;
     for (std::size_t i = 0; i < expected.size(); ++i) {
         scale = std::max(scale, double(std::abs(expected.data()[i])));
         error = std::max(error, std::abs(double(actual.data()[i]) - double(expected.data()[i])));
     }
-    return error / std::max(scale, 1e-12);
+    return error / std::max(scale, floor);
 }
 
 }  // namespace bagnet::testing

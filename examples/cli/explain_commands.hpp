@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bagnet/explain.hpp"
+#include "bagnet/io/idx.hpp"
 #include "inference_commands.hpp"
 
 namespace bagnet::cli {
@@ -68,12 +69,19 @@ inline Inputs inputs_of(const Arguments& args) {
 }
 
 // "\r"-updated progress on stderr, finished by a newline.
+// On a terminal the line updates in place; in a log only the last state is written.
 inline HeatmapProgress progress_line(const std::string& what) {
-    return [what](std::size_t done, std::size_t total) {
-        std::fprintf(stderr, "\r%s: %zu/%zu shifted passes", what.c_str(), done, total);
-        if (done == total) std::fprintf(stderr, "\n");
+    const bool terminal = ::isatty(STDERR_FILENO) != 0;
+    return [what, terminal](std::size_t done, std::size_t total) {
+        if (!terminal && done != total) return;
+        std::fprintf(stderr, "\r%s: %zu/%zu shifted passes%s", what.c_str(), done, total, done == total ? "\n" : "");
         std::fflush(stderr);
     };
+}
+
+// "281 tabby" for ImageNet, "class 3" otherwise.
+inline std::string class_label(const Architecture& arch, int index) {
+    return arch.classes() == imagenet::classes ? std::to_string(index) + " " + class_name(arch, index) : class_name(arch, index);
 }
 
 inline int run_heatmap(const std::vector<std::string>& raw) {
@@ -108,7 +116,7 @@ inline int run_heatmap(const std::vector<std::string>& raw) {
             const int cls = maps.classes[n][c];
             const Tensor map = xt::view(maps.evidence, n, c);
             xt::view(shown, c) = dense ? map : coarse_to_pixels(map, arch, height, width);
-            labels.push_back(std::to_string(cls) + " " + class_name(arch, cls) + ": logit " +
+            labels.push_back(class_label(arch, cls) + ": logit " +
                              format_number(scores(n, std::size_t(cls))));
         }
         figures.push_back(heatmap_figure(displayable(in.x, n, in.display), shown, labels,
@@ -116,6 +124,151 @@ inline int run_heatmap(const std::vector<std::string>& raw) {
                                          percentile));
     }
     stacked(figures).save_png(output);
+    return 0;
+}
+
+// A labelled data set for `patches`: --dataset fashion-mnist [--split test],
+// --input X.npy --labels Y.npy, or --data-dir DIR (DIR/<class>/<image>).
+struct DataSet {
+    LabelledImages in_memory;
+    ImageFolder folder;
+    Display display;
+    std::vector<std::string> class_names;  // empty: the model's own names
+    BatchSource batches(std::size_t batch) const {
+        return folder.files.empty() ? tensor_batches(in_memory.images, in_memory.labels, batch)
+                                    : image_folder_batches(folder, batch);
+    }
+};
+
+inline DataSet data_set_of(const Arguments& args) {
+    const int sources = int(args.has("dataset")) + int(args.has("input")) + int(args.has("data-dir"));
+    if (sources != 1) throw UsageError("give exactly one of --dataset fashion-mnist, --input X.npy --labels Y.npy, --data-dir DIR");
+    DataSet data;
+    if (args.has("data-dir")) {
+        data.folder = scan_image_folder(args.get("data-dir"));
+        data.class_names = data.folder.class_names;
+        data.display = Display::imagenet();
+        return data;
+    }
+    if (args.has("dataset")) {
+        if (args.get("dataset") != "fashion-mnist")
+            throw UsageError("unknown --dataset '" + args.get("dataset") + "' (expected fashion-mnist)");
+        data.in_memory = io::load_fashion_mnist(args.get("split", "test"));
+        normalize_fashion_mnist(data.in_memory.images);
+        data.display = {{0.2860f}, {0.3530f}};
+    } else {
+        data.in_memory.images = load_input(args.get("input"));
+        data.in_memory.labels = io::load_npy_int64(args.get("labels"));
+    }
+    const auto limit = std::size_t(args.get_int("limit", 0, 0, 1L << 40));
+    if (limit > 0 && limit < data.in_memory.labels.size()) {
+        data.in_memory.images = Tensor4(xt::view(data.in_memory.images, xt::range(std::size_t(0), limit)));
+        data.in_memory.labels.resize(limit);
+    }
+    return data;
+}
+
+inline int run_patches(const std::vector<std::string>& raw) {
+    const Arguments args(raw, with(model_options(), {"class", "top", "batch", "dataset", "split", "input", "labels",
+                                                     "data-dir", "limit", "output-dir"}),
+                         {});
+    const std::string out = args.get("output-dir");
+    require_writable_destination(out + "/patches.json");
+    const Model<cpu> model = load_model(args);
+    const int cls = int(args.get_int("class", 0, -1, 1 << 30));
+    if (!args.has("class")) throw UsageError("missing required option --class");
+    const auto k = std::size_t(args.get_int("top", 8, 1, 1000));
+    const DataSet data = data_set_of(args);
+    const TopPatches top = top_patches(model, data.batches(std::size_t(args.get_int("batch", 64, 1, 4096))), cls, k);
+    const std::string name = data.class_names.size() > std::size_t(cls) ? data.class_names[std::size_t(cls)]
+                                                                         : class_label(model.architecture(), cls);
+    const std::string stem = out + "/patches_class" + std::to_string(cls);
+    patch_grid(top, name, data.display).save_png(stem + ".png");
+    save_text(stem + ".json", to_json(top, name));
+    std::cout << "wrote " << stem << ".png and " << stem << ".json (" << top.images << " images scanned)\n";
+    return 0;
+}
+
+// Comma-separated integers (--images 0,5,7).
+inline std::vector<long> integer_list(const Arguments& args, const std::string& name) {
+    std::vector<long> values;
+    const std::string text = args.get(name);
+    for (std::size_t start = 0; start <= text.size();) {
+        const std::size_t comma = std::min(text.find(',', start), text.size());
+        const std::string item = text.substr(start, comma - start);
+        char* end = nullptr;
+        const long value = std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0') throw UsageError("--" + name + " expects integers separated by commas, got '" + text + "'");
+        values.push_back(value);
+        start = comma + 1;
+    }
+    return values;
+}
+
+inline int run_explain(const std::vector<std::string>& raw) {
+    const Arguments args(raw, with(model_options(), {"input", "labels", "label", "images", "top", "patches", "output-dir"}),
+                         {"mistakes"});
+    const std::string out = args.get("output-dir");
+    require_writable_destination(out + "/report.html");
+    const Model<cpu> model = load_model(args);
+    const Inputs in = inputs_of(args);
+    const Architecture& arch = model.architecture();
+    const std::size_t n = in.x.shape()[0];
+    std::vector<std::int64_t> labels(n, -1);
+    if (args.has("labels")) labels = io::load_npy_int64(args.get("labels"));
+    if (args.has("label")) labels.assign(n, args.get_int("label", -1, 0, arch.classes() - 1));
+    require(labels.size() == n, "--labels has " + std::to_string(labels.size()) + " labels for " + std::to_string(n) + " images");
+    std::vector<std::size_t> chosen;
+    if (args.has("images")) {
+        for (long i : integer_list(args, "images")) {
+            require(i >= 0 && std::size_t(i) < n, "--images: image " + std::to_string(i) + " is not among the " + std::to_string(n));
+            chosen.push_back(std::size_t(i));
+        }
+    } else {
+        const Tensor2 scores = logits(model, in.x);
+        for (std::size_t i = 0; i < n && chosen.size() < 8; ++i)
+            if (!args.flag("mistakes") || (labels[i] >= 0 && ClassChoice::top_classes(scores, i, 1)[0] != labels[i]))
+                chosen.push_back(i);
+        require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n));
+    }
+    const int top = int(args.get_int("top", 3, 1, arch.classes()));
+    const auto patches = std::size_t(args.get_int("patches", 6, 0, 100));
+    std::string html, json = "[";
+    for (std::size_t i = 0; i < chosen.size(); ++i) {
+        const Explanation e = explain(model, in.x, chosen[i], top, labels[chosen[i]], patches,
+                                      [&](int c) { return class_label(arch, c); }, in.names[chosen[i]], in.display);
+        html += to_html(e, in.display);
+        json += std::string(i ? ",\n " : "\n ") + to_json(e);
+    }
+    save_text(out + "/report.json", json + "\n]\n");
+    save_text(out + "/report.html", html_page(arch.name + " explained", html));
+    std::cout << "wrote " << out << "/report.html and " << out << "/report.json\n";
+    return 0;
+}
+
+inline int run_attribute(const std::vector<std::string>& raw) {
+    const Arguments args(raw, with(model_options(), {"input", "tile", "steps", "ig-steps", "window", "stride", "limit", "output"}),
+                         {});
+    const Model<cpu> model = load_model(args);
+    Inputs in = inputs_of(args);
+    const auto limit = std::size_t(args.get_int("limit", 0, 0, 1L << 40));
+    if (limit > 0 && limit < in.x.shape()[0]) in.x = Tensor4(xt::view(in.x, xt::range(std::size_t(0), limit)));
+    const Architecture& arch = model.architecture();
+    const int stride = output_stride(arch);
+    const int tile = int(args.get_int("tile", stride, 1, 4096));
+    const int window = int(args.get_int("window", arch.patch_size, 1, 4096));
+    const std::vector<AttributionMethod> methods{
+        exact_evidence(model),
+        gradient_method(model),
+        gradient_times_input_method(model),
+        integrated_gradients_method(model, int(args.get_int("ig-steps", 16, 1, 1024))),
+        occlusion_method(model, window, int(args.get_int("stride", window / 2 > 0 ? window / 2 : 1, 1, 4096))),
+        random_attribution(),
+    };
+    const std::string table = to_markdown(benchmark_attributions(model, in.x, methods, tile, int(args.get_int("steps", 16, 2, 1024))),
+                                          in.x.shape()[0]);
+    if (args.has("output")) save_text(args.get("output"), table);
+    std::cout << table;
     return 0;
 }
 

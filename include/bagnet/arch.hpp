@@ -78,7 +78,10 @@ struct ConvSpec {
                 std::size_t(kernel)};
     }
     // Output extent along one spatial axis; < 1 means the input is too small.
-    int output_size(int input) const { return (input + 2 * padding - kernel) / stride + 1; }
+    int output_size(int input) const {
+        const int span = input + 2 * padding - kernel;
+        return span < 0 ? 0 : span / stride + 1;
+    }
 };
 
 struct BatchNormSpec {

@@ -82,16 +82,6 @@ struct Heatmaps {
 // Called after each batch of shifted passes with the shifts done and in total.
 using HeatmapProgress = std::function<void(std::size_t done, std::size_t total)>;
 
-// check_input, and whole q x q patches: the per-patch definition needs them.
-inline void check_explainable(const Architecture& arch, const Tensor4& x) {
-    const auto q = std::size_t(arch.patch_size);
-    if (x.dimension() == 4 && x.shape()[0] >= 1)
-        require(x.shape()[2] >= q && x.shape()[3] >= q,
-                arch.name + " explains images of at least " + std::to_string(q) + " x " + std::to_string(q) +
-                    " pixels (its patch size), got " + std::to_string(x.shape()[2]) + " x " + std::to_string(x.shape()[3]));
-    check_input(arch, x);
-}
-
 namespace detail {
 
 template <class Backend>
@@ -119,7 +109,7 @@ inline Tensor4 select_classes(const Tensor4& map, const std::vector<std::vector<
 // top() needs no second pass.
 template <class Backend>
 Heatmaps coarse_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice) {
-    check_explainable(model.architecture(), x);
+    check_input(model.architecture(), x);
     const Tensor4 map = logit_map(model, x);
     const Tensor2 scores = choice.needs_logits() ? Tensor2(xt::mean(map, {1, 2})) : Tensor2{};
     auto classes = choice.resolve(model.architecture(), scores, x.shape()[0]);
@@ -132,7 +122,7 @@ template <class Backend>
 Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice,
                        const HeatmapProgress& progress = {}) {
     const Architecture& arch = model.architecture();
-    check_explainable(arch, x);
+    check_input(arch, x);
     auto classes = detail::resolve_classes(model, x, choice);
     const std::size_t images = x.shape()[0], channels = x.shape()[1], height = x.shape()[2], width = x.shape()[3];
     const std::size_t k = classes.front().size();

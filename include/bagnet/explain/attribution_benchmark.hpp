@@ -1,0 +1,175 @@
+#pragma once
+// The paper's attribution benchmark: a BagNet's exact evidence is ground truth,
+// and an attribution method is scored by how fast the class logit falls when image
+// regions are masked in the order the method ranks them (the deletion curve), and
+// by the rank correlation of its region scores with the exact evidence.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bagnet/explain/heatmap.hpp"
+#include "bagnet/explain/masking.hpp"
+
+namespace bagnet {
+
+// An attribution method: H x W support of `class_index` in a 1 x C x H x W image.
+struct AttributionMethod {
+    std::string name;
+    std::function<Tensor(const Tensor4& image, int class_index)> attribute;
+};
+
+// The ground truth: the exact per-pixel evidence (the dense heatmap).
+template <class Backend>
+AttributionMethod exact_evidence(const Model<Backend>& model) {
+    return {"exact evidence (BagNet)", [&model](const Tensor4& image, int c) {
+                return Tensor(xt::view(dense_heatmap(model, image, c).evidence, 0, 0));
+            }};
+}
+
+template <class Backend>
+AttributionMethod occlusion_method(const Model<Backend>& model, int window, int stride) {
+    return {"occlusion " + std::to_string(window) + "px/" + std::to_string(stride),
+            [&model, window, stride](const Tensor4& image, int c) {
+                return Tensor(xt::view(occlusion(model, image, c, window, stride), 0));
+            }};
+}
+
+// A floor to compare against: random scores.
+inline AttributionMethod random_attribution(std::uint64_t seed = 0) {
+    return {"random", [seed](const Tensor4& image, int) {
+                std::mt19937_64 rng(seed);
+                std::uniform_real_distribution<float> uniform;
+                Tensor out = Tensor::from_shape({image.shape()[2], image.shape()[3]});
+                for (auto& v : out) v = uniform(rng);
+                return out;
+            }};
+}
+
+// The image cut into tile x tile regions (ragged at the far edges).
+inline std::vector<Region> tiles(int height, int width, int tile) {
+    std::vector<Region> out;
+    for (int y = 0; y < height; y += tile)
+        for (int x = 0; x < width; x += tile) out.push_back({y, x, std::min(tile, height - y), std::min(tile, width - x)});
+    return out;
+}
+
+inline std::vector<double> region_sums(const Tensor& map, const std::vector<Region>& regions) {
+    std::vector<double> sums;
+    for (const auto& r : regions) {
+        double sum = 0;
+        for (int y = r.y; y < r.y + r.height; ++y)
+            for (int x = r.x; x < r.x + r.width; ++x) sum += map(y, x);
+        sums.push_back(sum);
+    }
+    return sums;
+}
+
+// Spearman's rank correlation (average ranks for ties).
+inline double rank_correlation(const std::vector<double>& a, const std::vector<double>& b) {
+    const auto ranks = [](const std::vector<double>& v) {
+        std::vector<std::size_t> order(v.size());
+        std::iota(order.begin(), order.end(), std::size_t(0));
+        std::sort(order.begin(), order.end(), [&](std::size_t i, std::size_t j) { return v[i] < v[j]; });
+        std::vector<double> r(v.size());
+        for (std::size_t i = 0; i < order.size();) {
+            std::size_t j = i;
+            while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
+            for (std::size_t k = i; k <= j; ++k) r[order[k]] = 0.5 * double(i + j);
+            i = j + 1;
+        }
+        return r;
+    };
+    const auto ra = ranks(a), rb = ranks(b);
+    const double mean = 0.5 * double(a.size() - 1);
+    double ab = 0, aa = 0, bb = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        ab += (ra[i] - mean) * (rb[i] - mean);
+        aa += (ra[i] - mean) * (ra[i] - mean);
+        bb += (rb[i] - mean) * (rb[i] - mean);
+    }
+    return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+
+// The deletion curve's normalised area: regions masked most-supporting first in
+// `steps` equal increments; the mean over the steps of (logit - fully masked logit)
+// / (original - fully masked). Lower: the logit falls faster, the ranking is better.
+template <class Backend>
+double deletion_area(const Model<Backend>& model, const Tensor4& image, int class_index, const Tensor& attribution,
+                     int tile, int steps) {
+    const int height = int(image.shape()[2]), width = int(image.shape()[3]);
+    const std::vector<Region> regions = tiles(height, width, tile);
+    const std::vector<double> scores = region_sums(attribution, regions);
+    std::vector<std::size_t> order(regions.size());
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
+    Tensor4 batch = Tensor4::from_shape({std::size_t(steps) + 1, image.shape()[1], image.shape()[2], image.shape()[3]});
+    for (int step = 0; step <= steps; ++step) {
+        xt::view(batch, step) = xt::view(image, 0);
+        const std::size_t masked = regions.size() * std::size_t(step) / std::size_t(steps);
+        for (std::size_t r = 0; r < masked; ++r) mask(batch, std::size_t(step), regions[order[r]]);
+    }
+    const Tensor2 curve = logits(model, batch);
+    const double first = curve(0, std::size_t(class_index)), last = curve(std::size_t(steps), std::size_t(class_index));
+    if (std::abs(first - last) < 1e-12) return 0.0;
+    double area = 0;
+    for (int step = 1; step < steps; ++step) area += (curve(std::size_t(step), std::size_t(class_index)) - last) / (first - last);
+    return area / double(std::max(steps - 1, 1));
+}
+
+struct AttributionScore {
+    std::string method;
+    double deletion_area = 0;     // mean over images; lower is better
+    double rank_correlation = 0;  // mean over images, with the exact evidence's region sums
+    double seconds = 0;           // attribution time per image
+};
+
+// Scores every method on every image (for the image's predicted class); the first
+// method must be the reference (the exact evidence), whose region sums the rank
+// correlations are taken against.
+template <class Backend>
+std::vector<AttributionScore> benchmark_attributions(const Model<Backend>& model, const Tensor4& x,
+                                                     const std::vector<AttributionMethod>& methods, int tile, int steps) {
+    require(!methods.empty(), "no attribution methods to benchmark");
+    require(tile >= 1 && steps >= 2, "the benchmark needs a tile of at least 1 pixel and at least 2 steps");
+    check_input(model.architecture(), x);
+    const Tensor2 scores = logits(model, x);
+    std::vector<AttributionScore> table(methods.size());
+    const std::size_t images = x.shape()[0];
+    for (std::size_t n = 0; n < images; ++n) {
+        const Tensor4 image = xt::view(x, xt::range(n, n + 1));
+        const int c = ClassChoice::top_classes(scores, n, 1)[0];
+        const auto regions = tiles(int(x.shape()[2]), int(x.shape()[3]), tile);
+        std::vector<double> reference;
+        for (std::size_t m = 0; m < methods.size(); ++m) {
+            const auto start = std::chrono::steady_clock::now();
+            const Tensor attribution = methods[m].attribute(image, c);
+            table[m].seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / double(images);
+            const auto sums = region_sums(attribution, regions);
+            if (m == 0) reference = sums;
+            table[m].method = methods[m].name;
+            table[m].rank_correlation += rank_correlation(sums, reference) / double(images);
+            table[m].deletion_area += deletion_area(model, image, c, attribution, tile, steps) / double(images);
+        }
+    }
+    return table;
+}
+
+// A markdown table, the reference first.
+inline std::string to_markdown(const std::vector<AttributionScore>& table, std::size_t images) {
+    std::string out = "| method | deletion area (lower is better) | rank correlation with exact evidence | s/image |\n"
+                      "| --- | --- | --- | --- |\n";
+    char line[256];
+    for (const auto& row : table) {
+        std::snprintf(line, sizeof line, "| %s | %.3f | %.3f | %.3f |\n", row.method.c_str(), row.deletion_area,
+                      row.rank_correlation, row.seconds);
+        out += line;
+    }
+    return out + "(" + std::to_string(images) + " images, each for its predicted class)\n";
+}
+
+}  // namespace bagnet

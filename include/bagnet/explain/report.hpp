@@ -1,0 +1,182 @@
+#pragma once
+// Explaining a decision: for one image, its top classes (plus the true class when
+// the model got it wrong), each class's exact evidence map, and the patches that
+// contributed most to each class's logit. Written as one self-contained HTML page
+// (pictures embedded) and as JSON.
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bagnet/explain/heatmap.hpp"
+#include "bagnet/explain/heatmap_picture.hpp"
+#include "bagnet/explain/patch_grid.hpp"
+#include "bagnet/io/atomic_file.hpp"
+#include "bagnet/io/json.hpp"
+
+namespace bagnet {
+
+struct ClassEvidence {
+    int class_index = 0;
+    std::string name;
+    float logit = 0, probability = 0;
+    Tensor evidence;             // H x W, exact per-pixel evidence
+    std::vector<Patch> patches;  // this image's patches with the most evidence for the class, best first
+};
+
+struct Explanation {
+    std::string source;
+    std::int64_t true_label = -1;  // -1: unknown
+    int predicted = 0;
+    std::vector<ClassEvidence> classes;  // top classes, then the true class if it is not among them
+    Tensor image;                        // C x H x W display values
+    bool mistake() const { return true_label >= 0 && predicted != true_label; }
+};
+
+using ClassNamer = std::function<std::string(int)>;
+
+// Explains image n of x (normalised): the top_k classes, the true class too when it
+// is known and not among them, and `patches` patches per class.
+template <class Backend>
+Explanation explain(const Model<Backend>& model, const Tensor4& x, std::size_t n, int top_k, std::int64_t true_label,
+                    std::size_t patches, const ClassNamer& name, const std::string& source, const Display& display = {}) {
+    const Architecture& arch = model.architecture();
+    require(n < x.shape()[0], "image " + std::to_string(n) + " is not in a batch of " + std::to_string(x.shape()[0]));
+    require(top_k >= 1 && top_k <= arch.classes(), "cannot explain the top " + std::to_string(top_k) + " classes: " +
+                                                       arch.name + " has " + std::to_string(arch.classes()));
+    require(true_label < arch.classes(), "true class " + std::to_string(true_label) + " is out of range: " + arch.name +
+                                             " has " + std::to_string(arch.classes()) + " classes");
+    const Tensor4 one = xt::view(x, xt::range(n, n + 1));
+    const Tensor4 map = logit_map(model, one);
+    const Tensor2 scores = xt::mean(map, {1, 2});
+    std::vector<int> chosen = ClassChoice::top_classes(scores, 0, top_k);
+    if (true_label >= 0 && std::find(chosen.begin(), chosen.end(), int(true_label)) == chosen.end())
+        chosen.push_back(int(true_label));
+    const Heatmaps dense = dense_heatmap(model, one, chosen);
+
+    Explanation out;
+    out.source = source;
+    out.true_label = true_label;
+    out.predicted = ClassChoice::top_classes(scores, 0, 1)[0];
+    out.image = displayable(one, 0, display);
+    const double top = *std::max_element(scores.begin(), scores.end());
+    double total = 0;
+    for (float s : scores) total += std::exp(double(s) - top);
+    const int q = arch.patch_size, stride = output_stride(arch);
+    for (std::size_t k = 0; k < chosen.size(); ++k) {
+        const int c = chosen[k];
+        ClassEvidence ce{c, name(c), scores(0, std::size_t(c)), float(std::exp(double(scores(0, std::size_t(c))) - top) / total),
+                         xt::view(dense.evidence, 0, k), {}};
+        BoundedPatchHeap best(std::max<std::size_t>(patches, 1));
+        for (std::size_t i = 0; i < map.shape()[1]; ++i)
+            for (std::size_t j = 0; j < map.shape()[2]; ++j) {
+                Patch p;
+                p.score = map(0, i, j, std::size_t(c));
+                p.y = int(i) * stride;
+                p.x = int(j) * stride;
+                if (!best.would_keep(p)) continue;
+                p.source = source;
+                p.label = true_label;
+                p.pixels = xt::view(one, 0, xt::all(), xt::range(p.y, p.y + q), xt::range(p.x, p.x + q));
+                best.push(std::move(p));
+            }
+        if (patches > 0) ce.patches = best.best_first();
+        out.classes.push_back(std::move(ce));
+    }
+    return out;
+}
+
+inline std::string base64(const std::vector<unsigned char>& bytes) {
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        const unsigned v = unsigned(bytes[i]) << 16 | (i + 1 < bytes.size() ? unsigned(bytes[i + 1]) << 8 : 0u) |
+                           (i + 2 < bytes.size() ? unsigned(bytes[i + 2]) : 0u);
+        out += alphabet[v >> 18 & 63];
+        out += alphabet[v >> 12 & 63];
+        out += i + 1 < bytes.size() ? alphabet[v >> 6 & 63] : '=';
+        out += i + 2 < bytes.size() ? alphabet[v & 63] : '=';
+    }
+    return out;
+}
+
+inline std::string html_escape(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '&': out += "&amp;"; break;
+            case '"': out += "&quot;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+inline std::string embedded(const Picture& picture, const std::string& alt) {
+    return "<img alt=\"" + html_escape(alt) + "\" src=\"data:image/png;base64," + base64(picture.png()) + "\">";
+}
+
+// The evidence maps side by side with the image, and each class's best patches.
+inline Picture explanation_figure(const Explanation& e) {
+    Tensor maps = Tensor::from_shape({e.classes.size(), e.image.shape()[1], e.image.shape()[2]});
+    std::vector<std::string> labels;
+    for (std::size_t k = 0; k < e.classes.size(); ++k) {
+        xt::view(maps, k) = e.classes[k].evidence;
+        const auto& c = e.classes[k];
+        labels.push_back(c.name + " " + format_number(100 * c.probability) + "%" +
+                         (c.class_index == e.true_label ? " (true)" : ""));
+    }
+    return heatmap_figure(e.image, maps, labels, e.source);
+}
+
+inline std::string to_json(const Explanation& e) {
+    std::string out = "{\"source\": " + io::json_string(e.source) + ", \"true_label\": " + std::to_string(e.true_label) +
+                      ", \"predicted\": " + std::to_string(e.predicted) + ", \"mistake\": " + (e.mistake() ? "true" : "false") +
+                      ", \"classes\": [";
+    for (std::size_t k = 0; k < e.classes.size(); ++k) {
+        const auto& c = e.classes[k];
+        out += std::string(k ? ", " : "") + "{\"class\": " + std::to_string(c.class_index) + ", \"name\": " +
+               io::json_string(c.name) + ", \"logit\": " + io::json_number(c.logit) +
+               ", \"probability\": " + io::json_number(c.probability) + ", \"top_patches\": [";
+        for (std::size_t i = 0; i < c.patches.size(); ++i)
+            out += std::string(i ? ", " : "") + "{\"evidence\": " + io::json_number(c.patches[i].score) +
+                   ", \"y\": " + std::to_string(c.patches[i].y) + ", \"x\": " + std::to_string(c.patches[i].x) + "}";
+        out += "]}";
+    }
+    return out + "]}";
+}
+
+// The HTML section of one explanation: its figure and, per class, its best patches.
+inline std::string to_html(const Explanation& e, const Display& display = {}) {
+    std::string out = "<section><h2>" + html_escape(e.source) + "</h2>\n<p>predicted: <b>" +
+                      html_escape(e.classes.front().name) + "</b>";
+    if (e.true_label >= 0) {
+        const auto truth = std::find_if(e.classes.begin(), e.classes.end(),
+                                        [&](const ClassEvidence& c) { return c.class_index == e.true_label; });
+        out += ", true: <b>" + html_escape(truth->name) + "</b>" + (e.mistake() ? " &mdash; <b>a mistake</b>" : " (correct)");
+    }
+    out += "</p>\n" + embedded(explanation_figure(e), "evidence maps") + "\n";
+    for (const auto& c : e.classes) {
+        if (c.patches.empty()) continue;
+        out += "<p>patches with the most evidence for " + html_escape(c.name) + "</p>\n" +
+               embedded(patch_row(c.patches, display), "patches for " + c.name) + "\n";
+    }
+    return out + "</section>\n";
+}
+
+inline std::string html_page(const std::string& title, const std::string& body) {
+    return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html_escape(title) +
+           "</title>\n<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}img{max-width:100%;"
+           "image-rendering:pixelated}</style></head>\n<body><h1>" + html_escape(title) + "</h1>\n" + body +
+           "</body></html>\n";
+}
+
+// Writes text atomically (the report appears whole or not at all).
+inline void save_text(const std::string& path, const std::string& text) {
+    io::write_file_atomically(path, [&](std::ostream& out) { out << text; });
+}
+
+}  // namespace bagnet
