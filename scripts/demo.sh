@@ -1,9 +1,90 @@
 #!/usr/bin/env bash
-# Builds the release `bagnet` command line (build/bin/bagnet) and shows what it does.
+# Builds the release `bagnet` command line (build/bin/bagnet) and shows what it does:
+#   1. Fashion-MNIST with the shipped BagNet (models/fashion9.safetensors): test accuracy, exact
+#      heatmaps, the most informative patches of every class, explained mistakes, and the
+#      attribution benchmark (BagNet evidence as ground truth);
+#   2. the ImageNet path end to end: BagNet-9/17/33 with RANDOM weights (a checkpoint made by the
+#      tests' PyTorch model and converted), on python3-skimage's photos.
+# Everything goes to one folder (default demo-output/, or $1) with an index.html showing it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/install-deps.sh
 cmake --preset release
 cmake --build --preset release
-echo "demo.sh: build/bin/bagnet is built; the walkthrough is still to be written"
+
+OUT=$(realpath -m "${1:-demo-output}")
+BAGNET=build/bin/bagnet
+PYTHON=/usr/bin/python3  # Debian's, with torch
+WEIGHTS=${BAGNET_FASHION_WEIGHTS:-models/fashion9.safetensors}
+PHOTOS=/usr/lib/python3/dist-packages/skimage/data
+THREADS=${BAGNET_THREADS:-2}
+FASHION=(--arch fashion9 --weights "$WEIGHTS" --dataset fashion-mnist --split test --threads "$THREADS")
+mkdir -p "$OUT/fashion/patches" "$OUT/fashion/explained" "$OUT/imagenet"
+
+step() { echo; echo "== $* (at ${SECONDS}s)"; }
+
+step "Fashion-MNIST: test accuracy of $WEIGHTS"
+if [[ ! -f $WEIGHTS ]]; then
+    echo "demo.sh: error: the shipped Fashion-MNIST weights $WEIGHTS are missing" >&2
+    exit 1
+fi
+"$BAGNET" evaluate --arch fashion9 --weights "$WEIGHTS" --dataset fashion-mnist --threads "$THREADS" | tee "$OUT/fashion/accuracy.txt"
+
+step "Fashion-MNIST: exact per-pixel evidence of the top 2 classes, 6 test images"
+"$BAGNET" heatmap "${FASHION[@]}" --limit 6 --top 2 --dense --output "$OUT/fashion/heatmaps.png"
+
+step "Fashion-MNIST: the most informative patches of every class (first 2000 test images)"
+for class in 0 1 2 3 4 5 6 7 8 9; do
+    "$BAGNET" patches "${FASHION[@]}" --limit 2000 --class "$class" --top 8 --output-dir "$OUT/fashion/patches"
+done
+
+step "Fashion-MNIST: three mistakes explained (true class against predicted)"
+"$BAGNET" explain "${FASHION[@]}" --limit 2000 --mistakes --count 3 --top 2 --output-dir "$OUT/fashion/explained"
+
+step "Fashion-MNIST: attribution methods scored against the exact evidence (16 test images)"
+"$BAGNET" attribute "${FASHION[@]}" --limit 16 --output "$OUT/fashion/attribution.md"
+
+step "ImageNet path with RANDOM weights: BagNet-9/17/33 from the tests' PyTorch model, converted"
+for q in 9 17 33; do
+    checkpoint="$OUT/imagenet/bagnet${q}_random.pth"
+    if [[ ! -f "$OUT/imagenet/bagnet${q}_random.safetensors" ]]; then
+        "$PYTHON" -c "
+import sys, torch
+sys.path.insert(0, 'tests/reference')
+from bagnet_reference import imagenet, randomize
+torch.save(randomize(imagenet($q), seed=$q).state_dict(), '$checkpoint')"
+        "$PYTHON" tools/convert_checkpoint.py "$checkpoint" "$OUT/imagenet/bagnet${q}_random.safetensors"
+        rm -f "$checkpoint"
+    fi
+    IMAGENET=(--arch "bagnet$q" --weights "$OUT/imagenet/bagnet${q}_random.safetensors" --threads "$THREADS")
+    "$BAGNET" classify "${IMAGENET[@]}" --topk 3 "$PHOTOS/astronaut.png" "$PHOTOS/chelsea.png" "$PHOTOS/coffee.png" \
+        | tee "$OUT/imagenet/classify_bagnet$q.txt"
+    "$BAGNET" heatmap "${IMAGENET[@]}" --top 1 --output "$OUT/imagenet/coarse_bagnet$q.png" \
+        "$PHOTOS/astronaut.png" "$PHOTOS/chelsea.png" "$PHOTOS/coffee.png"
+done
+step "ImageNet path: the exact 224 x 224 heatmap of BagNet-33 (64 shifted passes)"
+"$BAGNET" heatmap --arch bagnet33 --weights "$OUT/imagenet/bagnet33_random.safetensors" --threads "$THREADS" \
+    --top 1 --dense --output "$OUT/imagenet/dense_bagnet33_chelsea.png" "$PHOTOS/chelsea.png"
+
+step "index.html"
+{
+    echo "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>bagnet demo</title>"
+    echo "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}img{max-width:100%}</style></head><body>"
+    echo "<h1>bagnet demo</h1><h2>Fashion-MNIST ($WEIGHTS)</h2><pre>$(cat "$OUT/fashion/accuracy.txt")</pre>"
+    echo "<h3>Exact per-pixel class evidence</h3><img src=\"fashion/heatmaps.png\">"
+    echo "<h3>Explained mistakes</h3><p><a href=\"fashion/explained/report.html\">report</a> (and report.json)</p>"
+    echo "<h3>Attribution methods against the exact evidence</h3><pre>$(cat "$OUT/fashion/attribution.md")</pre>"
+    echo "<h3>Most informative patches of each class</h3>"
+    for class in 0 1 2 3 4 5 6 7 8 9; do echo "<p><img src=\"fashion/patches/patches_class$class.png\"></p>"; done
+    echo "<h2>ImageNet path, RANDOM weights (the mechanics, not knowledge)</h2>"
+    echo "<img src=\"imagenet/dense_bagnet33_chelsea.png\">"
+    for q in 9 17 33; do
+        echo "<h3>BagNet-$q</h3><pre>$(cat "$OUT/imagenet/classify_bagnet$q.txt")</pre><img src=\"imagenet/coarse_bagnet$q.png\">"
+    done
+    echo "</body></html>"
+} > "$OUT/index.html.tmp"
+mv "$OUT/index.html.tmp" "$OUT/index.html"
+
+echo
+echo "demo.sh: done in ${SECONDS}s; open $OUT/index.html"

@@ -6,6 +6,7 @@
 
 #include "explain_commands.hpp"
 #include "inference_commands.hpp"
+#include "train_commands.hpp"
 
 namespace {
 
@@ -15,11 +16,25 @@ commands:
   logits    --arch A --weights W --input X.npy --output Y.npy [--map]
   classify  --arch A --weights W IMAGE... [--topk 5] [--json]
   bench     --arch A [--weights W] [--batch B] [--size S] [--repeat R] [--map]
-  heatmap   --arch A --weights W (--input X.npy | IMAGE...) (--class C[,C...] | --top K) [--dense]
-            --output OUT.npy|OUT.png [--percentile 99]
+  train     [--arch A] (--dataset fashion-mnist | --data-npy X.npy --labels-npy Y.npy)
+            --save OUT.safetensors [--metrics M.json] [--init W] [--optimizer sgd|adamw] [--lr F]
+            [--momentum F] [--weight-decay F] [--batch-size N] (--epochs N | --steps N) [--seed N]
+            [--no-shuffle] [--no-augment] [--label-smoothing F] [--warmup N] [--accumulate N]
+            [--fine-tune all|head|last-stage] [--checkpoint CKPT [--checkpoint-every N]] [--resume CKPT]
+  evaluate  --arch A --weights W (--dataset fashion-mnist | --data-npy X.npy --labels-npy Y.npy)
+  saliency  --arch A --weights W --input X.npy --class C --output G.npy
+  heatmap   --arch A --weights W DATA (--class C[,C...] | --top K) [--dense] --output OUT.npy|OUT.png
+            [--percentile 99]          (npy: the first image's map, H x W or K x H x W; coarse without --dense)
+  patches   --arch A --weights W DATA --class C [--top 8] [--batch 64] --output-dir DIR
+            (also --data-dir DIR with DIR/<class>/<image>)
+  explain   --arch A --weights W DATA [--label L] [--images I,J | --count 4 [--mistakes]] [--top 3]
+            [--patches 6] --output-dir DIR                (DIR/report.html and DIR/report.json)
+  attribute --arch A --weights W DATA [--tile T] [--steps 16] [--ig-steps 16] [--window W] [--stride S]
+            [--output TABLE.md]        (deletion and rank-correlation scores, exact evidence first)
 
+DATA: --input X.npy [--labels Y.npy] | --dataset fashion-mnist [--split test] | IMAGE...; --limit N
 common options: --precision fp32|bf16  --threads N  --classes K  --device cpu|cuda
-architectures: bagnet9, bagnet17, bagnet33
+architectures: bagnet9, bagnet17, bagnet33 (ImageNet); fashion9, small9 (28 x 28 grey; also q = 3, 5, 17, 25)
 exit codes: 0 success, 1 bad data or files, 2 bad usage
 )";
 
@@ -32,7 +47,13 @@ int main(int argc, char** argv) {
         {"logits", bagnet::cli::run_logits},
         {"classify", bagnet::cli::run_classify},
         {"bench", bagnet::cli::run_bench},
+        {"train", bagnet::cli::run_train},
+        {"evaluate", bagnet::cli::run_evaluate},
+        {"saliency", bagnet::cli::run_saliency},
         {"heatmap", bagnet::cli::run_heatmap},
+        {"patches", bagnet::cli::run_patches},
+        {"explain", bagnet::cli::run_explain},
+        {"attribute", bagnet::cli::run_attribute},
     };
     if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
         (argc < 2 ? std::cerr : std::cout) << usage;

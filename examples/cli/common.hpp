@@ -32,9 +32,9 @@ inline Precision precision_of(const Arguments& args) {
 
 // Architecture from --arch (and --classes); a usage error if the name is unknown.
 inline Architecture architecture_of(const Arguments& args) {
-    const int classes = int(args.get_int("classes", imagenet::classes, 1, 1 << 20));
+    const int classes = int(args.get_int("classes", 0, 1, 1 << 20));  // 0: the architecture's own
     try {
-        return imagenet_architecture(args.get("arch"), classes);
+        return architecture_by_name(args.get("arch"), classes);
     } catch (const UsageError&) {
         throw;
     } catch (const Error& e) {

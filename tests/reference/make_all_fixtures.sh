@@ -28,3 +28,18 @@ mkdir -p "$DIR"
 for photo in astronaut.png chelsea.png camera.png text.png logo.png rocket.jpg hubble_deep_field.jpg; do
     "$PYTHON" "$HERE/make_image_fixture.py" "/usr/lib/python3/dist-packages/skimage/data/$photo" "$DIR/image_${photo%.*}.npy"
 done
+
+# Full-resolution heatmaps by the per-patch definition (one network input per pixel): q = 9, 17, 33,
+# odd and non-square sizes, several output-stride steps per axis.
+"$PYTHON" "$HERE/make_heatmap_fixture.py" --q 9 --height 19 --width 13 --batch 2 --seed 11 --classes 10 --out "$DIR/heatmap_q9"
+"$PYTHON" "$HERE/make_heatmap_fixture.py" --q 17 --height 25 --width 21 --batch 1 --seed 12 --classes 10 --out "$DIR/heatmap_q17"
+"$PYTHON" "$HERE/make_heatmap_fixture.py" --q 33 --height 37 --width 35 --batch 1 --seed 13 --classes 10 --out "$DIR/heatmap_q33"
+
+# Training against PyTorch in float64 (tests/test_train_pytorch.cpp): eval-mode input gradients for
+# q = 9 and 33; SGD with momentum and weight decay in training mode, one ordinary step for q = 17 and
+# 33, two tiny steps (where the update reads out gradient, momentum and decay linearly) for q = 17.
+"$PYTHON" "$HERE/make_train_fixture.py" gradient --q 9 --height 25 --width 30 --batch 2 --seed 21 --out "$DIR/train_gradient_q9"
+"$PYTHON" "$HERE/make_train_fixture.py" gradient --q 33 --height 41 --width 35 --batch 2 --seed 22 --out "$DIR/train_gradient_q33"
+"$PYTHON" "$HERE/make_train_fixture.py" sgd --q 17 --height 49 --width 41 --batch 2 --seed 23 --lr 0.01 --steps 1 --out "$DIR/train_sgd_q17"
+"$PYTHON" "$HERE/make_train_fixture.py" sgd --q 33 --height 57 --width 49 --batch 2 --seed 24 --lr 0.01 --steps 1 --out "$DIR/train_sgd_q33"
+"$PYTHON" "$HERE/make_train_fixture.py" sgd --q 17 --height 49 --width 41 --batch 2 --seed 25 --lr 1e-6 --weight-decay 0.05 --steps 2 --out "$DIR/train_sgd_q17_two_tiny"

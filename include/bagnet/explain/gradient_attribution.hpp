@@ -5,6 +5,8 @@
 #include <string>
 
 #include "bagnet/explain/attribution_benchmark.hpp"
+// The cpu backend's backward ops; the reference backend's come with train/ops.hpp.
+#include "bagnet/backend/onednn/training.hpp"
 #include "bagnet/train/input_gradient.hpp"
 
 namespace bagnet {

@@ -41,9 +41,10 @@ inline Picture patch_row(const std::vector<Patch>& patches, const Display& displ
 
 inline Picture patch_grid(const TopPatches& top, const std::string& class_name, const Display& display = {}) {
     const int gap = 10;
-    Picture title(gap + Picture::text_width(class_name) + 400, Picture::text_height() + 2 * gap);
-    title.text(gap, gap, "most informative patches of " + class_name + " (" + std::to_string(top.images) +
-                             " images; score = class evidence of the patch)");
+    const std::string heading = "most informative patches of " + class_name + " (" + std::to_string(top.images) +
+                                " images; score = class evidence of the patch)";
+    Picture title(2 * gap + Picture::text_width(heading), Picture::text_height() + 2 * gap);
+    title.text(gap, gap, heading);
     return stacked({title, patch_row(top.of_class, display, "among images of this class"),
                     patch_row(top.of_other_classes, display, "among images of other classes (what could fool the model)")});
 }

@@ -9,6 +9,7 @@
 // bagnet::Error naming the file and the problem, and never read out of bounds.
 #include <bagnet/error.hpp>
 #include <bagnet/io/atomic_file.hpp>
+#include <bagnet/io/literal_parser.hpp>
 #include <bagnet/io/little_endian.hpp>
 #include <bagnet/io/mapped_file.hpp>
 #include <bagnet/io/validation.hpp>
@@ -18,190 +19,10 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
 namespace bagnet::io {
-
-namespace detail::python {
-
-// A value of the Python literal subset npy headers use: dicts, tuples and
-// lists, strings, integers, True, False and None.
-struct Value {
-    enum class Kind { dict, tuple, list, string, integer, boolean, none };
-    Kind kind = Kind::none;
-    std::int64_t integer = 0;
-    bool boolean = false;
-    std::string text;               // a string's characters
-    std::vector<std::string> keys;  // a dict's keys, in file order
-    std::vector<Value> items;       // a tuple's or list's elements, or the values belonging to `keys`
-};
-
-class Parser {
-public:
-    // `source` names the file in error messages.
-    Parser(const char* text, std::size_t size, const std::string& source)
-        : text_(text), size_(size), source_(source) {}
-
-    Value parse_document() {
-        Value document = parse_value(0);
-        skip_whitespace();
-        if (position_ != size_) fail("unexpected text after the end of the dict");
-        return document;
-    }
-
-private:
-    // Deeply nested input would otherwise overflow the stack of this recursive parser.
-    static constexpr int max_depth = 32;
-
-    Value parse_value(int depth) {
-        if (depth > max_depth) fail("nested deeper than " + std::to_string(max_depth) + " levels");
-        skip_whitespace();
-        if (position_ == size_) fail("expected a value");
-        const char next = text_[position_];
-        if (next == '{') return parse_dict(depth);
-        if (next == '(') return parse_sequence(depth, Value::Kind::tuple, ')');
-        if (next == '[') return parse_sequence(depth, Value::Kind::list, ']');
-        Value value;
-        if (next == '\'' || next == '"') {
-            value.kind = Value::Kind::string;
-            value.text = parse_string();
-        } else if (next == '-' || is_digit(next)) {
-            value.kind = Value::Kind::integer;
-            value.integer = parse_integer();
-        } else if (consume_word("True")) {
-            value.kind = Value::Kind::boolean;
-            value.boolean = true;
-        } else if (consume_word("False")) {
-            value.kind = Value::Kind::boolean;
-        } else if (consume_word("None")) {
-            value.kind = Value::Kind::none;
-        } else {
-            fail("unexpected character " + io::quoted(std::string(1, next)));
-        }
-        return value;
-    }
-
-    Value parse_dict(int depth) {
-        Value dict;
-        dict.kind = Value::Kind::dict;
-        std::set<std::string> seen;
-        ++position_;  // '{'
-        while (true) {
-            skip_whitespace();
-            if (consume('}')) return dict;
-            if (position_ == size_ || (text_[position_] != '\'' && text_[position_] != '"')) {
-                fail("expected a string as dict key");
-            }
-            std::string key = parse_string();
-            if (!seen.insert(key).second) fail("duplicate key " + io::quoted(key));
-            skip_whitespace();
-            if (!consume(':')) fail("expected ':' after key " + io::quoted(key));
-            dict.items.push_back(parse_value(depth + 1));
-            dict.keys.push_back(std::move(key));
-            skip_whitespace();
-            if (!consume(',')) {
-                if (!consume('}')) fail("expected ',' or '}' in a dict");
-                return dict;
-            }
-        }
-    }
-
-    // A tuple or list; Python's trailing comma is allowed, and "(x)" without
-    // one is just x in parentheses, not a tuple.
-    Value parse_sequence(int depth, Value::Kind kind, char closing) {
-        Value sequence;
-        sequence.kind = kind;
-        ++position_;  // opening bracket
-        bool saw_comma = false;
-        while (true) {
-            skip_whitespace();
-            if (consume(closing)) break;
-            sequence.items.push_back(parse_value(depth + 1));
-            skip_whitespace();
-            if (consume(',')) {
-                saw_comma = true;
-                continue;
-            }
-            if (!consume(closing)) fail(std::string("expected ',' or '") + closing + "'");
-            break;
-        }
-        if (kind == Value::Kind::tuple && sequence.items.size() == 1 && !saw_comma)
-            return sequence.items.front();
-        return sequence;
-    }
-
-    std::string parse_string() {
-        const char quote = text_[position_++];
-        std::string text;
-        while (true) {
-            if (position_ == size_ || text_[position_] == '\n') fail("unterminated string");
-            const char c = text_[position_++];
-            if (c == quote) return text;
-            if (c == '\\') {
-                if (position_ == size_) fail("unterminated string");
-                const char escaped = text_[position_++];
-                if (escaped != '\\' && escaped != '\'' && escaped != '"')
-                    fail("unsupported escape in a string");
-                text += escaped;
-            } else {
-                text += c;
-            }
-        }
-    }
-
-    std::int64_t parse_integer() {
-        const bool negative = consume('-');
-        if (position_ == size_ || !is_digit(text_[position_])) fail("expected a digit");
-        // The magnitude may reach 2^63 only when negative (INT64_MIN).
-        const std::uint64_t limit = static_cast<std::uint64_t>(INT64_MAX) + (negative ? 1 : 0);
-        std::uint64_t magnitude = 0;
-        while (position_ < size_ && is_digit(text_[position_])) {
-            const auto digit = static_cast<std::uint64_t>(text_[position_++] - '0');
-            if (magnitude > (limit - digit) / 10) fail("integer out of the 64-bit range");
-            magnitude = magnitude * 10 + digit;
-        }
-        if (!negative) return static_cast<std::int64_t>(magnitude);
-        return magnitude == 0 ? 0 : -static_cast<std::int64_t>(magnitude - 1) - 1;
-    }
-
-    bool consume_word(const char* word) {
-        const std::size_t length = std::strlen(word);
-        if (size_ - position_ < length || std::memcmp(text_ + position_, word, length) != 0) return false;
-        position_ += length;
-        return true;
-    }
-
-    void skip_whitespace() {
-        while (position_ < size_ && (text_[position_] == ' ' || text_[position_] == '\t' ||
-                                     text_[position_] == '\n' || text_[position_] == '\r')) {
-            ++position_;
-        }
-    }
-
-    bool consume(char expected) {
-        if (position_ == size_ || text_[position_] != expected) return false;
-        ++position_;
-        return true;
-    }
-
-    static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-    [[noreturn]] void fail(const std::string& problem) const {
-        const std::string where =
-            position_ == size_ ? "at its end (byte " + std::to_string(size_) + ")"
-                               : "at byte " + std::to_string(position_) + " of " + std::to_string(size_);
-        throw Error(source_ + ": npy header is not a valid Python dict literal: " + problem + " " + where);
-    }
-
-    const char* text_;
-    std::size_t size_;
-    const std::string& source_;
-    std::size_t position_ = 0;
-};
-
-}  // namespace detail::python
 
 namespace detail {
 
@@ -214,7 +35,7 @@ struct NpyArray {
 };
 
 inline NpyArray read_npy(const unsigned char* bytes, std::size_t size, const std::string& source) {
-    using Kind = python::Value::Kind;
+    using Kind = literal::Value::Kind;
     static const char magic[] = "\x93NUMPY";
     constexpr std::size_t magic_size = sizeof(magic) - 1;
     require(size >= magic_size && std::memcmp(bytes, magic, magic_size) == 0,
@@ -235,12 +56,12 @@ inline NpyArray read_npy(const unsigned char* bytes, std::size_t size, const std
                 " runs past the end of the file (" + std::to_string(size) + " bytes)");
 
     const auto header =
-        python::Parser(reinterpret_cast<const char*>(bytes + header_start), header_size, source)
-            .parse_document();
-    require(header.kind == Kind::dict, source + ": npy header is not a dict");
-    const python::Value* descr = nullptr;
-    const python::Value* fortran_order = nullptr;
-    const python::Value* shape = nullptr;
+        literal::parse(literal::Syntax::python, reinterpret_cast<const char*>(bytes + header_start),
+                       header_size, source + ": npy header is not a valid Python dict literal");
+    require(header.kind == Kind::object, source + ": npy header is not a dict");
+    const literal::Value* descr = nullptr;
+    const literal::Value* fortran_order = nullptr;
+    const literal::Value* shape = nullptr;
     for (std::size_t i = 0; i < header.keys.size(); ++i) {
         const auto& key = header.keys[i];
         if (key == "descr")
@@ -254,7 +75,7 @@ inline NpyArray read_npy(const unsigned char* bytes, std::size_t size, const std
     }
     require(descr && fortran_order && shape,
             source + ": npy header lacks one of 'descr', 'fortran_order', 'shape'");
-    require(descr->kind != Kind::list, source + ": structured arrays (a list as 'descr') are not supported");
+    require(descr->kind != Kind::array, source + ": structured arrays (a list as 'descr') are not supported");
     require(descr->kind == Kind::string, source + ": npy header 'descr' is not a string");
     require(fortran_order->kind == Kind::boolean,
             source + ": npy header 'fortran_order' is not True or False");

@@ -9,6 +9,7 @@
 #include <bagnet/error.hpp>
 #include <bagnet/io/atomic_file.hpp>
 #include <bagnet/io/json.hpp>
+#include <bagnet/io/literal_parser.hpp>
 #include <bagnet/io/little_endian.hpp>
 #include <bagnet/io/mapped_file.hpp>
 #include <bagnet/io/validation.hpp>
@@ -21,250 +22,11 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace bagnet::io {
-
-namespace detail::json {
-
-// A JSON value of the subset safetensors headers use: objects, arrays,
-// strings and integers. (No floats, booleans or null: a header with them is
-// not one this library wrote or can use.)
-struct Value {
-    enum class Kind { object, array, string, integer };
-    Kind kind = Kind::integer;
-    std::int64_t integer = 0;
-    std::string text;               // a string's characters, UTF-8
-    std::vector<std::string> keys;  // an object's member names, in file order
-    std::vector<Value> items;       // an array's elements, or the values belonging to `keys`
-
-    const Value* find(const std::string& key) const {
-        const auto position = std::find(keys.begin(), keys.end(), key);
-        return position == keys.end() ? nullptr : &items[static_cast<std::size_t>(position - keys.begin())];
-    }
-};
-
-class Parser {
-public:
-    // `source` names the file in error messages.
-    Parser(const char* text, std::size_t size, const std::string& source)
-        : text_(text), size_(size), source_(source) {}
-
-    Value parse_document() {
-        Value document = parse_value(0);
-        skip_whitespace();
-        if (position_ != size_) fail("unexpected text after the end of the JSON value");
-        return document;
-    }
-
-private:
-    // Deeply nested input would otherwise overflow the stack of this recursive parser.
-    static constexpr int max_depth = 64;
-
-    Value parse_value(int depth) {
-        if (depth > max_depth) fail("nested deeper than " + std::to_string(max_depth) + " levels");
-        skip_whitespace();
-        if (position_ == size_) fail("expected a value");
-        const char next = text_[position_];
-        if (next == '{') return parse_object(depth);
-        if (next == '[') return parse_array(depth);
-        Value value;
-        if (next == '"') {
-            value.kind = Value::Kind::string;
-            value.text = parse_string();
-        } else if (next == '-' || is_digit(next)) {
-            value.kind = Value::Kind::integer;
-            value.integer = parse_integer();
-        } else {
-            fail("unexpected character " + describe(next));
-        }
-        return value;
-    }
-
-    Value parse_object(int depth) {
-        Value object;
-        object.kind = Value::Kind::object;
-        std::set<std::string> seen;
-        ++position_;  // '{'
-        skip_whitespace();
-        if (consume('}')) return object;
-        do {
-            skip_whitespace();
-            if (position_ == size_ || text_[position_] != '"') fail("expected a string as object key");
-            std::string key = parse_string();
-            if (!seen.insert(key).second) fail("duplicate key " + io::quoted(key));
-            skip_whitespace();
-            if (!consume(':')) fail("expected ':' after key " + io::quoted(key));
-            object.items.push_back(parse_value(depth + 1));
-            object.keys.push_back(std::move(key));
-            skip_whitespace();
-        } while (consume(','));
-        if (!consume('}')) fail("expected ',' or '}' in an object");
-        return object;
-    }
-
-    Value parse_array(int depth) {
-        Value array;
-        array.kind = Value::Kind::array;
-        ++position_;  // '['
-        skip_whitespace();
-        if (consume(']')) return array;
-        do {
-            array.items.push_back(parse_value(depth + 1));
-            skip_whitespace();
-        } while (consume(','));
-        if (!consume(']')) fail("expected ',' or ']' in an array");
-        return array;
-    }
-
-    std::string parse_string() {
-        std::string text;
-        ++position_;  // opening quote
-        while (true) {
-            if (position_ == size_) fail("unterminated string");
-            const char c = text_[position_++];
-            if (c == '"') return text;
-            if (static_cast<unsigned char>(c) < 0x20) fail("control character inside a string");
-            if (c != '\\') {
-                text += c;
-                continue;
-            }
-            if (position_ == size_) fail("unterminated string");
-            switch (const char escaped = text_[position_++]) {
-                case '"':
-                case '\\':
-                case '/':
-                    text += escaped;
-                    break;
-                case 'b':
-                    text += '\b';
-                    break;
-                case 'f':
-                    text += '\f';
-                    break;
-                case 'n':
-                    text += '\n';
-                    break;
-                case 'r':
-                    text += '\r';
-                    break;
-                case 't':
-                    text += '\t';
-                    break;
-                case 'u':
-                    append_utf8(text, parse_code_point());
-                    break;
-                default:
-                    fail("invalid escape " + quoted(std::string{'\\', escaped}) + " in a string");
-            }
-        }
-    }
-
-    // The code point of a \uXXXX escape (the "\u" already read), joining UTF-16 surrogate pairs.
-    std::uint32_t parse_code_point() {
-        const std::uint32_t unit = parse_hex4();
-        if (unit >= 0xDC00 && unit <= 0xDFFF) fail("unpaired low surrogate in a \\u escape");
-        if (unit < 0xD800 || unit > 0xDBFF) return unit;
-        if (!(consume('\\') && consume('u'))) fail("unpaired high surrogate in a \\u escape");
-        const std::uint32_t low = parse_hex4();
-        if (low < 0xDC00 || low > 0xDFFF) fail("unpaired high surrogate in a \\u escape");
-        return 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
-    }
-
-    std::uint32_t parse_hex4() {
-        std::uint32_t value = 0;
-        for (int i = 0; i < 4; ++i) {
-            if (position_ == size_) fail("unterminated \\u escape");
-            const char c = text_[position_++];
-            std::uint32_t digit = 0;
-            if (is_digit(c))
-                digit = static_cast<std::uint32_t>(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                digit = static_cast<std::uint32_t>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F')
-                digit = static_cast<std::uint32_t>(c - 'A' + 10);
-            else
-                fail("invalid hex digit " + describe(c) + " in a \\u escape");
-            value = value * 16 + digit;
-        }
-        return value;
-    }
-
-    static void append_utf8(std::string& text, std::uint32_t code_point) {
-        auto byte = [](std::uint32_t bits) { return static_cast<char>(bits); };
-        if (code_point < 0x80) {
-            text += byte(code_point);
-        } else if (code_point < 0x800) {
-            text += byte(0xC0 | (code_point >> 6));
-            text += byte(0x80 | (code_point & 0x3F));
-        } else if (code_point < 0x10000) {
-            text += byte(0xE0 | (code_point >> 12));
-            text += byte(0x80 | ((code_point >> 6) & 0x3F));
-            text += byte(0x80 | (code_point & 0x3F));
-        } else {
-            text += byte(0xF0 | (code_point >> 18));
-            text += byte(0x80 | ((code_point >> 12) & 0x3F));
-            text += byte(0x80 | ((code_point >> 6) & 0x3F));
-            text += byte(0x80 | (code_point & 0x3F));
-        }
-    }
-
-    std::int64_t parse_integer() {
-        const bool negative = consume('-');
-        if (position_ == size_ || !is_digit(text_[position_])) fail("expected a digit");
-        if (text_[position_] == '0' && position_ + 1 < size_ && is_digit(text_[position_ + 1])) {
-            fail("number with a leading zero");
-        }
-        // The magnitude may reach 2^63 only when negative (INT64_MIN).
-        const std::uint64_t limit = static_cast<std::uint64_t>(INT64_MAX) + (negative ? 1 : 0);
-        std::uint64_t magnitude = 0;
-        while (position_ < size_ && is_digit(text_[position_])) {
-            const auto digit = static_cast<std::uint64_t>(text_[position_++] - '0');
-            if (magnitude > (limit - digit) / 10) fail("integer out of the 64-bit range");
-            magnitude = magnitude * 10 + digit;
-        }
-        if (position_ < size_ &&
-            (text_[position_] == '.' || text_[position_] == 'e' || text_[position_] == 'E')) {
-            fail("a number that is not an integer");
-        }
-        if (!negative) return static_cast<std::int64_t>(magnitude);
-        return magnitude == 0 ? 0 : -static_cast<std::int64_t>(magnitude - 1) - 1;
-    }
-
-    void skip_whitespace() {
-        while (position_ < size_ && (text_[position_] == ' ' || text_[position_] == '\t' ||
-                                     text_[position_] == '\n' || text_[position_] == '\r')) {
-            ++position_;
-        }
-    }
-
-    bool consume(char expected) {
-        if (position_ == size_ || text_[position_] != expected) return false;
-        ++position_;
-        return true;
-    }
-
-    static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-    static std::string describe(char c) { return io::quoted(std::string(1, c)); }
-
-    [[noreturn]] void fail(const std::string& problem) const {
-        const std::string where =
-            position_ == size_ ? "at its end (byte " + std::to_string(size_) + ")"
-                               : "at byte " + std::to_string(position_) + " of " + std::to_string(size_);
-        throw Error(source_ + ": header is not valid JSON: " + problem + " " + where);
-    }
-
-    const char* text_;
-    std::size_t size_;
-    const std::string& source_;
-    std::size_t position_ = 0;
-};
-
-}  // namespace detail::json
 
 namespace detail {
 
@@ -326,9 +88,10 @@ public:
         const std::size_t data_size = size - 8 - header_length;
 
         const auto header =
-            detail::json::Parser(reinterpret_cast<const char*>(bytes + 8), header_length, source_)
-                .parse_document();
-        require(header.kind == detail::json::Value::Kind::object, source_ + ": header is not a JSON object");
+            detail::literal::parse(detail::literal::Syntax::json, reinterpret_cast<const char*>(bytes + 8),
+                                   header_length, source_ + ": header is not valid JSON");
+        require(header.kind == detail::literal::Value::Kind::object,
+                source_ + ": header is not a JSON object");
         for (std::size_t i = 0; i < header.keys.size(); ++i) {
             if (header.keys[i] == "__metadata__") {
                 read_metadata(header.items[i]);
@@ -413,12 +176,12 @@ private:
         return found->second;
     }
 
-    Entry read_entry(const std::string& name, const detail::json::Value& description,
+    Entry read_entry(const std::string& name, const detail::literal::Value& description,
                      const unsigned char* data, std::size_t data_size) const {
-        using Kind = detail::json::Value::Kind;
+        using Kind = detail::literal::Value::Kind;
         const std::string tensor = source_ + ": tensor " + io::quoted(name);
         require(description.kind == Kind::object, tensor + " is not described by a JSON object");
-        auto field = [&](const char* key) -> const detail::json::Value& {
+        auto field = [&](const char* key) -> const detail::literal::Value& {
             const auto* value = description.find(key);
             require(value != nullptr, tensor + " has no '" + key + "'");
             return *value;
@@ -471,8 +234,8 @@ private:
         return entry;
     }
 
-    void read_metadata(const detail::json::Value& metadata) {
-        using Kind = detail::json::Value::Kind;
+    void read_metadata(const detail::literal::Value& metadata) {
+        using Kind = detail::literal::Value::Kind;
         require(metadata.kind == Kind::object, source_ + ": '__metadata__' is not a JSON object");
         for (std::size_t i = 0; i < metadata.keys.size(); ++i) {
             require(

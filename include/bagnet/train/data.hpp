@@ -40,6 +40,14 @@ struct LoaderOptions {
     LoaderOptions& random_flip(bool on) { flip = on; return *this; }
 };
 
+// Images begin..end of a batch, copied (cheaper to compile than an xtensor view).
+inline Tensor4 slice_batch(const Tensor4& x, std::size_t begin, std::size_t end) {
+    Tensor4 out = Tensor4::from_shape({end - begin, x.shape()[1], x.shape()[2], x.shape()[3]});
+    const std::size_t per_image = x.size() / std::max<std::size_t>(1, x.shape()[0]);
+    std::copy(x.data() + begin * per_image, x.data() + end * per_image, out.data());
+    return out;
+}
+
 // Checks labels against the class count: one clear line naming the first bad one.
 inline void check_labels(const LabelledImages& data, int classes, const std::string& source) {
     require(data.images.shape()[0] == data.labels.size(),

@@ -69,7 +69,7 @@ StepReport train_step(Model<Backend>& model, Optimizer& optimizer, const Batch& 
     report.lr = lr;
     for (std::size_t part = 0; part < parts; ++part) {
         const std::size_t begin = n * part / parts, end = n * (part + 1) / parts;
-        const Tensor4 x = xt::view(batch.images, xt::range(begin, end));
+        const Tensor4 x = slice_batch(batch.images, begin, end);
         const std::vector<std::int64_t> labels(batch.labels.begin() + long(begin), batch.labels.begin() + long(end));
         const Tape tape = forward(ops, graph, params, x, options.batch_norm);
         LossResult loss = softmax_cross_entropy(tape.output(), labels, options.label_smoothing);
@@ -110,7 +110,7 @@ EvalMetrics evaluate(const Model<Backend>& model, const LabelledImages& data, st
     metrics.images = n;
     for (std::size_t begin = 0; begin < n; begin += batch_size) {
         const std::size_t end = std::min(n, begin + batch_size);
-        const Tensor4 x = xt::view(data.images, xt::range(begin, end));
+        const Tensor4 x = slice_batch(data.images, begin, end);
         const Tensor2 scores = logits(model, x);
         const std::vector<std::int64_t> labels(data.labels.begin() + long(begin), data.labels.begin() + long(end));
         Tensor4 as4 = Tensor4::from_shape({end - begin, classes, std::size_t(1), std::size_t(1)});

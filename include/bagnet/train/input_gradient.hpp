@@ -1,0 +1,39 @@
+#pragma once
+// The gradient of class logits with respect to the input image, in evaluation
+// mode (running batch-norm statistics): the plain saliency map, and the building
+// block of gradient-based attribution methods.
+#include <vector>
+
+#include "bagnet/inference.hpp"
+#include "bagnet/train/backprop.hpp"
+
+namespace bagnet {
+
+// d (sum over i of logit[i, classes[i]]) / d x: image i's gradient is that of its own class's logit.
+template <class Backend>
+Tensor4 input_gradient(const Model<Backend>& model, const Tensor4& x, const std::vector<int>& classes) {
+    const Architecture& arch = model.architecture();
+    check_input(arch, x);
+    require(classes.size() == x.shape()[0], "input_gradient: " + std::to_string(classes.size()) +
+                                                " class indices for a batch of " + std::to_string(x.shape()[0]));
+    for (int c : classes)
+        require(c >= 0 && c < arch.classes(), "class " + std::to_string(c) + " is out of range for " + arch.name +
+                                                  " with " + std::to_string(arch.classes()) + " classes");
+    const train::Graph graph = train::graph_of(arch);
+    auto& ops = train::training_ops<Backend>();
+    const train::Tape tape = train::forward(ops, graph, model.parameters(), x, train::Mode::evaluation);
+    Tensor4 seed = xt::zeros<float>(tape.output().shape());
+    for (std::size_t i = 0; i < classes.size(); ++i) seed(i, std::size_t(classes[i]), 0, 0) = 1.f;
+    train::BackwardOptions options;
+    options.input_gradient = true;
+    options.parameter_gradients = false;
+    return train::backward(ops, graph, model.parameters(), tape, seed, options).input;
+}
+
+// d (sum over the batch of logit[i, class_index]) / d x.
+template <class Backend>
+Tensor4 input_gradient(const Model<Backend>& model, const Tensor4& x, int class_index) {
+    return input_gradient(model, x, std::vector<int>(x.shape()[0], class_index));
+}
+
+}  // namespace bagnet

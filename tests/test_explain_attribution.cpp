@@ -1,0 +1,79 @@
+// Attribution methods and their benchmark: integrated gradients is complete, the
+// exact evidence ranks regions as itself, the scoring functions do what they say.
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "bagnet/bagnet.hpp"
+#include "bagnet/explain/gradient_attribution.hpp"
+#include "error_matchers.hpp"
+
+namespace {
+
+using SmallNet = bagnet::BagNet<9, bagnet::small<4, 1>>;
+
+bagnet::Tensor4 random_images(std::size_t n, std::size_t h, std::size_t w, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal;
+    bagnet::Tensor4 x = xt::zeros<float>({n, std::size_t(1), h, w});
+    for (auto& v : x) v = normal(rng);
+    return x;
+}
+
+}  // namespace
+
+TEST_CASE("integrated gradients sum to the logit difference from the baseline", "[explain][attribution]") {
+    SmallNet model(4, 3);
+    const auto x = random_images(1, 17, 15, 5);
+    const bagnet::Tensor4 zero = xt::zeros<float>(x.shape());
+    const auto scores = bagnet::logits(model, x), baseline = bagnet::logits(model, zero);
+    for (int c : {0, 3}) {
+        const double difference = scores(0, std::size_t(c)) - baseline(0, std::size_t(c));
+        const double coarse = xt::sum(bagnet::integrated_gradients(model, x, c, 8))();
+        const double fine = xt::sum(bagnet::integrated_gradients(model, x, c, 64))();
+        INFO("class " << c << ": logit difference " << difference << ", IG(8) " << coarse << ", IG(64) " << fine);
+        // the midpoint rule's error shrinks with the steps (ReLU kinks make it first order at worst)
+        CHECK(std::abs(fine - difference) <= 0.02 * std::abs(difference) + 1e-3);
+        CHECK(std::abs(fine - difference) <= std::abs(coarse - difference) + 1e-4);
+    }
+    REQUIRE_THROWS_WITH(bagnet::integrated_gradients(model, x, 0, 0), bagnet::testing::one_line_mentioning({"1 step"}));
+}
+
+TEST_CASE("rank correlation and tiles", "[explain][attribution]") {
+    CHECK(bagnet::rank_correlation({1, 2, 3, 4}, {10, 20, 30, 40}) == Approx(1.0));
+    CHECK(bagnet::rank_correlation({1, 2, 3, 4}, {4, 3, 2, 1}) == Approx(-1.0));
+    CHECK(bagnet::rank_correlation({1, 2, 3, 4}, {1, 3, 2, 4}) == Approx(0.8));  // 1 - 6 * 2 / (4 * 15)
+    const auto regions = bagnet::tiles(10, 7, 4);
+    REQUIRE(regions.size() == 6);
+    int covered = 0;
+    for (const auto& r : regions) covered += r.height * r.width;
+    CHECK(covered == 70);
+    CHECK(regions.back().height == 2);
+    CHECK(regions.back().width == 3);
+}
+
+TEST_CASE("the attribution benchmark: exact evidence is the reference row", "[explain][attribution]") {
+    SmallNet model(4, 4);
+    const auto x = random_images(2, 16, 16, 6);
+    const std::vector<bagnet::AttributionMethod> methods{bagnet::exact_evidence(model), bagnet::gradient_method(model),
+                                                         bagnet::gradient_times_input_method(model),
+                                                         bagnet::integrated_gradients_method(model, 8),
+                                                         bagnet::occlusion_method(model, 9, 4), bagnet::random_attribution()};
+    const auto table = bagnet::benchmark_attributions(model, x, methods, 4, 8);
+    REQUIRE(table.size() == 6);
+    CHECK(table[0].rank_correlation == Approx(1.0));
+    for (const auto& row : table) {
+        INFO(row.method);
+        CHECK(std::isfinite(row.deletion_score));
+        CHECK(row.rank_correlation >= -1.0);
+        CHECK(row.rank_correlation <= 1.0 + 1e-9);
+    }
+    // masking in the exact evidence's order beats masking in the reverse order
+    const bagnet::Tensor4 one = xt::view(x, xt::range(0, 1));
+    const int c = bagnet::ClassChoice::top_classes(bagnet::logits(model, one), 0, 1)[0];
+    const bagnet::Tensor evidence = methods[0].attribute(one, c);
+    CHECK(bagnet::deletion_score(model, one, c, evidence, 4, 8) > bagnet::deletion_score(model, one, c, -evidence, 4, 8));
+    const auto markdown = bagnet::to_markdown(table, 2);
+    CHECK_THAT(markdown, Catch::Contains("| exact evidence (BagNet) |"));
+    CHECK_THAT(markdown, Catch::Contains("integrated gradients (8 steps)"));
+}
