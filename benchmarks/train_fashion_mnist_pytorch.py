@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
-from bagnet_reference import small  # noqa: E402
+from bagnet_reference import BagNet  # noqa: E402
 
 DATA = "/usr/share/datasets/fashion-mnist"
 MEAN, STD = 0.2860, 0.3530
@@ -38,19 +38,20 @@ def load_idx(images, labels):
     return x, torch.from_numpy(y.astype(np.int64))
 
 
-def augment(x, generator, padding=2):
-    """Random crop of the zero-padded (in normalised units: background) image, random flip."""
-    n, _, h, w = x.shape
-    background = -MEAN / STD
-    padded = F.pad(x, (padding,) * 4, value=background)
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-    flip = torch.rand(n, generator=generator) < 0.5
-    out = torch.empty_like(x)
-    for i in range(n):
-        crop = padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
-        out[i] = crop.flip(-1) if flip[i] else crop
+def augment(x, generator):
+    """Random horizontal flips, as `bagnet train --dataset fashion-mnist` does by default."""
+    flip = torch.rand(len(x), generator=generator) < 0.5
+    out = x.clone()
+    out[flip] = x[flip].flip(-1)
     return out
+
+
+def fashion(q):
+    """bagnet::fashion<> (include/bagnet/arch.hpp): `small` at half width, stem momentum 0.1."""
+    model = BagNet(q, widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1), strides=(2, 2, 1, 1),
+                   in_channels=1, classes=10, stem_width=16)
+    model.bn1.momentum = 0.1
+    return model
 
 
 def learning_rate(step, total, base, warmup):
@@ -73,12 +74,12 @@ def train_pytorch(args):
     generator = torch.Generator().manual_seed(args.seed)
     train_x, train_y = load_idx("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
     test_x, test_y = load_idx("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-    model = small(args.q)
+    model = fashion(args.q)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                                 weight_decay=args.weight_decay)
     steps_per_epoch = len(train_x) // args.batch_size
     total = args.steps or steps_per_epoch * args.epochs
-    warmup = min(args.warmup, total)
+    warmup = min(200, total // 10) if args.warmup is None else min(args.warmup, total)
     step, images, seconds = 0, 0, 0.0
     while step < total:
         order = torch.randperm(len(train_x), generator=generator)
@@ -113,6 +114,7 @@ def train_bagnet(args):
                    "--threads", str(args.threads), "--save", os.path.join(tmp, "w.safetensors"),
                    "--metrics", metrics]
         command += ["--steps", str(args.steps)] if args.steps else ["--epochs", str(args.epochs)]
+        command += ["--warmup", str(args.warmup)] if args.warmup is not None else []
         subprocess.run(command, check=True)
         with open(metrics) as f:
             return json.load(f)
@@ -126,7 +128,7 @@ def main():
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--label-smoothing", type=float, default=0.0)
-    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--warmup", type=int, help="default: min(200, steps / 10), as bagnet")
     parser.add_argument("--q", type=int, default=9)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)

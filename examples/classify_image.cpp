@@ -22,7 +22,7 @@ int main(int argc, char** argv) try {
     // The architecture is a run-time choice here: q = 9, 17 or 33.
     const int q = argc > 3 ? std::stoi(argv[3]) : 33;
     bagnet::Model<bagnet::cpu> model(bagnet::imagenet_architecture("bagnet" + std::to_string(q)));
-    if (argc > 2) model.load(argv[2]);
+    if (argc > 2 && *argv[2]) model.load(argv[2]);  // "" also means: no weights
     else std::printf("no weights given: using random weights\n");
 
     // torchvision's evaluation pipeline: shorter side 256, centre crop 224, normalise.

@@ -14,7 +14,7 @@
 int main(int argc, char** argv) try {
     const std::size_t images = argc > 2 ? std::stoul(argv[2]) : 4;
     bagnet::BagNet<9, bagnet::fashion<>> model;
-    if (argc > 1) model.load(argv[1]);
+    if (argc > 1 && *argv[1]) model.load(argv[1]);  // "" also means: no weights
     else std::printf("no weights given: using random weights\n");
 
     bagnet::LabelledImages test = bagnet::load_fashion_mnist("test");

@@ -17,7 +17,7 @@
 int main(int argc, char** argv) try {
     const std::string output = argc > 2 ? argv[2] : "heatmap.png";
     bagnet::BagNet<9, bagnet::fashion<>> model;  // q = 9: each logit sees a 9 x 9 patch
-    if (argc > 1) model.load(argv[1]);
+    if (argc > 1 && *argv[1]) model.load(argv[1]);  // "" also means: no weights
     else std::printf("no weights given: using random weights\n");
 
     // One test image, normalised as the model was trained.

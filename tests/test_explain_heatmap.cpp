@@ -2,23 +2,21 @@
 // reference (tests/reference/make_heatmap_fixture.py), and against the coarse map.
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
 #include <random>
 #include <string>
+
+#include <xtensor/xview.hpp>
 
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain/heatmap.hpp"
 #include "bagnet/io/npy.hpp"
-#include <xtensor/xview.hpp>
 #include "error_matchers.hpp"
+#include "fixtures.hpp"
 
 namespace {
 
-std::string heatmap_fixture(int q) {
-    const char* dir = std::getenv("BAGNET_FIXTURE_DIR");
-    if (dir == nullptr) FAIL("BAGNET_FIXTURE_DIR is not set (tests/reference/make_heatmap_fixture.py writes it)");
-    return std::string(dir) + "/heatmap_q" + std::to_string(q) + "/";
-}
+// Written by tests/reference/make_heatmap_fixture.py.
+std::string heatmap_fixture(int q) { return bagnet::testing::fixture("heatmap_q" + std::to_string(q) + "/"); }
 
 bagnet::Tensor4 random_input(std::size_t n, std::size_t c, std::size_t h, std::size_t w, std::uint64_t seed) {
     std::mt19937_64 rng(seed);

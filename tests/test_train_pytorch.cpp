@@ -3,11 +3,17 @@
 // training-mode batch norm, compared tensor by tensor.
 //
 // Tolerances are calibrated per tensor: the fixture records how far PyTorch's own
-// float32 run lands from its float64 run (a deep batch-norm net at initialisation
-// is ill-conditioned), and a float32 implementation with another summation order
-// may be as far again, so the bound is 3x that plus a floor.
+// float32 run lands from its float64 run. A deep batch-norm net at initialisation
+// is ill-conditioned (the batch-norm backward pass cancels most of its incoming
+// gradient), so some tensors' updates are only known to 10% or so in float32.
+// Errors are norm-wise (||a - b|| / ||b||): rounding flips the ReLU mask of a few
+// activations that sit at zero, which moves a few gradient entries by a lot and
+// would dominate a max-norm comparison whichever float32 implementation runs.
+// Each tensor must stay within 10x PyTorch's error (plus a floor); and typically
+// (the median over tensors) within 2x, which a wrong gradient anywhere would not be.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -38,6 +44,16 @@ std::map<std::string, double> read_tolerances(const std::string& path) {
         at = s.find_first_of(",}", colon);
     }
     return values;
+}
+
+double norm_relative_error(const Tensor& actual, const Tensor& expected) {
+    double difference = 0, norm = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        const double e = expected.data()[i];
+        difference += (actual.data()[i] - e) * (actual.data()[i] - e);
+        norm += e * e;
+    }
+    return std::sqrt(difference) / std::max(std::sqrt(norm), 1e-30);
 }
 
 Model<cpu> load_model(int q, const std::string& dir) {
@@ -71,6 +87,7 @@ void compare_sgd(int q, const std::string& name, double lr, double weight_decay,
     const Parameters after = Parameters::load(model.architecture(), dir + "/after.safetensors");
     const auto tolerances = read_tolerances(dir + "/tolerance.json");
     std::size_t compared = 0;
+    std::vector<double> ratios;
     for (const auto& slot : parameter_slots(model.architecture())) {
         const Tensor& expected_after = after.at(slot.key);
         if (slot.is_counter) {
@@ -79,13 +96,17 @@ void compare_sgd(int q, const std::string& name, double lr, double weight_decay,
         }
         const Tensor update = model.parameters().at(slot.key) - before.at(slot.key);
         const Tensor expected = expected_after - before.at(slot.key);
-        const double tolerance = 3 * tolerances.at(slot.key) + 2e-3;
-        const double error = max_relative_error(update, expected, 1e-30);
-        INFO(slot.key << ": relative error of the update " << error << ", allowed " << tolerance);
-        CHECK(error < tolerance);
+        const double calibrated = tolerances.at(slot.key);
+        const double error = norm_relative_error(update, expected);
+        INFO(slot.key << ": relative error of the update " << error << ", PyTorch fp32 " << calibrated);
+        CHECK(error < 10 * calibrated + 2e-3);
+        ratios.push_back(error / (calibrated + 1e-4));
         ++compared;
     }
     CHECK(compared == tolerances.size());
+    std::sort(ratios.begin(), ratios.end());
+    INFO("median error relative to PyTorch's own fp32 error: " << ratios[ratios.size() / 2]);
+    CHECK(ratios[ratios.size() / 2] < 2);
 }
 
 }  // namespace

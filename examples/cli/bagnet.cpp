@@ -16,16 +16,17 @@ commands:
   logits    --arch A --weights W --input X.npy --output Y.npy [--map]
   classify  --arch A --weights W IMAGE... [--topk 5] [--json]
   bench     --arch A [--weights W] [--batch B] [--size S] [--repeat R] [--map]
-  train     [--arch A] (--dataset fashion-mnist | --data-npy X.npy --labels-npy Y.npy)
+  train     [--arch A] (--dataset fashion-mnist | --data-dir DIR [--size S] [--skip-corrupt]
+            | --data-npy X.npy --labels-npy Y.npy)
             --save OUT.safetensors [--metrics M.json] [--init W] [--optimizer sgd|adamw] [--lr F]
             [--momentum F] [--weight-decay F] [--batch-size N] (--epochs N | --steps N) [--seed N]
             [--no-shuffle] [--no-augment] [--label-smoothing F] [--warmup N] [--accumulate N]
             [--fine-tune all|head|last-stage] [--checkpoint CKPT [--checkpoint-every N]] [--resume CKPT]
-  evaluate  --arch A --weights W (--dataset fashion-mnist | --data-npy X.npy --labels-npy Y.npy)
+  evaluate  --arch A --weights W (--dataset fashion-mnist | --data-dir DIR | --data-npy X.npy --labels-npy Y.npy)
   saliency  --arch A --weights W --input X.npy --class C --output G.npy
   heatmap   --arch A --weights W DATA (--class C[,C...] | --top K) [--dense] --output OUT.npy|OUT.png
             [--percentile 99]          (npy: the first image's map, H x W or K x H x W; coarse without --dense)
-  patches   --arch A --weights W DATA --class C [--top 8] [--batch 64] --output-dir DIR
+  patches   --arch A --weights W DATA --class C[,C...]|all [--top 8] [--batch 64] --output-dir DIR
             (also --data-dir DIR with DIR/<class>/<image>)
   explain   --arch A --weights W DATA [--label L] [--images I,J | --count 4 [--mistakes]] [--top 3]
             [--patches 6] --output-dir DIR                (DIR/report.html and DIR/report.json)

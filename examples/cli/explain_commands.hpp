@@ -188,18 +188,26 @@ inline int run_heatmap(const std::vector<std::string>& raw) {
 inline int run_patches(const std::vector<std::string>& raw) {
     const Arguments args(raw, with(with(model_options(), explain_data_options()), {"class", "top", "batch", "output-dir"}), {});
     const std::string out = args.get("output-dir");
-    if (!args.has("class")) throw UsageError("missing required option --class");
+    if (!args.has("class")) throw UsageError("missing required option --class (C[,C...] or all)");
     require_writable_destination(out + "/patches.json");
     const Model<cpu> model = load_model(args);
+    const Architecture& arch = model.architecture();
+    std::vector<int> classes;
+    if (args.get("class") == "all") {
+        for (int c = 0; c < arch.classes(); ++c) classes.push_back(c);
+    } else {
+        for (long c : integer_list(args, "class")) classes.push_back(int(std::clamp(c, -1L, long(1 << 30))));
+    }
     const Inputs in = inputs_of(args, true);
-    const int cls = int(args.get_int("class", 0, -1, 1 << 30));
     const auto k = std::size_t(args.get_int("top", 8, 1, 1000));
-    const TopPatches top = top_patches(model, in.batches(std::size_t(args.get_int("batch", 64, 1, 4096))), cls, k);
-    const std::string name = class_label(model.architecture(), in, cls);
-    const std::string stem = out + "/patches_class" + std::to_string(cls);
-    patch_grid(top, name, in.display).save_png(stem + ".png");
-    save_text(stem + ".json", to_json(top, name));
-    std::cout << "wrote " << stem << ".png and " << stem << ".json (" << top.images << " images scanned)\n";
+    const auto found = top_patches(model, in.batches(std::size_t(args.get_int("batch", 64, 1, 4096))), classes, k);
+    for (const TopPatches& top : found) {
+        const std::string name = class_label(arch, in, top.class_index);
+        const std::string stem = out + "/patches_class" + std::to_string(top.class_index);
+        patch_grid(top, name, in.display).save_png(stem + ".png");
+        save_text(stem + ".json", to_json(top, name));
+        std::cout << "wrote " << stem << ".png and " << stem << ".json (" << top.images << " images scanned)\n";
+    }
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "bagnet/io/atomic_file.hpp"
+#include "bagnet/io/image_folder.hpp"
 #include "bagnet/io/json.hpp"
 #include "bagnet/io/npy.hpp"
 #include "bagnet/train.hpp"
@@ -13,16 +14,18 @@
 
 namespace bagnet::cli {
 
-// Where the images come from: --dataset fashion-mnist, or --data-npy with --labels-npy.
+// Where the images come from: --dataset fashion-mnist, --data-dir DIR (one sub-folder per
+// class, ImageNet preprocessing at --size), or --data-npy with --labels-npy.
 struct DataSource {
     LabelledImages train, test;
     bool has_test = false;
     std::string name;
 };
 
-inline std::set<std::string> data_options() { return {"dataset", "data-dir", "data-npy", "labels-npy"}; }
+inline std::set<std::string> data_options() { return {"dataset", "data-dir", "data-npy", "labels-npy", "size"}; }
 
-// Loads the data named by the options; `split` picks Fashion-MNIST's part for evaluation.
+// Loads the data named by the options: for training, the training set (and Fashion-MNIST's
+// test set); for evaluation, the set to evaluate.
 inline DataSource load_data(const Arguments& args, bool training) {
     const int sources = int(args.has("dataset")) + int(args.has("data-dir")) + int(args.has("data-npy"));
     if (sources != 1) throw UsageError("give exactly one of --dataset, --data-dir or --data-npy");
@@ -40,9 +43,17 @@ inline DataSource load_data(const Arguments& args, bool training) {
         data.has_test = true;
         return data;
     }
-    if (args.has("data-dir"))
-        throw Error("--data-dir (image folders) is not supported by this build yet; convert the images to "
-                    "--data-npy X.npy --labels-npy Y.npy");
+    if (args.has("data-dir")) {
+        ImageFolderOptions options;
+        options.crop = int(args.get_int("size", 224, 8, 4096));
+        options.resize = options.crop * 256 / 224;
+        options.skip_corrupt = args.flag("skip-corrupt");
+        options.threads = int(args.get_int("threads", 2, 1, 1024));
+        LoadedImageFolder folder = load_image_folder(args.get("data-dir"), options);
+        data.name = args.get("data-dir");
+        (training ? data.train : data.test) = std::move(folder.data);
+        return data;
+    }
     const std::string images = args.get("data-npy"), labels_path = args.get("labels-npy");
     data.name = images;
     LabelledImages loaded{load_input(images), io::load_npy_int64(labels_path)};
@@ -104,12 +115,14 @@ inline int run_train(const std::vector<std::string>& raw) {
                               {"init", "optimizer", "lr", "momentum", "weight-decay", "batch-size", "epochs", "steps",
                                "seed", "resume", "save", "metrics", "checkpoint", "checkpoint-every", "label-smoothing",
                                "warmup", "accumulate", "fine-tune"}),
-                         {"no-shuffle", "no-augment", "nesterov"});
+                         {"no-shuffle", "no-augment", "nesterov", "skip-corrupt"});
     require_cpu_device(args);
     apply_threads(args);
     const bool fashion = args.get("dataset", "") == "fashion-mnist";
     if (!args.has("arch") && !fashion) throw UsageError("missing required option --arch");
-    const Architecture arch = args.has("arch") ? architecture_of(args) : architecture_by_name("fashion9");
+    // Fashion-MNIST's default: BagNet-17, the smallest patch size that reaches 90% test accuracy in
+    // the default 3 epochs (BagNet-9 sees too little of each garment and stays near 87%).
+    const Architecture arch = args.has("arch") ? architecture_of(args) : architecture_by_name("fashion17");
     const std::string save = args.get("save");
     if (args.has("epochs") && args.has("steps")) throw UsageError("give --epochs or --steps, not both");
     const auto seed = std::uint64_t(args.get_int("seed", 0, 0, 1L << 40));
@@ -132,10 +145,13 @@ inline int run_train(const std::vector<std::string>& raw) {
 
     train::LoaderOptions loader_options;
     loader_options.batch(batch_size).shuffled(!args.flag("no-shuffle"));
-    const bool augment = !args.flag("no-augment");
-    // Random crops over a background-coloured border and flips (clothes are left-right symmetric).
-    const float background = fashion ? (0.f - 0.2860f) / 0.3530f : 0.f;
-    if (augment) loader_options.random_crop(2, background).random_flip(true);
+    // Augmentation: random horizontal flips (clothes are left-right symmetric) and,
+    // except for Fashion-MNIST's short default schedule (where the small BagNets
+    // underfit rather than overfit), random crops over a 2-pixel border.
+    if (!args.flag("no-augment")) {
+        loader_options.random_flip(true);
+        if (!fashion) loader_options.random_crop(2, 0.f);
+    }
     train::BatchLoader loader(data.train, loader_options, seed);
 
     train::FitOptions fit_options;
@@ -208,8 +224,7 @@ inline int run_train(const std::vector<std::string>& raw) {
 }
 
 inline int run_evaluate(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(with(model_options(), data_options()), {"metrics", "batch-size"}), {});
-    if (!args.has("arch") && args.get("dataset", "") == "fashion-mnist") throw UsageError("missing required option --arch");
+    const Arguments args(raw, with(with(model_options(), data_options()), {"metrics", "batch-size"}), {"skip-corrupt"});
     Model<cpu> model = load_model(args);
     const DataSource data = load_data(args, false);
     const auto metrics =
@@ -228,8 +243,8 @@ inline int run_saliency(const std::vector<std::string>& raw) {
     const Arguments args(raw, with(model_options(), {"input", "class", "output"}), {});
     Model<cpu> model = load_model(args);
     const int classes = model.architecture().classes();
-    const int class_index = int(args.get_int("class", 0, 0, classes - 1));
     if (!args.has("class")) throw UsageError("missing required option --class");
+    const int class_index = int(args.get_int("class", 0, 0, classes - 1));
     const Tensor4 x = load_input(args.get("input"));
     io::save_npy(args.get("output"), input_gradient(model, x, class_index));
     return 0;

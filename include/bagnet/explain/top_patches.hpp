@@ -4,7 +4,7 @@
 // and separately among images of other classes (what could fool the model).
 //
 // The data set is streamed batch by batch: memory holds one batch and the k best
-// patches so far (two bounded heaps), whatever the data set's size.
+// patches so far (two bounded heaps per class), whatever the data set's size.
 #include <algorithm>
 #include <cstdint>
 #include <functional>
@@ -101,46 +101,55 @@ private:
     std::vector<Patch> heap_;  // std heap ordered by ranks_before: front() ranks last
 };
 
-// Streams the data set once. Patches are the logit map's (one pass per batch):
-// the q x q patches at the output-stride grid.
+// Streams the data set once for several classes at a time (one forward pass per
+// batch serves them all). Patches are the logit map's: the q x q patches at the
+// output-stride grid.
 template <class Backend>
-TopPatches top_patches(const Model<Backend>& model, const BatchSource& batches, int class_index, std::size_t k) {
+std::vector<TopPatches> top_patches(const Model<Backend>& model, const BatchSource& batches,
+                                    const std::vector<int>& classes, std::size_t k) {
     const Architecture& arch = model.architecture();
-    require(class_index >= 0 && class_index < arch.classes(),
-            "class " + std::to_string(class_index) + " is out of range: " + arch.name + " has " +
-                std::to_string(arch.classes()) + " classes (0.." + std::to_string(arch.classes() - 1) + ")");
+    require(!classes.empty(), "no class to find patches of");
+    for (int c : classes)
+        require(c >= 0 && c < arch.classes(), "class " + std::to_string(c) + " is out of range: " + arch.name + " has " +
+                                                  std::to_string(arch.classes()) + " classes (0.." +
+                                                  std::to_string(arch.classes() - 1) + ")");
     require(k >= 1, "the number of patches must be at least 1");
     const int q = arch.patch_size, stride = output_stride(arch);
-    BoundedPatchHeap of_class(k), of_others(k);
-    TopPatches result;
-    result.class_index = class_index;
+    std::vector<BoundedPatchHeap> of_class(classes.size(), BoundedPatchHeap(k)), of_others = of_class;
+    std::size_t images = 0;
     LabelledBatch batch;
     while (batches(batch)) {
         const Tensor4 map = logit_map(model, batch.x);
-        for (std::size_t n = 0; n < map.shape()[0]; ++n) {
-            const std::size_t image = result.images + n;
-            BoundedPatchHeap& heap = batch.labels[n] == class_index ? of_class : of_others;
-            for (std::size_t i = 0; i < map.shape()[1]; ++i)
-                for (std::size_t j = 0; j < map.shape()[2]; ++j) {
-                    Patch patch;
-                    patch.score = map(n, i, j, std::size_t(class_index));
-                    patch.image = image;
-                    patch.y = int(i) * stride;
-                    patch.x = int(j) * stride;
-                    if (!heap.would_keep(patch)) continue;
-                    patch.label = batch.labels[n];
-                    patch.source = n < batch.names.size() ? batch.names[n] : "image " + std::to_string(image);
-                    patch.pixels = xt::view(batch.x, n, xt::all(), xt::range(patch.y, patch.y + q),
-                                            xt::range(patch.x, patch.x + q));
-                    heap.push(std::move(patch));
-                }
-        }
-        result.images += map.shape()[0];
+        for (std::size_t n = 0; n < map.shape()[0]; ++n)
+            for (std::size_t c = 0; c < classes.size(); ++c) {
+                BoundedPatchHeap& heap = batch.labels[n] == classes[c] ? of_class[c] : of_others[c];
+                for (std::size_t i = 0; i < map.shape()[1]; ++i)
+                    for (std::size_t j = 0; j < map.shape()[2]; ++j) {
+                        Patch patch;
+                        patch.score = map(n, i, j, std::size_t(classes[c]));
+                        patch.image = images + n;
+                        patch.y = int(i) * stride;
+                        patch.x = int(j) * stride;
+                        if (!heap.would_keep(patch)) continue;
+                        patch.label = batch.labels[n];
+                        patch.source = n < batch.names.size() ? batch.names[n] : "image " + std::to_string(patch.image);
+                        patch.pixels = xt::view(batch.x, n, xt::all(), xt::range(patch.y, patch.y + q),
+                                                xt::range(patch.x, patch.x + q));
+                        heap.push(std::move(patch));
+                    }
+            }
+        images += map.shape()[0];
     }
-    require(result.images > 0, "the data set is empty: no images to find patches in");
-    result.of_class = of_class.best_first();
-    result.of_other_classes = of_others.best_first();
+    require(images > 0, "the data set is empty: no images to find patches in");
+    std::vector<TopPatches> result(classes.size());
+    for (std::size_t c = 0; c < classes.size(); ++c)
+        result[c] = {classes[c], of_class[c].best_first(), of_others[c].best_first(), images};
     return result;
+}
+
+template <class Backend>
+TopPatches top_patches(const Model<Backend>& model, const BatchSource& batches, int class_index, std::size_t k) {
+    return top_patches(model, batches, std::vector<int>{class_index}, k).front();
 }
 
 // The listing as JSON (without pixels).

@@ -42,6 +42,13 @@ inline std::set<std::string> frozen_except(const Architecture& arch, const std::
     return frozen;
 }
 
+// Batch norm's running mean, variance and counter: state the forward pass updates, not the optimizer.
+inline bool is_running_statistic(const std::string& key) {
+    for (const std::string suffix : {".running_mean", ".running_var", ".num_batches_tracked"})
+        if (key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0) return true;
+    return false;
+}
+
 struct StepReport {
     long epoch = 0, step = 0;  // step: optimizer steps done, this one included
     double loss = 0, lr = 0;
@@ -62,7 +69,10 @@ StepReport train_step(Model<Backend>& model, Optimizer& optimizer, const Batch& 
     const std::size_t n = batch.labels.size();
     const std::size_t parts = std::size_t(std::max(1, std::min<int>(options.accumulate, int(n))));
     Parameters& params = model.mutable_parameters();
-    Parameters updated_statistics = params;  // running statistics change only once the step succeeds
+    // Running statistics change only once the whole step has succeeded.
+    Parameters updated_statistics;
+    for (const auto& [key, value] : params.tensors())
+        if (is_running_statistic(key)) updated_statistics.tensors()[key] = value;
     Gradients total;
     StepReport report;
     report.images = n;
@@ -90,7 +100,7 @@ StepReport train_step(Model<Backend>& model, Optimizer& optimizer, const Batch& 
         if (options.batch_norm == Mode::training) update_running_statistics(graph, tape, updated_statistics);
     }
     for (const auto& [key, value] : updated_statistics.tensors())
-        if (!total.count(key) && !options.frozen.count(key)) params.at(key) = value;
+        if (!options.frozen.count(key)) params.at(key) = value;
     optimizer.step(params, total, lr);
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return report;

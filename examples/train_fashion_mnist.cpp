@@ -1,0 +1,64 @@
+// Train a small BagNet on Fashion-MNIST from scratch, with the library's free
+// functions: a loader, an optimizer, a schedule, fit, evaluate.
+//
+//   train_fashion_mnist [--steps N] [--save OUT.safetensors]
+//
+// The default (3 epochs) reaches about 90% test accuracy in a few minutes on two
+// cores; --steps 20 is a quick look at the mechanics. `bagnet train --dataset
+// fashion-mnist` is the same recipe behind a command line.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "bagnet/bagnet.hpp"
+#include "bagnet/train.hpp"
+
+int main(int argc, char** argv) try {
+    long steps = 0;  // 0: three full epochs
+    std::string save;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--steps")) steps = std::atol(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--save")) save = argv[i + 1];
+    }
+    bagnet::onednn::set_threads(2);
+
+    // The data: 60000 training and 10000 test images, 28 x 28 grey, normalised.
+    bagnet::LabelledImages train_set = bagnet::load_fashion_mnist("train");
+    bagnet::LabelledImages test_set = bagnet::load_fashion_mnist("test");
+    bagnet::normalize_fashion_mnist(train_set.images);
+    bagnet::normalize_fashion_mnist(test_set.images);
+
+    // The model: each of its 3 x 3 output locations sees one 17 x 17 patch (with
+    // BagNet<9, ...> each of 5 x 5 locations sees 9 x 9: more local, about 87%).
+    bagnet::BagNet<17, bagnet::fashion<>> model(10, /*seed=*/0);
+
+    // Batches of 128, reshuffled every epoch, half of the images mirrored.
+    bagnet::train::BatchLoader loader(train_set, bagnet::train::LoaderOptions().batch(128).random_flip(true), /*seed=*/0);
+
+    // SGD with Nesterov momentum; the learning rate warms up, then follows a cosine to zero.
+    bagnet::train::Sgd sgd(bagnet::train::SgdOptions().momentum(0.9).nesterov(true).weight_decay(5e-4));
+    bagnet::train::FitOptions options;
+    options.with_epochs(3).with_steps(steps);
+    const long total = bagnet::train::total_steps(options, loader);
+    const auto schedule = bagnet::train::Schedule::cosine(0.1, total).warmup(std::min(200L, total / 10));
+
+    // Train, reporting progress; a Position records where a run stands (for resuming).
+    bagnet::train::Progress progress(total);
+    bagnet::train::Callbacks callbacks;
+    callbacks.on_step = [&](const bagnet::train::StepReport& r) {
+        progress.update(r.epoch, r.step, double(r.images) / r.seconds, r.loss);
+    };
+    bagnet::train::Position position;
+    bagnet::train::fit(model, sgd, schedule, loader, options, position, callbacks);
+    progress.finish();
+
+    // Evaluation uses the running batch-norm statistics and the fast inference path.
+    const auto metrics = bagnet::train::evaluate(model, test_set);
+    std::printf("test top-1 %.4f, top-5 %.4f after %ld steps\n", metrics.top1, metrics.top5, position.step);
+    if (!save.empty()) model.save(save);
+    return 0;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "train_fashion_mnist: error: %s\n", e.what());
+    return 1;
+}

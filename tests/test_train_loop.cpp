@@ -1,0 +1,237 @@
+// Optimizers, schedules, the loader, the training loop, checkpoints and the IDX
+// reader, on small synthetic data.
+#include <catch2/catch.hpp>
+
+#include <zlib.h>
+
+#include <fstream>
+
+#include "bagnet/bagnet.hpp"
+#include "bagnet/train.hpp"
+#include "test_files.hpp"
+#include "train_test_support.hpp"
+
+using namespace bagnet;
+using bagnet::testing::random_tensor4;
+using bagnet::testing::ScratchDirectory;
+
+namespace {
+
+// 24 random 28 x 28 images in 10 classes.
+LabelledImages synthetic(std::size_t n = 24, std::uint64_t seed = 1) {
+    LabelledImages data{random_tensor4(n, 1, 28, 28, seed), {}};
+    for (std::size_t i = 0; i < n; ++i) data.labels.push_back(std::int64_t(i % 10));
+    return data;
+}
+
+Architecture tiny() { return architecture_by_name("fashion9"); }
+
+bool same(const Parameters& a, const Parameters& b) {
+    for (const auto& [key, value] : a.tensors())
+        if (!(value == b.at(key))) return false;
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("SGD follows PyTorch's update rule", "[train][optimizer]") {
+    Parameters params;
+    params.tensors()["w"] = Tensor{1.0f, -2.0f};
+    train::Gradients g{{"w", Tensor{0.5f, 0.25f}}};
+    train::Sgd sgd(train::SgdOptions().momentum(0.9).weight_decay(0.1).nesterov(true));
+    sgd.step(params, g, 0.1);
+    // d = g + 0.1 p = (0.6, 0.05); buf = d; nesterov: d + 0.9 buf = 1.9 d
+    CHECK(params.at("w")(0) == Approx(1.0 - 0.1 * 1.9 * 0.6));
+    CHECK(params.at("w")(1) == Approx(-2.0 - 0.1 * 1.9 * 0.05));
+    const double p0 = params.at("w")(0), buf0 = 0.6, d = 0.5 + 0.1 * p0;
+    sgd.step(params, g, 0.1);
+    const double buf = 0.9 * buf0 + d;
+    CHECK(params.at("w")(0) == Approx(p0 - 0.1 * (d + 0.9 * buf)));
+    CHECK(sgd.state().count("momentum_buffer.w") == 1);
+}
+
+TEST_CASE("AdamW follows PyTorch's update rule", "[train][optimizer]") {
+    Parameters params;
+    params.tensors()["w"] = Tensor{1.0f};
+    train::AdamW adam(train::AdamWOptions().weight_decay(0.01));
+    adam.step(params, {{"w", Tensor{0.5f}}}, 0.1);
+    // Step 1: m^ = g, v^ = g^2, so the step is lr * g / (|g| + eps) after decoupled decay.
+    CHECK(params.at("w")(0) == Approx(1.0 * (1 - 0.1 * 0.01) - 0.1 * 0.5 / (0.5 + 1e-8)));
+}
+
+TEST_CASE("schedules warm up linearly and decay", "[train][schedule]") {
+    const auto cosine = train::Schedule::cosine(0.1, 110).warmup(10);
+    CHECK(cosine(0) == Approx(0.01));
+    CHECK(cosine(9) == Approx(0.1));
+    CHECK(cosine(10) == Approx(0.1));
+    CHECK(cosine(60) == Approx(0.05));
+    CHECK(cosine(110) == Approx(0.0).margin(1e-12));
+    const auto step = train::Schedule::step(1.0, 5, 0.5);
+    CHECK(step(4) == 1.0);
+    CHECK(step(5) == 0.5);
+    CHECK(step(12) == 0.25);
+}
+
+TEST_CASE("the loader is deterministic, covers every image and augments", "[train][data]") {
+    const LabelledImages data = synthetic();
+    train::BatchLoader a(data, train::LoaderOptions().batch(8), 3), b(data, train::LoaderOptions().batch(8), 3);
+    std::vector<std::int64_t> seen;
+    std::vector<train::Batch> in_order;
+    for (std::size_t i = 0; i < a.batches_per_epoch(); ++i) {
+        in_order.push_back(a.batch(0, i));
+        seen.insert(seen.end(), in_order.back().labels.begin(), in_order.back().labels.end());
+    }
+    for (std::size_t i = b.batches_per_epoch(); i-- > 0;) CHECK(b.batch(0, i).images == in_order[i].images);
+    std::sort(seen.begin(), seen.end());
+    std::vector<std::int64_t> all = data.labels;
+    std::sort(all.begin(), all.end());
+    CHECK(seen == all);
+    CHECK_FALSE(a.batch(0, 0).labels == a.batch(1, 0).labels);  // reshuffled each epoch
+
+    train::BatchLoader plain(data, train::LoaderOptions().batch(24).shuffled(false), 0);
+    CHECK(plain.batch(0, 0).images == data.images);
+    train::BatchLoader flipped(data, train::LoaderOptions().batch(24).shuffled(false).random_flip(true), 0);
+    const auto f = flipped.batch(0, 0).images;
+    bool any_flipped = false;
+    for (std::size_t i = 0; i < 24; ++i) any_flipped = any_flipped || f(i, 0, 3, 0) == data.images(i, 0, 3, 27);
+    CHECK(any_flipped);
+}
+
+TEST_CASE("a resumed run ends with the same weights as an uninterrupted one", "[train][checkpoint]") {
+    ScratchDirectory dir;
+    const LabelledImages data = synthetic();
+    const auto schedule = train::Schedule::cosine(0.05, 6).warmup(2);
+    auto run = [&](long steps, const std::string& resume_from, const std::string& checkpoint) {
+        Model<cpu> model(tiny(), 7);
+        train::Sgd sgd(train::SgdOptions().momentum(0.9).weight_decay(1e-3));
+        train::BatchLoader loader(data, train::LoaderOptions().batch(8).random_crop(2, 0.f).random_flip(true), 5);
+        train::Position position{0, 0, 0, 5};
+        if (!resume_from.empty()) {
+            Parameters params;
+            position = train::load_checkpoint(resume_from, model.architecture(), params, sgd);
+            model.mutable_parameters() = params;
+        }
+        train::fit(model, sgd, schedule, loader, train::FitOptions().with_steps(steps).with_checkpoint(checkpoint), position);
+        return model.parameters();
+    };
+    const Parameters uninterrupted = run(6, "", dir.file("full.ckpt"));
+    run(4, "", dir.file("part.ckpt"));  // stops mid-epoch (3 batches per epoch)
+    const Parameters resumed = run(6, dir.file("part.ckpt"), dir.file("resumed.ckpt"));
+    CHECK(same(resumed, uninterrupted));
+
+    // The checkpoint's weights are an ordinary weights file too.
+    Model<cpu> reloaded(tiny());
+    reloaded.load(dir.file("full.ckpt"));
+    CHECK(same(reloaded.parameters(), uninterrupted));
+}
+
+TEST_CASE("a checkpoint of another architecture or optimizer is refused", "[train][checkpoint]") {
+    ScratchDirectory dir;
+    Model<cpu> model(tiny());
+    train::Sgd sgd;
+    train::save_checkpoint(dir.file("c.ckpt"), model.architecture(), model.parameters(), sgd, {});
+    Parameters params;
+    train::Sgd other_sgd;
+    CHECK_THROWS_WITH(train::load_checkpoint(dir.file("c.ckpt"), architecture_by_name("fashion17"), params, other_sgd),
+                      Catch::Contains("checkpoint of fashion9") && Catch::Contains("training fashion17"));
+    train::AdamW adam;
+    CHECK_THROWS_WITH(train::load_checkpoint(dir.file("c.ckpt"), model.architecture(), params, adam),
+                      Catch::Contains("trained with sgd"));
+}
+
+TEST_CASE("a non-finite loss stops training and keeps the last checkpoint", "[train][checkpoint]") {
+    ScratchDirectory dir;
+    LabelledImages data = synthetic();
+    Model<cpu> model(tiny());
+    train::Sgd sgd;
+    train::BatchLoader loader(data, train::LoaderOptions().batch(8), 0);
+    train::Position position;
+    train::fit(model, sgd, train::Schedule::constant(0.01), loader,
+               train::FitOptions().with_steps(1).with_checkpoint(dir.file("c.ckpt")), position);
+    std::ifstream before_file(dir.file("c.ckpt"), std::ios::binary);
+    const std::string before((std::istreambuf_iterator<char>(before_file)), {});
+    data.images(3, 0, 4, 4) = std::numeric_limits<float>::infinity();
+    train::BatchLoader poisoned(data, train::LoaderOptions().batch(24).shuffled(false), 0);
+    position = {};
+    CHECK_THROWS_WITH(train::fit(model, sgd, train::Schedule::constant(0.01), poisoned,
+                                 train::FitOptions().with_steps(2).with_checkpoint(dir.file("c.ckpt")), position),
+                      Catch::Contains("non-finite"));
+    std::ifstream after_file(dir.file("c.ckpt"), std::ios::binary);
+    CHECK(std::string((std::istreambuf_iterator<char>(after_file)), {}) == before);
+}
+
+TEST_CASE("frozen layers stay as they are; only the head is fine-tuned", "[train][loop]") {
+    Model<cpu> model(tiny(), 3);
+    const Parameters before = model.parameters();
+    train::Sgd sgd(train::SgdOptions().momentum(0.9));
+    train::TrainOptions options;
+    options.frozen = train::frozen_except(model.architecture(), {"fc."});
+    const LabelledImages data = synthetic(8);
+    train::train_step(model, sgd, train::Batch{data.images, data.labels}, 0.1, options);
+    for (const auto& [key, value] : before.tensors()) {
+        INFO(key);
+        CHECK((model.parameters().at(key) == value) == (key.rfind("fc.", 0) != 0));
+    }
+}
+
+TEST_CASE("gradient accumulation gives the full batch's step", "[train][loop]") {
+    const LabelledImages data = synthetic(8);
+    auto step = [&](int accumulate) {
+        Model<cpu> model(tiny(), 3);
+        train::Sgd sgd;
+        train::TrainOptions options;
+        options.accumulate = accumulate;
+        options.batch_norm = train::Mode::evaluation;  // batch statistics would differ per micro-batch
+        train::train_step(model, sgd, train::Batch{data.images, data.labels}, 0.1, options);
+        return model.parameters();
+    };
+    const Parameters whole = step(1), accumulated = step(4);
+    for (const auto& [key, value] : whole.tensors()) {
+        INFO(key);
+        CHECK(bagnet::testing::max_relative_error(accumulated.at(key), value, 1e-6) < 1e-4);
+    }
+}
+
+TEST_CASE("evaluate reports loss, top-1 and top-5", "[train][loop]") {
+    Model<cpu> model(tiny(), 3);
+    const LabelledImages data = synthetic(12);
+    const auto metrics = train::evaluate(model, data, 5);
+    const Tensor2 scores = logits(model, data.images);
+    double top1 = 0;
+    for (std::size_t i = 0; i < 12; ++i) top1 += double(xt::argmax(xt::row(scores, long(i)))() == std::size_t(data.labels[i]));
+    CHECK(metrics.top1 == Approx(top1 / 12));
+    CHECK(metrics.top5 >= metrics.top1);
+    CHECK(metrics.loss > 0);
+    LabelledImages bad = data;
+    bad.labels[5] = 10;
+    CHECK_THROWS_WITH(train::evaluate(model, bad), Catch::Contains("label 10 of image 5 is out of range for 10 classes"));
+}
+
+namespace {
+void write_gz(const std::string& path, const std::vector<unsigned char>& bytes) {
+    gzFile f = gzopen(path.c_str(), "wb");
+    REQUIRE(f);
+    gzwrite(f, bytes.data(), unsigned(bytes.size()));
+    gzclose(f);
+}
+}  // namespace
+
+TEST_CASE("IDX files load, and broken ones are reported in one line", "[io][idx]") {
+    ScratchDirectory dir;
+    write_gz(dir.file("images.gz"), {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 255, 51, 102});
+    write_gz(dir.file("labels.gz"), {0, 0, 8, 1, 0, 0, 0, 2, 7, 3});
+    const LabelledImages data = load_idx(dir.file("images.gz"), dir.file("labels.gz"));
+    REQUIRE(data.images.shape() == (std::array<std::size_t, 4>{2, 1, 1, 2}));
+    CHECK(data.images(0, 0, 0, 1) == 1.f);
+    CHECK(data.images(1, 0, 0, 0) == Approx(0.2));
+    CHECK(data.labels == std::vector<std::int64_t>{7, 3});
+
+    write_gz(dir.file("short.gz"), {0, 0, 8, 1, 0, 0, 0, 3, 7, 3});
+    CHECK_THROWS_WITH(load_idx(dir.file("images.gz"), dir.file("short.gz")), Catch::Contains("holds 3 labels but"));
+    write_gz(dir.file("truncated.gz"), {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 255});
+    CHECK_THROWS_WITH(load_idx(dir.file("truncated.gz"), dir.file("labels.gz")), Catch::Contains("truncated"));
+    write_gz(dir.file("magic.gz"), {1, 2, 3, 4});
+    CHECK_THROWS_WITH(load_idx(dir.file("magic.gz"), dir.file("labels.gz")), Catch::Contains("not an IDX file"));
+    CHECK_THROWS_WITH(load_idx(dir.file("missing.gz"), dir.file("labels.gz")), Catch::Contains("cannot open"));
+    CHECK_THROWS_WITH(load_fashion_mnist("validation"), Catch::Contains("unknown Fashion-MNIST split"));
+}
