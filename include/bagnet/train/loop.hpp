@@ -59,7 +59,7 @@ struct StepReport {
 // One optimizer step on `batch`: forward in training mode, softmax cross-entropy,
 // backward, then the update. With options.accumulate = k the batch is processed
 // as k micro-batches whose gradients add up to the full batch's mean-loss gradient.
-// A non-finite loss throws before anything is updated.
+// A non-finite loss or gradient throws before anything is updated.
 template <class Backend>
 StepReport train_step(Model<Backend>& model, Optimizer& optimizer, const Batch& batch, double lr,
                       const TrainOptions& options = {}) {
@@ -101,6 +101,12 @@ StepReport train_step(Model<Backend>& model, Optimizer& optimizer, const Batch& 
     }
     for (const auto& [key, value] : updated_statistics.tensors())
         if (!options.frozen.count(key)) params.at(key) = value;
+    // ReLU turns NaN into 0, so a poisoned step can show a finite loss: check the gradients too.
+    for (const auto& [key, g] : total)
+        for (float v : g)
+            if (!std::isfinite(v))
+                throw Error("the gradient of '" + key + "' became non-finite (bad input values, or lower the learning "
+                            "rate); training stopped, the last checkpoint is kept");
     optimizer.step(params, total, lr);
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return report;
