@@ -15,6 +15,41 @@
 
 namespace bagnet {
 
+// The files of an image folder and their labels, listed but not decoded.
+struct ImageFolder {
+    std::vector<std::string> class_names;  // label -> sub-folder name
+    std::vector<std::string> files;
+    std::vector<std::int64_t> labels;
+};
+
+inline ImageFolder scan_image_folder(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code error;
+    require(fs::is_directory(dir, error), dir + ": no such directory");
+    std::vector<fs::path> classes;
+    for (const auto& entry : fs::directory_iterator(dir, error))
+        if (entry.is_directory()) classes.push_back(entry.path());
+    require(!error, dir + ": cannot list (" + error.message() + ")");
+    std::sort(classes.begin(), classes.end());
+    require(!classes.empty(), dir + ": has no class sub-folders (expected DIR/<class>/<image>)");
+    ImageFolder folder;
+    for (const auto& path : classes) {
+        std::vector<std::string> images;
+        for (const auto& entry : fs::directory_iterator(path, error)) {
+            std::string ext = entry.path().extension().string();
+            std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+            if (entry.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg"))
+                images.push_back(entry.path().string());
+        }
+        require(!images.empty(), path.string() + ": class folder holds no PNG or JPEG images");
+        std::sort(images.begin(), images.end());
+        folder.labels.insert(folder.labels.end(), images.size(), std::int64_t(folder.class_names.size()));
+        folder.files.insert(folder.files.end(), images.begin(), images.end());
+        folder.class_names.push_back(path.filename().string());
+    }
+    return folder;
+}
+
 struct ImageFolderOptions {
     int resize = 256;   // shorter side, before the crop
     int crop = 224;     // centre crop, crop x crop
@@ -30,30 +65,11 @@ struct LoadedImageFolder {
 };
 
 inline LoadedImageFolder load_image_folder(const std::string& dir, const ImageFolderOptions& options = {}) {
-    namespace fs = std::filesystem;
-    std::error_code error;
-    require(fs::is_directory(dir, error), dir + ": no such directory");
+    const ImageFolder listing = scan_image_folder(dir);
     LoadedImageFolder folder;
+    folder.class_names = listing.class_names;
     std::vector<std::pair<std::string, std::int64_t>> files;
-    std::vector<fs::path> classes;
-    for (const auto& entry : fs::directory_iterator(dir, error))
-        if (entry.is_directory()) classes.push_back(entry.path());
-    require(!error, dir + ": cannot list (" + error.message() + ")");
-    std::sort(classes.begin(), classes.end());
-    require(!classes.empty(), dir + ": has no class sub-folders (expected DIR/<class>/<image>)");
-    for (const auto& path : classes) {
-        std::vector<std::string> images;
-        for (const auto& entry : fs::directory_iterator(path, error)) {
-            std::string ext = entry.path().extension().string();
-            std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-            if (entry.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg"))
-                images.push_back(entry.path().string());
-        }
-        require(!images.empty(), path.string() + ": class folder holds no PNG or JPEG images");
-        std::sort(images.begin(), images.end());
-        for (auto& image : images) files.emplace_back(std::move(image), std::int64_t(folder.class_names.size()));
-        folder.class_names.push_back(path.filename().string());
-    }
+    for (std::size_t i = 0; i < listing.files.size(); ++i) files.emplace_back(listing.files[i], listing.labels[i]);
     auto decode = [&](const std::string& path) -> Tensor {
         const io::Image resized = io::resize_shorter_side(io::load_image(path, options.channels), options.resize);
         return io::normalize_to_chw(io::center_crop(resized, options.crop, options.crop), options.mean, options.stddev);
