@@ -4,9 +4,14 @@
 
 #include <random>
 
+#include "random_tensors.hpp"
 #include "bagnet/bagnet.hpp"
 
 namespace {
+
+using bagnet::testing::random_input;
+using bagnet::testing::random_images;
+using bagnet::testing::max_relative_error;
 
 // Random, well-scaled parameters: batch-norm statistics far from identity.
 template <class Model>
@@ -23,25 +28,6 @@ void randomize(Model& model, std::uint64_t seed) {
             for (auto& v : value) v = shift(rng);
         else if (value.dimension() == 1 && ends_with(".weight")) for (auto& v : value) v = scale(rng);
     }
-}
-
-bagnet::Tensor4 random_input(std::size_t n, std::size_t c, std::size_t h, std::size_t w, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> normal;
-    bagnet::Tensor4 x = xt::zeros<float>({n, c, h, w});
-    for (auto& v : x) v = normal(rng);
-    return x;
-}
-
-template <class T>
-double max_relative_error(const T& actual, const T& expected) {
-    REQUIRE(actual.shape() == expected.shape());
-    double scale = 0, error = 0;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-        scale = std::max(scale, double(std::abs(expected.data()[i])));
-        error = std::max(error, double(std::abs(actual.data()[i] - expected.data()[i])));
-    }
-    return error / std::max(scale, 1e-12);
 }
 
 template <int Q>

@@ -7,6 +7,7 @@
 
 #include <xtensor/xview.hpp>
 
+#include "random_tensors.hpp"
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain/heatmap.hpp"
 #include "bagnet/io/npy.hpp"
@@ -15,27 +16,12 @@
 
 namespace {
 
+using bagnet::testing::random_input;
+using bagnet::testing::random_images;
+using bagnet::testing::max_relative_error;
+
 // Written by tests/reference/make_heatmap_fixture.py.
 std::string heatmap_fixture(int q) { return bagnet::testing::fixture("heatmap_q" + std::to_string(q) + "/"); }
-
-bagnet::Tensor4 random_input(std::size_t n, std::size_t c, std::size_t h, std::size_t w, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> normal;
-    bagnet::Tensor4 x = xt::zeros<float>({n, c, h, w});
-    for (auto& v : x) v = normal(rng);
-    return x;
-}
-
-// max |a - b| / max |b|
-double relative_error(const bagnet::Tensor4& actual, const bagnet::Tensor4& expected) {
-    REQUIRE(actual.shape() == expected.shape());
-    double scale = 0, error = 0;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-        scale = std::max(scale, double(std::abs(expected.data()[i])));
-        error = std::max(error, double(std::abs(actual.data()[i] - expected.data()[i])));
-    }
-    return error / std::max(scale, 1e-12);
-}
 
 void check_against_per_patch_reference(int q) {
     const std::string dir = heatmap_fixture(q);
@@ -53,7 +39,7 @@ void check_against_per_patch_reference(int q) {
         reported_total = total;
     });
     INFO("q = " << q << ", input " << bagnet::shape_string(x.shape()));
-    CHECK(relative_error(maps.evidence, bagnet::Tensor4(expected)) < 1e-3);
+    CHECK(max_relative_error(maps.evidence, bagnet::Tensor4(expected)) < 1e-3);
     CHECK(last_done == reported_total);
     CHECK(reported_total == x.shape()[0] * 64);  // 8 x 8 shifts per image
 }

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "random_tensors.hpp"
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain/masking.hpp"
 #include "bagnet/explain/scrambling.hpp"
@@ -11,15 +12,11 @@
 
 namespace {
 
-using SmallNet = bagnet::BagNet<9, bagnet::small<4, 1>>;  // q = 9, output stride 4
+using bagnet::testing::random_input;
+using bagnet::testing::random_images;
+using bagnet::testing::max_relative_error;
 
-bagnet::Tensor4 random_images(std::size_t n, std::size_t h, std::size_t w, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> normal;
-    bagnet::Tensor4 x = xt::zeros<float>({n, std::size_t(1), h, w});
-    for (auto& v : x) v = normal(rng);
-    return x;
-}
+using SmallNet = bagnet::BagNet<9, bagnet::small<4, 1>>;  // q = 9, output stride 4
 
 }  // namespace
 

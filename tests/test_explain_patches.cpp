@@ -4,21 +4,18 @@
 #include <algorithm>
 #include <random>
 
+#include "random_tensors.hpp"
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain/top_patches.hpp"
 #include "error_matchers.hpp"
 
 namespace {
 
-using SmallNet = bagnet::BagNet<9, bagnet::small<5, 1>>;
+using bagnet::testing::random_input;
+using bagnet::testing::random_images;
+using bagnet::testing::max_relative_error;
 
-bagnet::Tensor4 random_images(std::size_t n, std::size_t h, std::size_t w, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> normal;
-    bagnet::Tensor4 x = xt::zeros<float>({n, std::size_t(1), h, w});
-    for (auto& v : x) v = normal(rng);
-    return x;
-}
+using SmallNet = bagnet::BagNet<9, bagnet::small<5, 1>>;
 
 // Every patch of every image scored at once, sorted: the obvious way.
 std::vector<bagnet::Patch> brute_force(const SmallNet& model, const bagnet::Tensor4& x,

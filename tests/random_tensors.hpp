@@ -1,0 +1,41 @@
+#pragma once
+// Test inputs and comparisons shared by the test files.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+
+#include <catch2/catch.hpp>
+
+#include "bagnet/tensor.hpp"
+
+namespace bagnet::testing {
+
+// N x C x H x W standard-normal values, deterministic in `seed`.
+inline Tensor4 random_input(std::size_t n, std::size_t c, std::size_t h, std::size_t w, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal;
+    Tensor4 x = xt::zeros<float>({n, c, h, w});
+    for (auto& v : x) v = normal(rng);
+    return x;
+}
+
+// Grey images (one channel), as the small configurations take.
+inline Tensor4 random_images(std::size_t n, std::size_t h, std::size_t w, std::uint64_t seed) {
+    return random_input(n, 1, h, w, seed);
+}
+
+// max |actual - expected| / max |expected|: one number for a whole tensor.
+template <class A, class B>
+double max_relative_error(const A& actual, const B& expected) {
+    REQUIRE(actual.shape().size() == expected.shape().size());
+    REQUIRE(std::equal(actual.shape().begin(), actual.shape().end(), expected.shape().begin()));
+    double scale = 0, error = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        scale = std::max(scale, double(std::abs(expected.data()[i])));
+        error = std::max(error, double(std::abs(actual.data()[i] - expected.data()[i])));
+    }
+    return error / std::max(scale, 1e-12);
+}
+
+}  // namespace bagnet::testing
