@@ -25,17 +25,16 @@ inline Tensor4 random_images(std::size_t n, std::size_t h, std::size_t w, std::u
     return random_input(n, 1, h, w, seed);
 }
 
-// max |actual - expected| / max |expected|: one number for a whole tensor.
+// max |actual - expected| / max(max |expected|, floor): one number for a whole tensor.
 template <class A, class B>
-double max_relative_error(const A& actual, const B& expected) {
-    REQUIRE(actual.shape().size() == expected.shape().size());
-    REQUIRE(std::equal(actual.shape().begin(), actual.shape().end(), expected.shape().begin()));
+double max_relative_error(const A& actual, const B& expected, double floor = 1e-12) {
+    REQUIRE(std::equal(actual.shape().begin(), actual.shape().end(), expected.shape().begin(), expected.shape().end()));
     double scale = 0, error = 0;
     for (std::size_t i = 0; i < expected.size(); ++i) {
         scale = std::max(scale, double(std::abs(expected.data()[i])));
-        error = std::max(error, double(std::abs(actual.data()[i] - expected.data()[i])));
+        error = std::max(error, std::abs(double(actual.data()[i]) - double(expected.data()[i])));
     }
-    return error / std::max(scale, 1e-12);
+    return error / std::max(scale, floor);
 }
 
 }  // namespace bagnet::testing

@@ -8,7 +8,7 @@
 using namespace bagnet;
 using bagnet::testing::check_gradients;
 using bagnet::testing::random_parameters;
-using bagnet::testing::random_tensor4;
+using bagnet::testing::random_input;
 using train::Graph;
 using train::Mode;
 
@@ -27,7 +27,7 @@ Graph single_convolution(ConvSpec spec) {
 }  // namespace
 
 TEST_CASE("convolution gradients match finite differences", "[gradients][reference]") {
-    const auto x = random_tensor4(2, 3, 7, 6, 1);
+    const auto x = random_input(2, 3, 7, 6, 1);
     for (int kernel : {1, 3})
     for (int stride : {1, 2})
         for (int padding : {0, 1})
@@ -41,7 +41,7 @@ TEST_CASE("convolution gradients match finite differences", "[gradients][referen
 TEST_CASE("batch norm gradients match finite differences in both modes", "[gradients][reference]") {
     Graph g;
     g.batch_norm(Graph::input, BatchNormSpec{"bn", 3, 1e-5, 0.1});
-    const auto x = random_tensor4(3, 3, 4, 5, 4);
+    const auto x = random_input(3, 3, 4, 5, 4);
     check_gradients<reference>(g, random_parameters(g, 5), x, Mode::training);
     check_gradients<reference>(g, random_parameters(g, 5), x, Mode::evaluation);
 }
@@ -52,7 +52,7 @@ TEST_CASE("relu, crop-and-add, spatial mean and linear gradients match finite di
     const int narrow = g.convolution(r, conv("c", 3, 3, 3, 1, 0, true));  // 6x5 -> 4x3
     const int sum = g.add_cropped(narrow, Graph::input);                  // input cropped to 4x3
     g.linear(g.spatial_mean(sum), LinearSpec{"fc", 3, 5});
-    auto x = random_tensor4(2, 3, 6, 5, 6);
+    auto x = random_input(2, 3, 6, 5, 6);
     for (auto& v : x) v = v > 0 ? v + 0.1f : v - 0.1f;  // no finite-difference step crosses ReLU's kink
     check_gradients<reference>(g, random_parameters(g, 7), x, Mode::training, 1e-2);
 }
@@ -71,13 +71,13 @@ TEST_CASE("a small BagNet-style network has correct gradients end to end", "[gra
     int second = g.relu(g.batch_norm(g.convolution(x, conv("p.conv", 6, 6, 3, 1, 1, false)), {"p.bn", 6}));
     x = g.relu(g.add_cropped(second, x));
     g.linear(g.spatial_mean(x), LinearSpec{"fc", 6, 4});
-    const auto input = random_tensor4(3, 2, 11, 10, 8);
+    const auto input = random_input(3, 2, 11, 10, 8);
     check_gradients<reference>(g, random_parameters(g, 9), input, Mode::training, 1e-3, 2e-2, 3);
     check_gradients<reference>(g, random_parameters(g, 9), input, Mode::evaluation, 1e-3, 2e-2, 3);
 }
 
 TEST_CASE("softmax cross-entropy gradient matches finite differences", "[gradients][loss]") {
-    auto logits = random_tensor4(3, 5, 1, 1, 10);
+    auto logits = random_input(3, 5, 1, 1, 10);
     const std::vector<std::int64_t> labels{0, 4, 2};
     for (double smoothing : {0.0, 0.1}) {
         const auto result = train::softmax_cross_entropy(logits, labels, smoothing);
@@ -101,7 +101,7 @@ TEST_CASE("running statistics follow PyTorch's update with the unbiased variance
     g.batch_norm(Graph::input, BatchNormSpec{"bn", 2, 1e-5, 0.25});
     auto params = random_parameters(g, 1);
     const Tensor old_mean = params.at("bn.running_mean"), old_var = params.at("bn.running_var");
-    const auto x = random_tensor4(2, 2, 3, 1, 2);  // 6 values per channel
+    const auto x = random_input(2, 2, 3, 1, 2);  // 6 values per channel
     const auto tape = train::forward(train::training_ops<reference>(), g, params, x, Mode::training);
     train::update_running_statistics(g, tape, params);
     for (std::size_t c = 0; c < 2; ++c) {

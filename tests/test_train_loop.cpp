@@ -12,14 +12,14 @@
 #include "train_test_support.hpp"
 
 using namespace bagnet;
-using bagnet::testing::random_tensor4;
+using bagnet::testing::random_input;
 using bagnet::testing::ScratchDirectory;
 
 namespace {
 
 // 24 random 28 x 28 images in 10 classes.
 LabelledImages synthetic(std::size_t n = 24, std::uint64_t seed = 1) {
-    LabelledImages data{random_tensor4(n, 1, 28, 28, seed), {}};
+    LabelledImages data{random_input(n, 1, 28, 28, seed), {}};
     for (std::size_t i = 0; i < n; ++i) data.labels.push_back(std::int64_t(i % 10));
     return data;
 }

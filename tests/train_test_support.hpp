@@ -8,16 +8,9 @@
 #include <random>
 
 #include "bagnet/train/backprop.hpp"
+#include "random_tensors.hpp"
 
 namespace bagnet::testing {
-
-inline Tensor4 random_tensor4(std::size_t n, std::size_t c, std::size_t h, std::size_t w, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> normal;
-    Tensor4 x = xt::zeros<float>({n, c, h, w});
-    for (auto& v : x) v = normal(rng);
-    return x;
-}
 
 // Parameters for every layer of `graph`: He-normal convolutions, batch norms and
 // running statistics away from the identity, a random linear head.
@@ -70,7 +63,7 @@ void check_gradients(const train::Graph& graph, Parameters params, const Tensor4
                      double step = 1e-2, double tolerance = 1e-2, std::size_t samples = 6) {
     auto& ops = train::training_ops<Backend>();
     const train::Tape tape = train::forward(ops, graph, params, x, mode);
-    const Tensor4 weights = random_tensor4(tape.output().shape()[0], tape.output().shape()[1], tape.output().shape()[2],
+    const Tensor4 weights = random_input(tape.output().shape()[0], tape.output().shape()[1], tape.output().shape()[2],
                                            tape.output().shape()[3], 99);
     const auto analytic = train::backward(ops, graph, params, tape, weights, {true, true, {}});
     auto loss = [&](const Parameters& p, const Tensor4& input) {
@@ -100,17 +93,5 @@ void check_gradients(const train::Graph& graph, Parameters params, const Tensor4
     }
 }
 
-// Largest difference relative to the largest expected magnitude (or to `floor`,
-// for tensors that should be about zero, like a bias followed by batch norm).
-template <class T, class U>
-double max_relative_error(const T& actual, const U& expected, double floor = 1e-12) {
-    REQUIRE(std::equal(actual.shape().begin(), actual.shape().end(), expected.shape().begin(), expected.shape().end()));
-    double scale = 0, error = 0;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-        scale = std::max(scale, double(std::abs(expected.data()[i])));
-        error = std::max(error, std::abs(double(actual.data()[i]) - double(expected.data()[i])));
-    }
-    return error / std::max(scale, floor);
-}
 
 }  // namespace bagnet::testing
