@@ -26,26 +26,10 @@
 #define STBI_WRITE_NO_STDIO  // files are written atomically by Picture::save_png
 #endif
 
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wunused-function"
-#pragma clang diagnostic ignored "-Wsign-compare"
-#pragma clang diagnostic ignored "-Wunused-parameter"
-#pragma clang diagnostic ignored "-Wmissing-field-initializers"
-#elif defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#endif
+#include "bagnet/io/detail/stb_warnings_begin.hpp"
 #include <stb/stb_easy_font.h>
 #include <stb/stb_image_write.h>
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#elif defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "bagnet/io/detail/stb_warnings_end.hpp"
 
 #ifndef BAGNET_EXTERNAL_STB_IMAGE_WRITE
 #undef STB_IMAGE_WRITE_IMPLEMENTATION

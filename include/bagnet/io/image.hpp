@@ -39,29 +39,9 @@
 #define STBI_NO_STDIO  // files are read by load_image, which reports errno
 #endif
 
-// stb's own warnings are not ours to fix; silence them for its code only.
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wunused-function"
-#pragma clang diagnostic ignored "-Wsign-compare"
-#pragma clang diagnostic ignored "-Wunused-parameter"
-#pragma clang diagnostic ignored "-Wimplicit-fallthrough"
-#pragma clang diagnostic ignored "-Wmissing-field-initializers"
-#elif defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#endif
+#include "bagnet/io/detail/stb_warnings_begin.hpp"
 #include <stb/stb_image.h>
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#elif defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "bagnet/io/detail/stb_warnings_end.hpp"
 
 #ifndef BAGNET_EXTERNAL_STB_IMAGE
 #undef STB_IMAGE_IMPLEMENTATION
