@@ -13,7 +13,13 @@ if(converter)
 endif()
 
 set_target_properties(bagnet PROPERTIES EXPORT_NAME bagnet)
-install(TARGETS bagnet EXPORT bagnetTargets)
+set_target_properties(bagnet_core PROPERTIES EXPORT_NAME core)
+set(bagnet_targets bagnet bagnet_core)
+if(BAGNET_WITH_CUDA)
+    set_target_properties(bagnet_cuda PROPERTIES EXPORT_NAME cuda)
+    list(APPEND bagnet_targets bagnet_cuda)
+endif()
+install(TARGETS ${bagnet_targets} EXPORT bagnetTargets)
 install(EXPORT bagnetTargets NAMESPACE bagnet:: DESTINATION ${BAGNET_INSTALL_CMAKEDIR})
 
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/bagnetConfig.cmake.in

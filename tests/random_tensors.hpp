@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 
 #include <catch2/catch.hpp>
 
@@ -23,6 +24,24 @@ inline Tensor4 random_input(std::size_t n, std::size_t c, std::size_t h, std::si
 // Grey images (one channel), as the small configurations take.
 inline Tensor4 random_images(std::size_t n, std::size_t h, std::size_t w, std::uint64_t seed) {
     return random_input(n, 1, h, w, seed);
+}
+
+// Random, well-scaled parameters for any model: batch-norm statistics far from
+// identity, so that folding them into the convolutions is exercised.
+template <class Model>
+void randomize(Model& model, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> scale(0.5f, 1.5f), shift(-0.2f, 0.2f), var(0.5f, 2.f);
+    for (auto& [key, value] : model.mutable_parameters().tensors()) {
+        auto ends_with = [&](const std::string& s) {
+            return key.size() >= s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0;
+        };
+        if (ends_with(".running_var")) for (auto& v : value) v = var(rng);
+        else if (ends_with(".running_mean") || ends_with("bn1.bias") || ends_with("bn2.bias") || ends_with("bn3.bias") ||
+                 ends_with("downsample.1.bias") || key == "fc.bias")
+            for (auto& v : value) v = shift(rng);
+        else if (value.dimension() == 1 && ends_with(".weight")) for (auto& v : value) v = scale(rng);
+    }
 }
 
 // max |actual - expected| / max(max |expected|, floor): one number for a whole tensor.

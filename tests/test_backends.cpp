@@ -2,8 +2,6 @@
 // weights and random batch-norm statistics (so folding is exercised).
 #include <catch2/catch.hpp>
 
-#include <random>
-
 #include "random_tensors.hpp"
 #include "bagnet/bagnet.hpp"
 
@@ -12,23 +10,7 @@ namespace {
 using bagnet::testing::random_input;
 using bagnet::testing::random_images;
 using bagnet::testing::max_relative_error;
-
-// Random, well-scaled parameters: batch-norm statistics far from identity.
-template <class Model>
-void randomize(Model& model, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<float> scale(0.5f, 1.5f), shift(-0.2f, 0.2f), var(0.5f, 2.f);
-    for (auto& [key, value] : model.mutable_parameters().tensors()) {
-        auto ends_with = [&](const std::string& s) {
-            return key.size() >= s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0;
-        };
-        if (ends_with(".running_var")) for (auto& v : value) v = var(rng);
-        else if (ends_with(".running_mean") || ends_with("bn1.bias") || ends_with("bn2.bias") || ends_with("bn3.bias") ||
-                 ends_with("downsample.1.bias") || key == "fc.bias")
-            for (auto& v : value) v = shift(rng);
-        else if (value.dimension() == 1 && ends_with(".weight")) for (auto& v : value) v = scale(rng);
-    }
-}
+using bagnet::testing::randomize;
 
 template <int Q>
 void compare_backends(std::size_t n, std::size_t h, std::size_t w, bagnet::Precision precision, double tolerance) {

@@ -45,19 +45,34 @@ inline Architecture architecture_of(const Arguments& args) {
 inline void require_cpu_device(const Arguments& args) {
     const std::string device = args.get("device", "cpu");
     if (device == "cuda")
-        throw Error("this bagnet was built without CUDA; rebuild with cmake -DBAGNET_WITH_CUDA=ON for --device cuda");
+        throw Error(BAGNET_WITH_CUDA ? "gradients and training do not run on the GPU yet; use --device cpu"
+                                     : "this bagnet was built without CUDA; rebuild with cmake -DBAGNET_WITH_CUDA=ON "
+                                       "for --device cuda");
     if (device != "cpu") throw UsageError("unknown device '" + device + "' (expected cpu or cuda)");
 }
 
 // The model named by --arch with --weights loaded (or random weights when
 // weights are optional and absent), at --precision.
-inline Model<cpu> load_model(const Arguments& args, bool weights_required = true) {
-    require_cpu_device(args);
+template <class Backend>
+Model<Backend> load_model(const Arguments& args, bool weights_required = true) {
     apply_threads(args);
-    Model<cpu> model(architecture_of(args));
+    Model<Backend> model(architecture_of(args));
     model.precision(precision_of(args));
     if (weights_required || args.has("weights")) model.load(args.get("weights"));
     return model;
+}
+
+// Runs body(model) with the model load_model gives on the backend --device names.
+// `body` is a generic lambda, so each command is written once for every backend.
+template <class Body>
+int on_device(const Arguments& args, Body&& body, bool weights_required = true) {
+    const std::string device = args.get("device", "cpu");
+    if (device == "cpu") return body(load_model<cpu>(args, weights_required));
+#if BAGNET_WITH_CUDA
+    if (device == "cuda") return body(load_model<cuda>(args, weights_required));
+#endif
+    require_cpu_device(args);  // names what is wrong with any other choice
+    return 1;
 }
 
 }  // namespace bagnet::cli

@@ -150,39 +150,40 @@ inline int run_heatmap(const std::vector<std::string>& raw) {
     const double percentile = args.get_double("percentile", 99.0);
     if (!(percentile > 0 && percentile <= 100)) throw UsageError("--percentile must be in (0, 100]");
     require_writable_destination(output);
-    const Model<cpu> model = load_model(args);
-    const Inputs in = inputs_of(args);
-    const Tensor4& x = in.data.images;
-    const Architecture& arch = model.architecture();
-    const bool dense = args.flag("dense");
-    const Heatmaps maps = dense ? dense_heatmap(model, x, choice, progress_line("dense heatmap")) : coarse_heatmap(model, x, choice);
-    if (!png) {
-        // One class: H x W (or H' x W'); several: K x H x W; always of the first image.
-        Tensor first = xt::view(maps.evidence, 0);
-        if (first.shape()[0] == 1) first = xt::view(maps.evidence, 0, 0);
-        io::save_npy(output, first);
-        return 0;
-    }
-    const Tensor2 scores = logits(model, x);
-    std::vector<Picture> figures;
-    for (std::size_t n = 0; n < x.shape()[0]; ++n) {
-        const std::size_t height = x.shape()[2], width = x.shape()[3], k = maps.classes[n].size();
-        Tensor shown = Tensor::from_shape({k, height, width});
-        std::vector<std::string> labels;
-        for (std::size_t c = 0; c < k; ++c) {
-            const int cls = maps.classes[n][c];
-            const Tensor map = xt::view(maps.evidence, n, c);
-            xt::view(shown, c) = dense ? map : coarse_to_pixels(map, arch, height, width);
-            labels.push_back(class_label(arch, in, cls) + ": logit " + format_number(scores(n, std::size_t(cls))));
+    return on_device(args, [&](const auto& model) {
+        const Inputs in = inputs_of(args);
+        const Tensor4& x = in.data.images;
+        const Architecture& arch = model.architecture();
+        const bool dense = args.flag("dense");
+        const Heatmaps maps = dense ? dense_heatmap(model, x, choice, progress_line("dense heatmap")) : coarse_heatmap(model, x, choice);
+        if (!png) {
+            // One class: H x W (or H' x W'); several: K x H x W; always of the first image.
+            Tensor first = xt::view(maps.evidence, 0);
+            if (first.shape()[0] == 1) first = xt::view(maps.evidence, 0, 0);
+            io::save_npy(output, first);
+            return 0;
         }
-        const std::string truth = in.data.labels[n] >= 0 ? " (true: " + class_label(arch, in, int(in.data.labels[n])) + ")" : "";
-        figures.push_back(heatmap_figure(displayable(x, n, in.display), shown, labels,
-                                         in.names[n] + truth + " - " + arch.name +
-                                             (dense ? ", exact per-pixel evidence" : ", coarse evidence"),
-                                         percentile));
-    }
-    stacked(figures).save_png(output);
-    return 0;
+        const Tensor2 scores = logits(model, x);
+        std::vector<Picture> figures;
+        for (std::size_t n = 0; n < x.shape()[0]; ++n) {
+            const std::size_t height = x.shape()[2], width = x.shape()[3], k = maps.classes[n].size();
+            Tensor shown = Tensor::from_shape({k, height, width});
+            std::vector<std::string> labels;
+            for (std::size_t c = 0; c < k; ++c) {
+                const int cls = maps.classes[n][c];
+                const Tensor map = xt::view(maps.evidence, n, c);
+                xt::view(shown, c) = dense ? map : coarse_to_pixels(map, arch, height, width);
+                labels.push_back(class_label(arch, in, cls) + ": logit " + format_number(scores(n, std::size_t(cls))));
+            }
+            const std::string truth = in.data.labels[n] >= 0 ? " (true: " + class_label(arch, in, int(in.data.labels[n])) + ")" : "";
+            figures.push_back(heatmap_figure(displayable(x, n, in.display), shown, labels,
+                                             in.names[n] + truth + " - " + arch.name +
+                                                 (dense ? ", exact per-pixel evidence" : ", coarse evidence"),
+                                             percentile));
+        }
+        stacked(figures).save_png(output);
+        return 0;
+    });
 }
 
 inline int run_patches(const std::vector<std::string>& raw) {
@@ -190,25 +191,26 @@ inline int run_patches(const std::vector<std::string>& raw) {
     const std::string out = args.get("output-dir");
     if (!args.has("class")) throw UsageError("missing required option --class (C[,C...] or all)");
     require_writable_destination(out + "/patches.json");
-    const Model<cpu> model = load_model(args);
-    const Architecture& arch = model.architecture();
-    std::vector<int> classes;
-    if (args.get("class") == "all") {
-        for (int c = 0; c < arch.classes(); ++c) classes.push_back(c);
-    } else {
-        for (long c : integer_list(args, "class")) classes.push_back(int(std::clamp(c, -1L, long(1 << 30))));
-    }
-    const Inputs in = inputs_of(args, true);
-    const auto k = std::size_t(args.get_int("top", 8, 1, 1000));
-    const auto found = top_patches(model, in.batches(std::size_t(args.get_int("batch", 64, 1, 4096))), classes, k);
-    for (const TopPatches& top : found) {
-        const std::string name = class_label(arch, in, top.class_index);
-        const std::string stem = out + "/patches_class" + std::to_string(top.class_index);
-        patch_grid(top, name, in.display).save_png(stem + ".png");
-        save_text(stem + ".json", to_json(top, name));
-        std::cout << "wrote " << stem << ".png and " << stem << ".json (" << top.images << " images scanned)\n";
-    }
-    return 0;
+    return on_device(args, [&](const auto& model) {
+        const Architecture& arch = model.architecture();
+        std::vector<int> classes;
+        if (args.get("class") == "all") {
+            for (int c = 0; c < arch.classes(); ++c) classes.push_back(c);
+        } else {
+            for (long c : integer_list(args, "class")) classes.push_back(int(std::clamp(c, -1L, long(1 << 30))));
+        }
+        const Inputs in = inputs_of(args, true);
+        const auto k = std::size_t(args.get_int("top", 8, 1, 1000));
+        const auto found = top_patches(model, in.batches(std::size_t(args.get_int("batch", 64, 1, 4096))), classes, k);
+        for (const TopPatches& top : found) {
+            const std::string name = class_label(arch, in, top.class_index);
+            const std::string stem = out + "/patches_class" + std::to_string(top.class_index);
+            patch_grid(top, name, in.display).save_png(stem + ".png");
+            save_text(stem + ".json", to_json(top, name));
+            std::cout << "wrote " << stem << ".png and " << stem << ".json (" << top.images << " images scanned)\n";
+        }
+        return 0;
+    });
 }
 
 inline int run_explain(const std::vector<std::string>& raw) {
@@ -216,48 +218,50 @@ inline int run_explain(const std::vector<std::string>& raw) {
                          {"mistakes"});
     const std::string out = args.get("output-dir");
     require_writable_destination(out + "/report.html");
-    const Model<cpu> model = load_model(args);
-    Inputs in = inputs_of(args);
-    const Architecture& arch = model.architecture();
-    const std::size_t n = in.size();
-    if (args.has("label")) in.data.labels.assign(n, args.get_int("label", -1, 0, arch.classes() - 1));
-    std::vector<std::size_t> chosen;
-    if (args.has("images")) {
-        for (long i : integer_list(args, "images")) {
-            require(i >= 0 && std::size_t(i) < n, "--images: image " + std::to_string(i) + " is not among the " + std::to_string(n));
-            chosen.push_back(std::size_t(i));
+    return on_device(args, [&](const auto& model) {
+        Inputs in = inputs_of(args);
+        const Architecture& arch = model.architecture();
+        const std::size_t n = in.size();
+        if (args.has("label")) in.data.labels.assign(n, args.get_int("label", -1, 0, arch.classes() - 1));
+        std::vector<std::size_t> chosen;
+        if (args.has("images")) {
+            for (long i : integer_list(args, "images")) {
+                require(i >= 0 && std::size_t(i) < n, "--images: image " + std::to_string(i) + " is not among the " + std::to_string(n));
+                chosen.push_back(std::size_t(i));
+            }
+        } else {
+            const auto count = std::size_t(args.get_int("count", 4, 1, 1000));
+            const bool mistakes = args.flag("mistakes");
+            const Tensor2 scores = logits(model, in.data.images);
+            for (std::size_t i = 0; i < n && chosen.size() < count; ++i)
+                if (!mistakes || (in.data.labels[i] >= 0 && ClassChoice::top_classes(scores, i, 1)[0] != in.data.labels[i]))
+                    chosen.push_back(i);
+            require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n) +
+                                         (args.has("labels") || args.has("dataset") ? "" : " (give --labels or --label)"));
         }
-    } else {
-        const auto count = std::size_t(args.get_int("count", 4, 1, 1000));
-        const bool mistakes = args.flag("mistakes");
-        const Tensor2 scores = logits(model, in.data.images);
-        for (std::size_t i = 0; i < n && chosen.size() < count; ++i)
-            if (!mistakes || (in.data.labels[i] >= 0 && ClassChoice::top_classes(scores, i, 1)[0] != in.data.labels[i]))
-                chosen.push_back(i);
-        require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n) +
-                                     (args.has("labels") || args.has("dataset") ? "" : " (give --labels or --label)"));
-    }
-    const int top = int(args.get_int("top", 3, 1, arch.classes()));
-    const auto patches = std::size_t(args.get_int("patches", 6, 0, 100));
-    std::string html, json = "[";
-    for (std::size_t i = 0; i < chosen.size(); ++i) {
-        const std::size_t index = chosen[i];
-        const Explanation e = explain(model, in.data.images, index, top, in.data.labels[index], patches,
-                                      [&](int c) { return class_label(arch, in, c); }, in.names[index], in.display);
-        html += to_html(e, in.display);
-        json += std::string(i ? ",\n " : "\n ") + to_json(e);
-    }
-    save_text(out + "/report.json", json + "\n]\n");
-    save_text(out + "/report.html", html_page(arch.name + " explained", html));
-    std::cout << "wrote " << out << "/report.html and " << out << "/report.json (" << chosen.size() << " images)\n";
-    return 0;
+        const int top = int(args.get_int("top", 3, 1, arch.classes()));
+        const auto patches = std::size_t(args.get_int("patches", 6, 0, 100));
+        std::string html, json = "[";
+        for (std::size_t i = 0; i < chosen.size(); ++i) {
+            const std::size_t index = chosen[i];
+            const Explanation e = explain(model, in.data.images, index, top, in.data.labels[index], patches,
+                                          [&](int c) { return class_label(arch, in, c); }, in.names[index], in.display);
+            html += to_html(e, in.display);
+            json += std::string(i ? ",\n " : "\n ") + to_json(e);
+        }
+        save_text(out + "/report.json", json + "\n]\n");
+        save_text(out + "/report.html", html_page(arch.name + " explained", html));
+        std::cout << "wrote " << out << "/report.html and " << out << "/report.json (" << chosen.size() << " images)\n";
+        return 0;
+    });
 }
 
 inline int run_attribute(const std::vector<std::string>& raw) {
     const Arguments args(raw, with(with(model_options(), explain_data_options()), {"tile", "steps", "ig-steps", "window", "stride", "output"}),
                          {});
     if (args.has("output")) require_writable_destination(args.get("output"));
-    const Model<cpu> model = load_model(args);
+    require_cpu_device(args);  // gradients run on the CPU only, so far
+    const Model<cpu> model = load_model<cpu>(args);
     const Inputs in = inputs_of(args);
     const Architecture& arch = model.architecture();
     const int window = int(args.get_int("window", arch.patch_size, 1, 4096));

@@ -225,23 +225,25 @@ inline int run_train(const std::vector<std::string>& raw) {
 
 inline int run_evaluate(const std::vector<std::string>& raw) {
     const Arguments args(raw, with(with(model_options(), data_options()), {"metrics", "batch-size"}), {"skip-corrupt"});
-    Model<cpu> model = load_model(args);
-    const DataSource data = load_data(args, false);
-    const auto metrics =
-        train::evaluate(model, data.test, std::size_t(args.get_int("batch-size", 500, 1, 1 << 16)));
-    std::printf("loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", metrics.loss, metrics.top1, metrics.top5,
-                metrics.images);
-    if (args.has("metrics"))
-        write_metrics(args.get("metrics"), {{"loss", io::json_number(metrics.loss)},
-                                            {"top1", io::json_number(metrics.top1)},
-                                            {"top5", io::json_number(metrics.top5)},
-                                            {"images", std::to_string(metrics.images)}});
-    return 0;
+    return on_device(args, [&](const auto& model) {
+        const DataSource data = load_data(args, false);
+        const auto metrics =
+            train::evaluate(model, data.test, std::size_t(args.get_int("batch-size", 500, 1, 1 << 16)));
+        std::printf("loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", metrics.loss, metrics.top1, metrics.top5,
+                    metrics.images);
+        if (args.has("metrics"))
+            write_metrics(args.get("metrics"), {{"loss", io::json_number(metrics.loss)},
+                                                {"top1", io::json_number(metrics.top1)},
+                                                {"top5", io::json_number(metrics.top5)},
+                                                {"images", std::to_string(metrics.images)}});
+        return 0;
+    });
 }
 
 inline int run_saliency(const std::vector<std::string>& raw) {
     const Arguments args(raw, with(model_options(), {"input", "class", "output"}), {});
-    Model<cpu> model = load_model(args);
+    require_cpu_device(args);  // gradients run on the CPU only, so far
+    Model<cpu> model = load_model<cpu>(args);
     const int classes = model.architecture().classes();
     if (!args.has("class")) throw UsageError("missing required option --class");
     const int class_index = int(args.get_int("class", 0, 0, classes - 1));

@@ -9,3 +9,6 @@
 #include "bagnet/model.hpp"
 #include "bagnet/parameters.hpp"
 #include "bagnet/tensor.hpp"
+#if BAGNET_WITH_CUDA
+#include "bagnet/backend/cuda/executor.hpp"
+#endif

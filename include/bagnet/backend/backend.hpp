@@ -1,6 +1,7 @@
 #pragma once
 // Backends are types, chosen at compile time (as Eigen's devices are): a model
 // is written once and each backend specialises Executor<Backend> to run it.
+#include <cstddef>
 #include <string>
 
 #include "bagnet/error.hpp"
@@ -19,7 +20,22 @@ inline Precision parse_precision(const std::string& text) {
     throw Error("unknown precision '" + text + "' (expected fp32 or bf16)");
 }
 
+// What a compiled forward pass returns: N x classes, or N x H' x W' x classes.
+enum class Output { logits, logit_map };
+
 inline const char* to_string(Precision p) { return p == Precision::fp32 ? "fp32" : "bf16"; }
+
+// How many input pixels one batched pass over many crops (the dense heatmap's
+// shifted passes) should hold: enough to keep the device busy, little enough
+// that the activations of the batch stay far below its memory.
+template <class Backend>
+struct batch_pixels {
+    static constexpr std::size_t value = 8 * 256 * 256;
+};
+template <>
+struct batch_pixels<cuda> {
+    static constexpr std::size_t value = 64 * 256 * 256;
+};
 
 // Runs a model's inference on one backend. Each backend specialises it.
 template <class Backend>

@@ -135,10 +135,10 @@ Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const Clas
     const std::size_t crop_h = s * (rows - 1) + q, crop_w = s * (cols - 1) + q;
     const std::size_t padded_h = s - 1 + crop_h, padded_w = s - 1 + crop_w;
 
-    // Batches of shifted crops: large enough to keep oneDNN busy, small enough that
-    // the activations of a big image stay within a few hundred megabytes.
-    constexpr std::size_t batch_pixels = 8 * 256 * 256;
-    const std::size_t batch = std::clamp<std::size_t>(batch_pixels / (crop_h * crop_w), 1, 8);
+    // Batches of shifted crops, sized for the backend (see batch_pixels); whole
+    // images per batch where several fit, so that every batch has the same shape.
+    std::size_t batch = std::max<std::size_t>(batch_pixels<Backend>::value / (crop_h * crop_w), 1);
+    if (batch >= s * s) batch -= batch % (s * s);
     const std::size_t total = images * s * s;
 
     Tensor4 evidence = xt::zeros<float>({images, k, height, width});

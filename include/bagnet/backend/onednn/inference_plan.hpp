@@ -25,8 +25,6 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-enum class Output { logits, logit_map };
-
 class InferencePlan {
 public:
     InferencePlan(const Architecture& arch, const Parameters& params, const std::array<int, 4>& input_shape,

@@ -1,0 +1,101 @@
+// BagNet-33 on the `cuda` backend: throughput, batch-1 latency and the exact dense
+// heatmap, in fp32, fp32 with TF32 tensor cores, and bf16. Every time includes
+// the copies of the input to the GPU and of the result back (host in, host out).
+// benchmarks/cuda/cuda_vs_pytorch.py runs this next to PyTorch on the same GPU.
+//
+//   cuda_speed [--batch 128] [--size 224] [--repeat 10] [--heatmaps 2]
+//
+// Prints one "result NAME VALUE UNIT" line per measurement. Random weights: the
+// speed does not depend on them.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include "bagnet/backend/cuda/executor.hpp"
+#include "bagnet/explain/heatmap.hpp"
+#include "bagnet/inference.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Net = bagnet::BagNet<33, bagnet::imagenet, bagnet::cuda>;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+bagnet::Tensor4 random_images(std::size_t n, std::size_t size) {
+    bagnet::Tensor4 x = xt::zeros<float>({n, std::size_t(3), size, size});
+    std::mt19937 rng(0);
+    std::normal_distribution<float> normal;
+    for (auto& v : x) v = normal(rng);
+    return x;
+}
+
+struct Setting {
+    const char* name;
+    bagnet::Precision precision;
+    bool tf32;
+};
+
+void configure(Net& model, const Setting& s) {
+    model.precision(s.precision);
+    model.executor().allow_tf32(s.tf32);
+}
+
+// Seconds per call of logits on x, after one untimed call that builds the plan.
+double seconds_per_batch(const Net& model, const bagnet::Tensor4& x, int repeat) {
+    bagnet::logits(model, x);
+    const auto start = Clock::now();
+    for (int i = 0; i < repeat; ++i) bagnet::logits(model, x);
+    return seconds_since(start) / repeat;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int batch = 128, size = 224, repeat = 10, heatmaps = 2;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string name = argv[i];
+        const int value = std::atoi(argv[i + 1]);
+        if (name == "--batch") batch = value;
+        else if (name == "--size") size = value;
+        else if (name == "--repeat") repeat = value;
+        else if (name == "--heatmaps") heatmaps = value;
+        else {
+            std::fprintf(stderr, "usage: %s [--batch 128] [--size 224] [--repeat 10] [--heatmaps 2]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (batch < 1 || size < 33 || repeat < 1 || heatmaps < 1) {
+        std::fprintf(stderr, "cuda_speed: --batch, --repeat and --heatmaps must be positive and --size at least 33\n");
+        return 2;
+    }
+    try {
+        Net model;
+        const Setting settings[] = {{"fp32", bagnet::Precision::fp32, false},
+                                    {"tf32", bagnet::Precision::fp32, true},
+                                    {"bf16", bagnet::Precision::bf16, false}};
+        const auto many = random_images(std::size_t(batch), std::size_t(size));
+        const auto one = random_images(1, std::size_t(size));
+        for (const auto& s : settings) {
+            configure(model, s);
+            std::printf("result throughput_%s %.1f img/s\n", s.name, batch / seconds_per_batch(model, many, repeat));
+            std::printf("result latency_%s %.3f ms\n", s.name, 1000 * seconds_per_batch(model, one, 5 * repeat));
+            std::fflush(stdout);
+        }
+        const auto images = random_images(std::size_t(heatmaps), std::size_t(size));
+        for (const auto& s : settings) {
+            configure(model, s);
+            bagnet::dense_heatmap(model, one, 0);  // builds the plan for the shifted crops
+            const auto start = Clock::now();
+            bagnet::dense_heatmap(model, images, 0);
+            std::printf("result dense_heatmap_%s %.4f s/image\n", s.name, seconds_since(start) / heatmaps);
+            std::fflush(stdout);
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "cuda_speed: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs on a GPU machine, from the repository root, after scripts/gpu-bundle.sh filled .device/ here:
+# the cuda backend's tests, the command line on the GPU against the CPU, and the GPU benchmark
+# against PyTorch on the same GPU. Logs go to $OUT (or out/) as tests.log, cli.log and bench.log.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+out=${OUT:-out}
+mkdir -p "$out"
+python=$(command -v python3)
+
+# cuDNN and cuBLAS as PyTorch ships them (site-packages/nvidia/*/lib), then the CUDA toolkit's.
+libs=$("$python" - <<'PY'
+import glob, os, torch
+site = os.path.dirname(os.path.dirname(torch.__file__))
+wanted = ("libcudnn.so.9", "libcublas.so.13", "libcublasLt.so.13")
+print(":".join(sorted({os.path.dirname(p) for w in wanted
+                       for p in glob.glob(os.path.join(site, "nvidia", "**", w), recursive=True)})))
+PY
+)
+export LD_LIBRARY_PATH="$PWD/.device/lib:$libs:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/tests.log"
+
+echo "== GPU tests" | tee -a "$out/tests.log"
+.device/bagnet_cuda_tests --durations yes 2>&1 | tee -a "$out/tests.log"
+tests_status=${PIPESTATUS[0]}
+
+{
+    echo "== command line: logits on cuda against cpu (shipped Fashion-MNIST weights, random inputs)"
+    "$python" -c "import numpy as np; np.save('$out/x.npy', np.random.default_rng(0).standard_normal((16, 1, 28, 28), dtype=np.float32))"
+    for device in cpu cuda; do
+        .device/bagnet logits --arch fashion9 --weights models/fashion_mnist_bagnet9.safetensors --input "$out/x.npy" \
+            --output "$out/logits_$device.npy" --device "$device" --map
+    done
+    "$python" -c "
+import numpy as np
+a, b = np.load('$out/logits_cuda.npy'), np.load('$out/logits_cpu.npy')
+error = np.abs(a - b).max() / np.abs(b).max()
+print('logit map', a.shape, 'max relative difference cuda vs cpu', error)
+raise SystemExit(0 if error < 1e-3 else 1)"
+    echo "cli logits agreement status $?"
+    .device/bagnet bench --arch bagnet33 --device cuda --batch 64 --repeat 5
+    .device/bagnet bench --arch bagnet33 --device cuda --batch 64 --repeat 5 --precision bf16
+    .device/bagnet heatmap --arch fashion9 --weights models/fashion_mnist_bagnet9.safetensors --input "$out/x.npy" \
+        --top 1 --dense --output "$out/heatmap.npy" --device cuda && echo "dense heatmap on cuda written"
+} 2>&1 | tee "$out/cli.log"
+
+echo "== benchmark" | tee "$out/bench.log"
+PYTHONUNBUFFERED=1 "$python" benchmarks/cuda/cuda_vs_pytorch.py --cuda-speed .device/cuda_speed 2>&1 | tee -a "$out/bench.log"
+rm -f "$out"/*.npy
+exit "$tests_status"
