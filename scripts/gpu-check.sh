@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine, from the repository root, after scripts/gpu-bundle.sh filled .device/ here:
 # the cuda backend's tests, the command line on the GPU against the CPU, and the GPU benchmark
-# against PyTorch on the same GPU. Logs go to $OUT (or out/) as tests.log, cli.log and bench.log.
+# against PyTorch on the same GPU. Logs go to $OUT (or out/) as tests.log, cli.log, profile.log and bench.log.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${OUT:-out}
@@ -43,6 +43,9 @@ raise SystemExit(0 if error < 1e-3 else 1)"
     .device/bagnet heatmap --arch fashion9 --weights models/fashion_mnist_bagnet9.safetensors --input "$out/x.npy" \
         --top 1 --dense --output "$out/heatmap.npy" --device cuda && echo "dense heatmap on cuda written"
 } 2>&1 | tee "$out/cli.log"
+
+echo "== where the time goes, per convolution step, batch 128" | tee "$out/profile.log"
+.device/cuda_speed --profile 1 --heatmaps 1 --repeat 3 >>"$out/profile.log" 2>&1
 
 echo "== benchmark" | tee "$out/bench.log"
 PYTHONUNBUFFERED=1 "$python" benchmarks/cuda/cuda_vs_pytorch.py --cuda-speed .device/cuda_speed 2>&1 | tee -a "$out/bench.log"

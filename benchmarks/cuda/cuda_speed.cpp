@@ -3,9 +3,10 @@
 // the copies of the input to the GPU and of the result back (host in, host out).
 // benchmarks/cuda/cuda_vs_pytorch.py runs this next to PyTorch on the same GPU.
 //
-//   cuda_speed [--batch 128] [--size 224] [--repeat 10] [--heatmaps 2]
+//   cuda_speed [--batch 128] [--size 224] [--repeat 10] [--heatmaps 2] [--profile 1]
 //
-// Prints one "result NAME VALUE UNIT" line per measurement. Random weights: the
+// Prints one "result NAME VALUE UNIT" line per measurement; --profile 1 also the
+// time of every convolution step at the given batch, per setting. Random weights: the
 // speed does not depend on them.
 #include <chrono>
 #include <cstdio>
@@ -54,7 +55,7 @@ double seconds_per_batch(const Net& model, const bagnet::Tensor4& x, int repeat)
 }  // namespace
 
 int main(int argc, char** argv) {
-    int batch = 128, size = 224, repeat = 10, heatmaps = 2;
+    int batch = 128, size = 224, repeat = 10, heatmaps = 2, profile = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string name = argv[i];
         const int value = std::atoi(argv[i + 1]);
@@ -62,8 +63,10 @@ int main(int argc, char** argv) {
         else if (name == "--size") size = value;
         else if (name == "--repeat") repeat = value;
         else if (name == "--heatmaps") heatmaps = value;
+        else if (name == "--profile") profile = value;
         else {
-            std::fprintf(stderr, "usage: %s [--batch 128] [--size 224] [--repeat 10] [--heatmaps 2]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--batch 128] [--size 224] [--repeat 10] [--heatmaps 2] [--profile 1]\n",
+                         argv[0]);
             return 2;
         }
     }
@@ -82,6 +85,9 @@ int main(int argc, char** argv) {
             configure(model, s);
             std::printf("result throughput_%s %.1f img/s\n", s.name, batch / seconds_per_batch(model, many, repeat));
             std::printf("result latency_%s %.3f ms\n", s.name, 1000 * seconds_per_batch(model, one, 5 * repeat));
+            if (profile)
+                std::printf("profile %s batch %d:\n%s", s.name, batch,
+                            model.executor().profile(model.architecture(), model.parameters(), many, s.precision).c_str());
             std::fflush(stdout);
         }
         const auto images = random_images(std::size_t(heatmaps), std::size_t(size));

@@ -108,10 +108,21 @@ TEST_CASE("without a GPU a cuda model says so in one line and computes nothing",
                           Catch::Matchers::EndsWith("use the cpu backend (--device cpu)"));
 }
 
-TEST_CASE("bad input to a cuda model is rejected before the GPU is touched", "[no-gpu]") {
+TEST_CASE("an input of the wrong shape is rejected before the GPU is touched", "[no-gpu]") {
     bagnet::BagNet<9, bagnet::small<4, 3>, bagnet::cuda> model(4);
-    auto x = random_input(1, 3, 20, 20, 1);
-    x(0, 1, 2, 3) = std::numeric_limits<float>::quiet_NaN();
-    CHECK_THROWS_WITH(bagnet::logits(model, x), Catch::Matchers::Contains("non-finite"));
     CHECK_THROWS_WITH(bagnet::logits(model, random_input(1, 1, 20, 20, 1)), Catch::Matchers::Contains("input channels"));
+    CHECK_THROWS_WITH(bagnet::logits(model, random_input(1, 3, 8, 20, 1)), Catch::Matchers::Contains("at least"));
+}
+
+TEST_CASE("a NaN or infinity in the input is found on the GPU and reported in one line", "[cuda]") {
+    auto [gpu, reference] = model_pair<9, bagnet::small<4, 3>>(4, 5);
+    const auto good = random_input(2, 3, 20, 20, 1);
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
+        auto x = good;
+        x(1, 2, 19, 3) = bad;
+        CHECK_THROWS_WITH(bagnet::logits(gpu, x), "the input contains non-finite values (NaN or infinity)");
+        CHECK_THROWS_WITH(bagnet::dense_heatmap(gpu, x, 0), "the input contains non-finite values (NaN or infinity)");
+    }
+    // The model is not left in a bad state.
+    CHECK(max_relative_error(bagnet::logits(gpu, good), bagnet::logits(reference, good)) < 1e-3);
 }

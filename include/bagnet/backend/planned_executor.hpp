@@ -25,14 +25,14 @@ template <class Derived, class Plan>
 class PlannedExecutor {
 public:
     Tensor2 logits(const Architecture& arch, const Parameters& params, const Tensor4& x, Precision precision) {
-        auto& plan = plan_for(arch, params, x, precision, Output::logits);
+        auto& plan = plan_for(arch, params, shape_of(x), precision, Output::logits);
         Tensor2 out = xt::zeros<float>({x.shape()[0], std::size_t(arch.classes())});
         plan.run(x.data(), out.data());
         return out;
     }
 
     Tensor4 logit_map(const Architecture& arch, const Parameters& params, const Tensor4& x, Precision precision) {
-        auto& plan = plan_for(arch, params, x, precision, Output::logit_map);
+        auto& plan = plan_for(arch, params, shape_of(x), precision, Output::logit_map);
         Tensor4 out = xt::zeros<float>({x.shape()[0], std::size_t(plan.map_height()), std::size_t(plan.map_width()),
                                         std::size_t(arch.classes())});
         plan.run(x.data(), out.data());
@@ -42,13 +42,13 @@ public:
     // Parameters changed: the folded weights inside the plans are stale.
     void invalidate() { plans_.clear(); }
 
-private:
-    using Key = std::tuple<std::array<int, 4>, Precision, Output>;
-    static constexpr std::size_t max_plans = 4;  // each holds its own copy of the weights
+protected:
+    static std::array<int, 4> shape_of(const Tensor4& x) {
+        return {int(x.shape()[0]), int(x.shape()[1]), int(x.shape()[2]), int(x.shape()[3])};
+    }
 
-    Plan& plan_for(const Architecture& arch, const Parameters& params, const Tensor4& x, Precision precision,
-                   Output output) {
-        const std::array<int, 4> shape{int(x.shape()[0]), int(x.shape()[1]), int(x.shape()[2]), int(x.shape()[3])};
+    Plan& plan_for(const Architecture& arch, const Parameters& params, const std::array<int, 4>& shape,
+                   Precision precision, Output output) {
         const Key key{shape, precision, output};
         for (auto it = plans_.begin(); it != plans_.end(); ++it)
             if (it->first == key) {
@@ -59,6 +59,10 @@ private:
         plans_.emplace_front(key, static_cast<Derived&>(*this).make_plan(arch, params, shape, precision, output));
         return plans_.front().second;
     }
+
+private:
+    using Key = std::tuple<std::array<int, 4>, Precision, Output>;
+    static constexpr std::size_t max_plans = 4;  // each holds its own copy of the weights
 
     std::list<std::pair<Key, Plan>> plans_;
 };

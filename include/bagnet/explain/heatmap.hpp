@@ -16,6 +16,7 @@
 #include <initializer_list>
 #include <numeric>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <xtensor/xmath.hpp>
@@ -102,6 +103,42 @@ inline Tensor4 select_classes(const Tensor4& map, const std::vector<std::vector<
     return out;
 }
 
+// Whether a backend's executor cuts crops from images itself (on its device).
+template <class E, class = void>
+struct cuts_crops_itself : std::false_type {};
+template <class E>
+struct cuts_crops_itself<E, std::void_t<decltype(&E::crop_logit_maps)>> : std::true_type {};
+
+// Logit maps (count x H' x W' x classes.size()) of crops of `images` (crops: image,
+// row, column triples; each crop_h x crop_w), for the given classes only. A GPU
+// executor cuts the crops on the device, so only the images cross the bus; the
+// others get the crops cut here.
+template <class Backend>
+Tensor4 crop_logit_maps(const Model<Backend>& model, const Tensor4& images, const std::vector<int>& crops,
+                        std::size_t crop_h, std::size_t crop_w, const std::vector<int>& classes) {
+    if constexpr (cuts_crops_itself<Executor<Backend>>::value) {
+        return model.executor().crop_logit_maps(model.architecture(), model.parameters(), images, crops, int(crop_h),
+                                                int(crop_w), classes, model.precision());
+    } else {
+        const std::size_t count = crops.size() / 3, channels = images.shape()[1];
+        Tensor4 cut = Tensor4::from_shape({count, channels, crop_h, crop_w});
+        for (std::size_t b = 0; b < count; ++b)
+            for (std::size_t ch = 0; ch < channels; ++ch)
+                for (std::size_t y = 0; y < crop_h; ++y)
+                    std::copy_n(&images(std::size_t(crops[3 * b]), ch, std::size_t(crops[3 * b + 1]) + y,
+                                        std::size_t(crops[3 * b + 2])),
+                                crop_w, &cut(b, ch, y, 0));
+        const Tensor4 map = logit_map(model, cut);
+        Tensor4 chosen = Tensor4::from_shape({count, map.shape()[1], map.shape()[2], classes.size()});
+        for (std::size_t b = 0; b < count; ++b)
+            for (std::size_t i = 0; i < map.shape()[1]; ++i)
+                for (std::size_t j = 0; j < map.shape()[2]; ++j)
+                    for (std::size_t c = 0; c < classes.size(); ++c)
+                        chosen(b, i, j, c) = map(b, i, j, std::size_t(classes[c]));
+        return chosen;
+    }
+}
+
 }  // namespace detail
 
 // The coarse map, one pass: evidence(n, k, i, j) is the class-k logit of the q x q
@@ -109,7 +146,7 @@ inline Tensor4 select_classes(const Tensor4& map, const std::vector<std::vector<
 // top() needs no second pass.
 template <class Backend>
 Heatmaps coarse_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice) {
-    check_input(model.architecture(), x);
+    check_input(model, x);
     const Tensor4 map = logit_map(model, x);
     const Tensor2 scores = choice.needs_logits() ? Tensor2(xt::mean(map, {1, 2})) : Tensor2{};
     auto classes = choice.resolve(model.architecture(), scores, x.shape()[0]);
@@ -122,7 +159,7 @@ template <class Backend>
 Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice,
                        const HeatmapProgress& progress = {}) {
     const Architecture& arch = model.architecture();
-    check_input(arch, x);
+    check_input(model, x);  // a GPU backend checks the values as it cuts the crops
     auto classes = detail::resolve_classes(model, x, choice);
     const std::size_t images = x.shape()[0], channels = x.shape()[1], height = x.shape()[2], width = x.shape()[3];
     const std::size_t k = classes.front().size();
@@ -141,31 +178,35 @@ Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const Clas
     if (batch >= s * s) batch -= batch % (s * s);
     const std::size_t total = images * s * s;
 
+    const std::size_t per_image = s * s;
     Tensor4 evidence = xt::zeros<float>({images, k, height, width});
-    Tensor4 padded = xt::zeros<float>({std::size_t(1), channels, padded_h, padded_w});
-    std::size_t padded_image = images;  // which image `padded` holds
     for (std::size_t first = 0; first < total; first += batch) {
         const std::size_t count = std::min(batch, total - first);
-        Tensor4 crops = Tensor4::from_shape({count, channels, crop_h, crop_w});
-        for (std::size_t b = 0; b < count; ++b) {
-            const std::size_t item = first + b, n = item / (s * s), dy = item % (s * s) / s, dx = item % s;
-            if (n != padded_image) {
-                padded.fill(0.f);
-                for (std::size_t ch = 0; ch < channels; ++ch)
-                    for (std::size_t y = 0; y < height; ++y)
-                        std::copy_n(&x(n, ch, y, 0), width, &padded(0, ch, y + half, half));
-                padded_image = n;
-            }
+        // The images these shifts come from, zero-padded by (q-1)/2 on the top and left
+        // (and enough on the bottom and right for every crop).
+        const std::size_t n0 = first / per_image, n1 = (first + count - 1) / per_image;
+        Tensor4 padded = xt::zeros<float>({n1 - n0 + 1, channels, padded_h, padded_w});
+        for (std::size_t n = n0; n <= n1; ++n)
             for (std::size_t ch = 0; ch < channels; ++ch)
-                for (std::size_t y = 0; y < crop_h; ++y) std::copy_n(&padded(0, ch, y + dy, dx), crop_w, &crops(b, ch, y, 0));
-        }
-        const Tensor4 map = logit_map(model, crops);
+                for (std::size_t y = 0; y < height; ++y)
+                    std::copy_n(&x(n, ch, y, 0), width, &padded(n - n0, ch, y + half, half));
+        std::vector<int> crops;
+        for (std::size_t item = first; item < first + count; ++item)
+            crops.insert(crops.end(), {int(item / per_image - n0), int(item % per_image / s), int(item % s)});
+        // Only the classes these images ask for, each once: the head is a fraction of the work then.
+        std::vector<int> wanted;
+        for (std::size_t n = n0; n <= n1; ++n) wanted.insert(wanted.end(), classes[n].begin(), classes[n].end());
+        std::sort(wanted.begin(), wanted.end());
+        wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+        const Tensor4 map = detail::crop_logit_maps(model, padded, crops, crop_h, crop_w, wanted);
         for (std::size_t b = 0; b < count; ++b) {
-            const std::size_t item = first + b, n = item / (s * s), dy = item % (s * s) / s, dx = item % s;
-            for (std::size_t i = 0; i < rows && dy + s * i < height; ++i)
-                for (std::size_t j = 0; j < cols && dx + s * j < width; ++j)
-                    for (std::size_t c = 0; c < k; ++c)
-                        evidence(n, c, dy + s * i, dx + s * j) = map(b, i, j, std::size_t(classes[n][c]));
+            const std::size_t item = first + b, n = item / per_image, dy = item % per_image / s, dx = item % s;
+            for (std::size_t c = 0; c < k; ++c) {
+                const auto column = std::size_t(std::lower_bound(wanted.begin(), wanted.end(), classes[n][c]) - wanted.begin());
+                for (std::size_t i = 0; i < rows && dy + s * i < height; ++i)
+                    for (std::size_t j = 0; j < cols && dx + s * j < width; ++j)
+                        evidence(n, c, dy + s * i, dx + s * j) = map(b, i, j, column);
+            }
         }
         if (progress) progress(first + count, total);
     }

@@ -2,8 +2,9 @@
 // A compiled forward pass for one input shape and precision on an NVIDIA GPU.
 //
 // The algebra is the CPU plan's (batch norm folded into the convolutions, the
-// stem's two linear convolutions composed into one). On the GPU: channels-last
-// activations in fp32 or bf16 (tensor cores), cuDNN convolutions with the
+// stem's two linear convolutions composed into one). On the GPU: activations in
+// bf16 or fp32 (channels-last for tensor cores, channels-first for strict fp32),
+// cuDNN convolutions with the
 // algorithm cuDNN measures fastest for each shape, bias + ReLU fused into the
 // convolution where cuDNN accepts it, one small kernel for bias + cropped residual
 // + ReLU where it does not, and the head on cuBLAS. Weights, activations and the
@@ -11,12 +12,15 @@
 // nothing else crosses the bus.
 //
 // Uses cuDNN's legacy convolution API (deprecated in cuDNN 9, still shipped and supported).
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "bagnet/arch.hpp"
@@ -53,7 +57,8 @@ inline std::vector<float> channels_last_filter(const Tensor& weight, std::size_t
 
 // The input's channel count rounded up to what fast channels-last kernels read
 // (8 bf16 or 4 fp32 values: 16 bytes); the extra channels are zeros.
-inline int padded_channels(int channels, DataType type) {
+inline int padded_channels(int channels, DataType type, Layout layout) {
+    if (layout == Layout::nchw) return channels;
     const int multiple = type == DataType::bf16 ? 8 : 4;
     return (channels + multiple - 1) / multiple * multiple;
 }
@@ -64,13 +69,14 @@ public:
                   PlanOptions options, Output output, std::shared_ptr<const Queue> queue)
         : queue_(std::move(queue)),
           type_(options.precision == Precision::bf16 ? DataType::bf16 : DataType::fp32),
+          // Tensor cores want channels-last; cuDNN's strict fp32 kernels are fastest channels-first.
+          layout_(type_ == DataType::fp32 && !options.allow_tf32 ? Layout::nchw : Layout::nhwc),
           options_(options),
           output_kind_(output) {
         if (type_ == DataType::bf16) require_bf16_support();
         const int n = input_shape[0];
-        staging_ = {Slot::staging, n, input_shape[2], input_shape[3], input_shape[1]};
-        reserve(staging_, sizeof(float));
-        input_ = {Slot::input, n, input_shape[2], input_shape[3], padded_channels(input_shape[1], type_)};
+        image_channels_ = input_shape[1];
+        input_ = {Slot::input, n, input_shape[2], input_shape[3], padded_channels(input_shape[1], type_, layout_)};
         reserve(input_, size_of(type_));
 
         Activation x = add_conv(fold_stem(arch, params), input_, Slot::block_a, {true, true, std::nullopt});
@@ -102,17 +108,83 @@ public:
 
     // input: N x C x H x W fp32 on the host; output: N x classes or N x H' x W' x classes fp32 on the host.
     void run(const float* input, float* output) {
+        std::vector<int> crops;
+        for (int b = 0; b < input_.n; ++b) crops.insert(crops.end(), {b, 0, 0});
+        run_crops(input, input_.n, input_.h, input_.w, crops, {}, output);
+    }
+
+    // The same for crops cut on the GPU from `images` (count x C x image_h x image_w fp32
+    // on the host): input b is the plan's H x W window of image crops[3b] whose top-left
+    // pixel is (crops[3b+1], crops[3b+2]). A logit map may be restricted to `classes`
+    // (all when empty): output N x H' x W' x classes.size(). Shifted crops of a few
+    // images are what the dense heatmap runs: this way only the images cross the bus.
+    void run_crops(const float* images, int count, int image_h, int image_w, const std::vector<int>& crops,
+                   const std::vector<int>& classes, float* output) {
+        require(crops.size() == 3 * std::size_t(input_.n), "internal: a plan for batch " + std::to_string(input_.n) +
+                                                                " got " + std::to_string(crops.size() / 3) + " crops");
+        for (std::size_t b = 0; b < crops.size(); b += 3)
+            require(crops[b] >= 0 && crops[b] < count && crops[b + 1] >= 0 && crops[b + 1] + input_.h <= image_h &&
+                        crops[b + 2] >= 0 && crops[b + 2] + input_.w <= image_w,
+                    "internal: crop " + std::to_string(b / 3) + " lies outside its image");
+        require(classes.empty() || output_kind_ == Output::logit_map, "internal: only a logit map takes classes");
         const Queue& q = *queue_;
-        upload(pointer(staging_), input, staging_.bytes(sizeof(float)), q);
-        nchw_to_nhwc(static_cast<const float*>(pointer(staging_)), pointer(input_), type_, input_.n, staging_.c,
-                     input_.c, input_.h, input_.w, q.stream);
-        for (const auto& step : steps_) execute(step, workspace_.get(), workspace_.bytes());
-        run_head();
-        download(output, output_.get(), output_.bytes(), q);
+        const std::size_t image_bytes = std::size_t(count) * image_channels_ * image_h * image_w * sizeof(float);
+        grow(images_, image_bytes, "the input images");
+        grow(crop_table_, crops.size() * sizeof(int), "the crop table");
+        upload(images_.get(), images, image_bytes, q);
+        upload(crop_table_.get(), crops.data(), crops.size() * sizeof(int), q);
+        check(cudaMemsetAsync(nonfinite_.get(), 0, sizeof(unsigned), q.stream), "cudaMemsetAsync");
+        gather_crops(images_.as<float>(), image_channels_, image_h, image_w, crop_table_.as<int>(), input_.n,
+                     pointer(input_), type_, layout_, input_.c, input_.h, input_.w, nonfinite_.as<unsigned>(),
+                     q.stream);
+        if (steps_graph_) check(cudaGraphLaunch(steps_graph_.get(), q.stream), "cudaGraphLaunch");
+        else for (const auto& step : steps_) execute(step, workspace_.get(), workspace_.bytes());
+        const HeadRows head = head_rows(classes);
+        const std::size_t rows = run_head(head);
+        unsigned nonfinite = 0;
+        download(&nonfinite, nonfinite_.get(), sizeof nonfinite, q);
+        require(nonfinite == 0, "the input contains non-finite values (NaN or infinity)");
+        if (output) download(output, output_.get(), rows * std::size_t(head.count) * sizeof(float), q);
+    }
+
+    // Where the time of one run goes: each convolution step (with its algorithm,
+    // and whether bias + ReLU are fused) timed on the GPU, averaged over `repeat`
+    // runs of `input`. A tuning aid: cuda_speed --profile prints it.
+    std::string profile(const float* input, int repeat) {
+        run(input, nullptr);
+        std::vector<cudaEvent_t> events(steps_.size() + 1);
+        for (auto& e : events) check(cudaEventCreate(&e), "cudaEventCreate");
+        std::vector<double> total(steps_.size(), 0.0);
+        for (int r = 0; r < repeat; ++r) {
+            check(cudaEventRecord(events[0], queue_->stream), "cudaEventRecord");
+            for (std::size_t i = 0; i < steps_.size(); ++i) {
+                execute(steps_[i], workspace_.get(), workspace_.bytes());
+                check(cudaEventRecord(events[i + 1], queue_->stream), "cudaEventRecord");
+            }
+            queue_->synchronize();
+            for (std::size_t i = 0; i < steps_.size(); ++i) {
+                float ms = 0;
+                check(cudaEventElapsedTime(&ms, events[i], events[i + 1]), "cudaEventElapsedTime");
+                total[i] += ms / repeat;
+            }
+        }
+        for (auto& e : events) cudaEventDestroy(e);
+        std::string table = "step | input N x H x W x C | out C | k/s | algo | fused | ms\n";
+        double sum = 0;
+        for (std::size_t i = 0; i < steps_.size(); ++i) {
+            const ConvStep& s = steps_[i];
+            sum += total[i];
+            table += s.name + " | " + std::to_string(s.in.n) + "x" + std::to_string(s.in.h) + "x" +
+                     std::to_string(s.in.w) + "x" + std::to_string(s.in.c) + " | " + std::to_string(s.out.c) + " | " +
+                     std::to_string(std::get<5>(s.geometry)) + "/" + std::to_string(std::get<6>(s.geometry)) + " | " +
+                     std::to_string(int(s.algo)) + " | " + (s.fused ? "yes" : "no") + " | " +
+                     std::to_string(total[i]) + "\n";
+        }
+        return table + "all convolution steps: " + std::to_string(sum) + " ms\n";
     }
 
 private:
-    enum class Slot { staging, input, block_a, block_b, temp1, temp2, shortcut, head, count };
+    enum class Slot { input, block_a, block_b, temp1, temp2, shortcut, head, count };
 
     // An N x H x W x C tensor living in one of the slots (buffers reused layer after layer).
     struct Activation {
@@ -129,6 +201,7 @@ private:
     };
 
     struct ConvStep {
+        std::string name;
         Activation in, out;
         Epilogue epilogue;
         std::tuple<int, int, int, int, int, int, int, int> geometry;  // n, h, w, c, out c, kernel, stride, padding
@@ -176,8 +249,10 @@ private:
         return converted;
     }
 
+    cudnnTensorFormat_t cudnn_format() const { return layout_ == Layout::nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW; }
+
     void describe(const TensorDescriptor& desc, const Activation& a) const {
-        check(cudnnSetTensor4dDescriptor(desc, CUDNN_TENSOR_NHWC, cudnn_type(type_), a.n, a.c, a.h, a.w),
+        check(cudnnSetTensor4dDescriptor(desc, cudnn_format(), cudnn_type(type_), a.n, a.c, a.h, a.w),
               "cudnnSetTensor4dDescriptor");
     }
 
@@ -189,13 +264,14 @@ private:
         const Activation out{slot, in.n, s.output_size(in.h), s.output_size(in.w), s.out_channels};
         reserve(out, size_of(type_));
         ConvStep step;
+        step.name = s.name;
         step.in = in;
         step.out = out;
         step.epilogue = std::move(epilogue);
         step.geometry = {in.n, in.h, in.w, in.c, s.out_channels, s.kernel, s.stride, s.padding};
         describe(step.x_desc, in);
         describe(step.y_desc, out);
-        check(cudnnSetFilter4dDescriptor(step.w_desc, cudnn_type(type_), CUDNN_TENSOR_NHWC, s.out_channels, in.c,
+        check(cudnnSetFilter4dDescriptor(step.w_desc, cudnn_type(type_), cudnn_format(), s.out_channels, in.c,
                                          s.kernel, s.kernel),
               "cudnnSetFilter4dDescriptor");
         check(cudnnSetConvolution2dDescriptor(step.conv_desc, s.padding, s.padding, s.stride, s.stride, 1, 1,
@@ -208,22 +284,30 @@ private:
               "cudnnGetConvolution2dForwardOutputDim");
         require(n == out.n && c == out.c && h == out.h && w == out.w,
                 "internal: cuDNN and bagnet disagree on the output size of " + s.name);
-        const std::vector<float> filter = channels_last_filter(conv.weight, std::size_t(in.c));
+        const std::vector<float> filter = layout_ == Layout::nhwc
+                                              ? channels_last_filter(conv.weight, std::size_t(in.c))
+                                              : std::vector<float>(conv.weight.begin(), conv.weight.end());
         step.weight = to_device(filter.data(), filter.size(), type_, s.name + " weights");
         step.bias = to_device(conv.bias.data(), conv.bias.size(), DataType::fp32, s.name + " bias");
         steps_.push_back(std::move(step));
         return out;
     }
 
+    // A buffer at least `bytes` large (contents not kept when it grows).
+    static void grow(DeviceBuffer& buffer, std::size_t bytes, const std::string& what) {
+        if (buffer.bytes() < bytes) buffer = DeviceBuffer(bytes, what);
+    }
+
     void add_head(const Architecture& arch, const Parameters& params, Output output) {
-        const Tensor& weight = params.at(arch.fc.name + ".weight");  // classes x C
-        const Tensor& bias = params.at(arch.fc.name + ".bias");
+        head_weight_host_ = params.at(arch.fc.name + ".weight");  // classes x C
+        head_bias_host_ = params.at(arch.fc.name + ".bias");
         classes_ = arch.fc.out_features;
         // The logit map multiplies the features as they are (bf16 on tensor cores for bf16);
         // logits average the features first, in fp32, then multiply in fp32.
-        const DataType weight_type = output == Output::logit_map ? type_ : DataType::fp32;
-        head_weight_ = to_device(weight.data(), weight.size(), weight_type, "the linear head's weights");
-        head_bias_ = to_device(bias.data(), bias.size(), DataType::fp32, "the linear head's bias");
+        head_type_ = output == Output::logit_map ? type_ : DataType::fp32;
+        head_weight_ = to_device(head_weight_host_.data(), head_weight_host_.size(), head_type_,
+                                 "the linear head's weights");
+        head_bias_ = to_device(head_bias_host_.data(), head_bias_host_.size(), DataType::fp32, "the linear head's bias");
         const std::size_t rows = output == Output::logit_map
                                      ? std::size_t(features_.n) * features_.h * features_.w
                                      : std::size_t(features_.n);
@@ -231,34 +315,78 @@ private:
         output_ = DeviceBuffer(rows * std::size_t(classes_) * sizeof(float), "the output");
     }
 
-    // rows x classes = rows x C (row-major, `type`) times the head's classes x C weights, transposed.
-    // cuBLAS is column-major: this is classes x rows = W^T' x F' with both operands read as stored.
-    void head_product(const void* features, DataType type, std::size_t rows) const {
+    // The rows of the head for some classes, on the device.
+    struct HeadRows {
+        const void* weight;  // count x C, of head_type_
+        const float* bias;   // count
+        int count;
+    };
+
+    // All classes when `classes` is empty; else the chosen rows, gathered once per choice.
+    HeadRows head_rows(const std::vector<int>& classes) {
+        if (classes.empty()) return {head_weight_.get(), head_bias_.as<float>(), classes_};
+        if (classes != selected_classes_) {
+            const std::size_t channels = head_weight_host_.shape()[1];
+            std::vector<float> weight(classes.size() * channels), bias(classes.size());
+            for (std::size_t k = 0; k < classes.size(); ++k) {
+                require(classes[k] >= 0 && classes[k] < classes_, "internal: class " + std::to_string(classes[k]) +
+                                                                        " is out of range");
+                std::copy_n(head_weight_host_.data() + std::size_t(classes[k]) * channels, channels,
+                            weight.data() + k * channels);
+                bias[k] = head_bias_host_(std::size_t(classes[k]));
+            }
+            selected_weight_ = to_device(weight.data(), weight.size(), head_type_, "the chosen classes' weights");
+            selected_bias_ = to_device(bias.data(), bias.size(), DataType::fp32, "the chosen classes' bias");
+            selected_classes_ = classes;
+        }
+        return {selected_weight_.get(), selected_bias_.as<float>(), int(classes.size())};
+    }
+
+    // rows x K = rows x C (row-major, `type`) times the K x C head rows, transposed. cuBLAS is
+    // column-major: this is K x rows = W^T' x F' with both operands read as stored.
+    void head_product(const void* features, DataType type, std::size_t rows, const HeadRows& head) const {
         const float one = 1.f, zero = 0.f;
         const int channels = features_.c;
         if (type == DataType::fp32) {
-            check(cublasSgemm(queue_->cublas, CUBLAS_OP_T, CUBLAS_OP_N, classes_, int(rows), channels, &one,
-                              head_weight_.as<float>(), channels, static_cast<const float*>(features), channels, &zero,
-                              output_.as<float>(), classes_),
+            check(cublasSgemm(queue_->cublas, CUBLAS_OP_T, CUBLAS_OP_N, head.count, int(rows), channels, &one,
+                              static_cast<const float*>(head.weight), channels, static_cast<const float*>(features),
+                              channels, &zero, output_.as<float>(), head.count),
                   "cublasSgemm (linear head)");
         } else {
-            check(cublasGemmEx(queue_->cublas, CUBLAS_OP_T, CUBLAS_OP_N, classes_, int(rows), channels, &one,
-                               head_weight_.get(), CUDA_R_16BF, channels, features, CUDA_R_16BF, channels, &zero,
-                               output_.get(), CUDA_R_32F, classes_, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            check(cublasGemmEx(queue_->cublas, CUBLAS_OP_T, CUBLAS_OP_N, head.count, int(rows), channels, &one,
+                               head.weight, CUDA_R_16BF, channels, features, CUDA_R_16BF, channels, &zero,
+                               output_.get(), CUDA_R_32F, head.count, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                   "cublasGemmEx (linear head)");
         }
-        add_row_bias(output_.as<float>(), head_bias_.as<float>(), rows, classes_, queue_->stream);
+        add_row_bias(output_.as<float>(), head.bias, rows, head.count, queue_->stream);
     }
 
-    void run_head() const {
+    // Channels-first features: per image, the P x K map is F' W' for its C x P features F.
+    void head_product_channels_first(const HeadRows& head) const {
+        const float one = 1.f, zero = 0.f;
+        const int channels = features_.c, positions = features_.h * features_.w;
+        check(cublasSgemmStridedBatched(queue_->cublas, CUBLAS_OP_T, CUBLAS_OP_T, head.count, positions, channels, &one,
+                                        static_cast<const float*>(head.weight), channels, 0,
+                                        static_cast<const float*>(pointer(features_)), positions,
+                                        static_cast<long long>(channels) * positions, &zero, output_.as<float>(),
+                                        head.count, static_cast<long long>(positions) * head.count, features_.n),
+              "cublasSgemmStridedBatched (linear head)");
+        add_row_bias(output_.as<float>(), head.bias, std::size_t(features_.n) * positions, head.count, queue_->stream);
+    }
+
+    // Returns the number of output rows.
+    std::size_t run_head(const HeadRows& head) const {
         if (output_kind_ == Output::logit_map) {
-            head_product(pointer(features_), type_, std::size_t(features_.n) * features_.h * features_.w);
-            return;
+            const std::size_t rows = std::size_t(features_.n) * features_.h * features_.w;
+            if (layout_ == Layout::nchw) head_product_channels_first(head);
+            else head_product(pointer(features_), type_, rows, head);
+            return rows;
         }
         float* mean = static_cast<float*>(slots_[std::size_t(Slot::head)].get());
-        spatial_mean(pointer(features_), type_, mean, features_.n, features_.h * features_.w, features_.c,
+        spatial_mean(pointer(features_), type_, layout_, mean, features_.n, features_.h * features_.w, features_.c,
                      queue_->stream);
-        head_product(mean, DataType::fp32, std::size_t(features_.n));
+        head_product(mean, DataType::fp32, std::size_t(features_.n), head);
+        return std::size_t(features_.n);
     }
 
     cudnnMathType_t math_type() const {
@@ -282,7 +410,7 @@ private:
               "cudnnConvolutionForward");
         const Epilogue& e = s.epilogue;
         if (!e.bias && !e.relu && !e.shortcut) return;
-        bias_shortcut_relu(pointer(s.out), type_, e.bias ? s.bias.as<float>() : nullptr,
+        bias_shortcut_relu(pointer(s.out), type_, layout_, e.bias ? s.bias.as<float>() : nullptr,
                            e.shortcut ? pointer(*e.shortcut) : nullptr, e.shortcut ? e.shortcut->h : 0,
                            e.shortcut ? e.shortcut->w : 0, s.out.n, s.out.h, s.out.w, s.out.c, e.relu, q.stream);
     }
@@ -378,17 +506,54 @@ private:
         queue_->synchronize();
         probe = DeviceBuffer();
         workspace_ = DeviceBuffer(needed, "the convolution workspace");
+        capture_steps();
+    }
+
+    // The convolution steps recorded once as a CUDA graph, so that a run launches
+    // one graph instead of some hundred kernels (what bounds small batches). Where
+    // cuDNN's kernels cannot be recorded, the steps simply run one by one.
+    void capture_steps() {
+        const Queue& q = *queue_;
+        if (cudaStreamBeginCapture(q.stream, cudaStreamCaptureModeRelaxed) != cudaSuccess) {
+            cudaGetLastError();
+            return;
+        }
+        bool recorded = true;
+        try {
+            for (const auto& step : steps_) execute(step, workspace_.get(), workspace_.bytes());
+        } catch (const Error&) {
+            recorded = false;
+        }
+        cudaGraph_t graph = nullptr;
+        const bool ended = cudaStreamEndCapture(q.stream, &graph) == cudaSuccess;
+        cudaGraphExec_t executable = nullptr;
+        if (recorded && ended && graph && cudaGraphInstantiate(&executable, graph, 0) == cudaSuccess)
+            steps_graph_.reset(executable);
+        cudaGetLastError();  // a failed recording leaves only this behind
+        if (graph) cudaGraphDestroy(graph);
     }
 
     std::shared_ptr<const Queue> queue_;
     DataType type_;
+    Layout layout_;
     PlanOptions options_;
     Output output_kind_;
-    Activation staging_, input_, features_;
+    Activation input_, features_;
+    int image_channels_ = 0;                  // the input's channels before padding
+    DeviceBuffer images_, crop_table_;        // what run_crops cuts the input from
+    DeviceBuffer nonfinite_{sizeof(unsigned), "a flag"};
+    struct GraphDeleter {
+        void operator()(cudaGraphExec_t graph) const { cudaGraphExecDestroy(graph); }
+    };
+    std::unique_ptr<std::remove_pointer_t<cudaGraphExec_t>, GraphDeleter> steps_graph_;
     std::vector<ConvStep> steps_;
     std::array<std::size_t, std::size_t(Slot::count)> slot_bytes_{};
     std::array<DeviceBuffer, std::size_t(Slot::count)> slots_;
     DeviceBuffer workspace_, head_weight_, head_bias_, output_;
+    Tensor head_weight_host_, head_bias_host_;  // for gathering the rows of chosen classes
+    DataType head_type_ = DataType::fp32;
+    std::vector<int> selected_classes_;
+    DeviceBuffer selected_weight_, selected_bias_;
     int classes_ = 0;
 };
 

@@ -41,17 +41,28 @@ inline unsigned blocks_for(std::size_t work) {
     for (std::size_t index = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; index < (total); \
          index += std::size_t(gridDim.x) * blockDim.x)
 
-// Channels beyond c (up to padded_c) are zeros.
 template <class T>
-__global__ void nchw_to_nhwc_kernel(const float* x, T* y, int c, int padded_c, int h, int w, std::size_t total) {
+__global__ void gather_crops_kernel(const float* images, int c, int image_h, int image_w, const int* crops, T* y,
+                                    bool channels_last, int padded_c, int crop_h, int crop_w, unsigned* nonfinite,
+                                    std::size_t total) {
     BAGNET_GRID_STRIDE(o, total) {
-        const int channel = int(o % padded_c);
-        std::size_t p = o / padded_c;
-        const int j = int(p % w);
-        p /= w;
-        const int i = int(p % h);
-        const std::size_t b = p / h;
-        y[o] = from_float<T>(channel < c ? x[((b * c + channel) * h + i) * w + j] : 0.f);
+        int channel, i, j;
+        std::size_t p = o;
+        if (channels_last) {
+            channel = int(p % padded_c), p /= padded_c;
+            j = int(p % crop_w), p /= crop_w;
+            i = int(p % crop_h), p /= crop_h;
+        } else {
+            j = int(p % crop_w), p /= crop_w;
+            i = int(p % crop_h), p /= crop_h;
+            channel = int(p % padded_c), p /= padded_c;
+        }
+        const int* crop = crops + 3 * p;
+        const float value =
+            channel < c ? images[((std::size_t(crop[0]) * c + channel) * image_h + crop[1] + i) * image_w + crop[2] + j]
+                        : 0.f;
+        if (!isfinite(value)) *nonfinite = 1u;  // every writer writes the same: no atomics needed
+        y[o] = from_float<T>(value);
     }
 }
 
@@ -87,6 +98,36 @@ __global__ void bias_shortcut_relu_kernel(T* y, const float* bias, const T* shor
     }
 }
 
+// Channels-first: one thread per value.
+template <class T>
+__global__ void bias_shortcut_relu_nchw_kernel(T* y, const float* bias, const T* shortcut, int shortcut_h,
+                                               int shortcut_w, int c, int h, int w, bool relu, std::size_t total) {
+    BAGNET_GRID_STRIDE(o, total) {
+        std::size_t p = o;
+        const int j = int(p % w);
+        p /= w;
+        const int i = int(p % h);
+        p /= h;
+        const int channel = int(p % c);
+        float value = to_float(y[o]) + (bias ? bias[channel] : 0.f);
+        if (shortcut) value += to_float(shortcut[(p * shortcut_h + i) * shortcut_w + j]);
+        y[o] = from_float<T>(relu ? fmaxf(value, 0.f) : value);
+    }
+}
+
+// Channels-first: one warp per (image, channel), its pixels contiguous.
+template <class T>
+__global__ void spatial_mean_nchw_kernel(const T* x, float* mean, int positions, std::size_t planes) {
+    const std::size_t warp = (blockIdx.x * std::size_t(blockDim.x) + threadIdx.x) / 32;
+    const int lane = int(threadIdx.x % 32);
+    if (warp >= planes) return;
+    const T* plane = x + warp * positions;
+    float sum = 0.f;
+    for (int p = lane; p < positions; p += 32) sum += to_float(plane[p]);
+    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    if (lane == 0) mean[warp] = sum / float(positions);
+}
+
 template <class T>
 __global__ void spatial_mean_kernel(const T* x, float* mean, int positions, int c, std::size_t total) {
     BAGNET_GRID_STRIDE(o, total) {
@@ -111,18 +152,30 @@ void launch_epilogue(void* y, const float* bias, const void* shortcut, int short
         static_cast<T*>(y), bias, static_cast<const T*>(shortcut), shortcut_h, shortcut_w, h, w, c / V, relu, total);
 }
 
+template <class T>
+void launch_epilogue_nchw(void* y, const float* bias, const void* shortcut, int shortcut_h, int shortcut_w, int n,
+                          int h, int w, int c, bool relu, cudaStream_t stream) {
+    const std::size_t total = std::size_t(n) * c * h * w;
+    bias_shortcut_relu_nchw_kernel<T><<<blocks_for(total), threads_per_block, 0, stream>>>(
+        static_cast<T*>(y), bias, static_cast<const T*>(shortcut), shortcut_h, shortcut_w, c, h, w, relu, total);
+}
+
 }  // namespace
 
-void nchw_to_nhwc(const float* x, void* y, DataType type, int n, int c, int padded_c, int h, int w,
+void gather_crops(const float* images, int c, int image_h, int image_w, const int* crops, int count, void* y,
+                  DataType type, Layout layout, int padded_c, int crop_h, int crop_w, unsigned* nonfinite,
                   cudaStream_t stream) {
-    const std::size_t total = std::size_t(n) * padded_c * h * w;
+    const std::size_t total = std::size_t(count) * crop_h * crop_w * padded_c;
+    const bool channels_last = layout == Layout::nhwc;
     if (type == DataType::fp32)
-        nchw_to_nhwc_kernel<<<blocks_for(total), threads_per_block, 0, stream>>>(x, static_cast<float*>(y), c, padded_c,
-                                                                                   h, w, total);
+        gather_crops_kernel<<<blocks_for(total), threads_per_block, 0, stream>>>(
+            images, c, image_h, image_w, crops, static_cast<float*>(y), channels_last, padded_c, crop_h, crop_w,
+            nonfinite, total);
     else
-        nchw_to_nhwc_kernel<<<blocks_for(total), threads_per_block, 0, stream>>>(x, static_cast<__nv_bfloat16*>(y), c,
-                                                                                   padded_c, h, w, total);
-    check(cudaGetLastError(), "the input layout kernel");
+        gather_crops_kernel<<<blocks_for(total), threads_per_block, 0, stream>>>(
+            images, c, image_h, image_w, crops, static_cast<__nv_bfloat16*>(y), channels_last, padded_c, crop_h,
+            crop_w, nonfinite, total);
+    check(cudaGetLastError(), "the input gathering kernel");
 }
 
 void convert(const float* x, void* y, DataType type, std::size_t count, cudaStream_t stream) {
@@ -133,10 +186,14 @@ void convert(const float* x, void* y, DataType type, std::size_t count, cudaStre
     check(cudaGetLastError(), "the conversion kernel");
 }
 
-void bias_shortcut_relu(void* y, DataType type, const float* bias, const void* shortcut, int shortcut_h,
-                        int shortcut_w, int n, int h, int w, int c, bool relu, cudaStream_t stream) {
-    // 16-byte accesses where the channel count allows (every BagNet layer but the stem).
-    if (type == DataType::fp32) {
+void bias_shortcut_relu(void* y, DataType type, Layout layout, const float* bias, const void* shortcut,
+                        int shortcut_h, int shortcut_w, int n, int h, int w, int c, bool relu, cudaStream_t stream) {
+    if (layout == Layout::nchw) {
+        if (type == DataType::fp32)
+            launch_epilogue_nchw<float>(y, bias, shortcut, shortcut_h, shortcut_w, n, h, w, c, relu, stream);
+        else launch_epilogue_nchw<__nv_bfloat16>(y, bias, shortcut, shortcut_h, shortcut_w, n, h, w, c, relu, stream);
+    } else if (type == DataType::fp32) {
+        // 16-byte accesses where the channel count allows (every BagNet layer but the stem).
         if (c % 4 == 0) launch_epilogue<float, 4>(y, bias, shortcut, shortcut_h, shortcut_w, n, h, w, c, relu, stream);
         else launch_epilogue<float, 1>(y, bias, shortcut, shortcut_h, shortcut_w, n, h, w, c, relu, stream);
     } else {
@@ -147,14 +204,24 @@ void bias_shortcut_relu(void* y, DataType type, const float* bias, const void* s
     check(cudaGetLastError(), "the convolution epilogue kernel");
 }
 
-void spatial_mean(const void* x, DataType type, float* mean, int n, int positions, int c, cudaStream_t stream) {
+void spatial_mean(const void* x, DataType type, Layout layout, float* mean, int n, int positions, int c,
+                  cudaStream_t stream) {
     const std::size_t total = std::size_t(n) * c;
-    if (type == DataType::fp32)
+    if (layout == Layout::nchw) {
+        const auto blocks = unsigned((total * 32 + threads_per_block - 1) / threads_per_block);
+        if (type == DataType::fp32)
+            spatial_mean_nchw_kernel<<<blocks, threads_per_block, 0, stream>>>(static_cast<const float*>(x), mean,
+                                                                                positions, total);
+        else
+            spatial_mean_nchw_kernel<<<blocks, threads_per_block, 0, stream>>>(static_cast<const __nv_bfloat16*>(x),
+                                                                                mean, positions, total);
+    } else if (type == DataType::fp32) {
         spatial_mean_kernel<<<blocks_for(total), threads_per_block, 0, stream>>>(static_cast<const float*>(x), mean,
                                                                                    positions, c, total);
-    else
+    } else {
         spatial_mean_kernel<<<blocks_for(total), threads_per_block, 0, stream>>>(
             static_cast<const __nv_bfloat16*>(x), mean, positions, c, total);
+    }
     check(cudaGetLastError(), "the spatial mean kernel");
 }
 
