@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bagnet/layers/fold.hpp"
 #include "bagnet/parameters.hpp"
 #include "bagnet/train/graph.hpp"
 #include "bagnet/train/ops.hpp"
@@ -52,9 +53,16 @@ inline BatchStatistics running_statistics(const BatchNormSpec& bn, const Paramet
 //   norm, forward and backward). The layer's own output value then stays empty.
 // - a crop-and-add may write its sum over its main input when nothing else reads
 //   that input and no backward pass needs it (a ReLU's backward reads its output).
+// - a bias-free 1x1 convolution read only by the convolution after it (the BagNet
+//   stem) is composed with it into one convolution where that costs fewer
+//   multiplications: for BagNet-33 the stem's 3x3 convolution then sees 3 input
+//   channels instead of 64. Its gradient splits back exactly (split_composed_gradient).
 struct Fusion {
-    std::vector<bool> relu_inside;     // by layer: layer i also applies ReLU layer i + 1
-    std::vector<bool> overwrite_main;  // by layer: add_cropped i may overwrite its main input
+    std::vector<bool> relu_inside;        // by layer: layer i also applies ReLU layer i + 1
+    std::vector<bool> overwrite_main;     // by layer: add_cropped i may overwrite its main input
+    std::vector<bool> compose_with_next;  // by layer: convolution i runs inside convolution i + 1
+
+    bool composed(std::size_t i) const { return i > 0 && compose_with_next[i - 1]; }
 
     // Layer i is a ReLU already applied by layer i - 1.
     bool relu_fused(std::size_t i) const { return i > 0 && relu_inside[i - 1]; }
@@ -68,11 +76,19 @@ inline Fusion fusion_of(const Graph& graph) {
         ++readers[std::size_t(layer.input)];
         if (layer.shortcut >= 0) ++readers[std::size_t(layer.shortcut)];
     }
-    Fusion fusion{std::vector<bool>(n, false), std::vector<bool>(n, false)};
+    Fusion fusion{std::vector<bool>(n, false), std::vector<bool>(n, false), std::vector<bool>(n, false)};
     for (std::size_t i = 0; i + 1 < n; ++i) {
         const Layer& next = layers[i + 1];
+        const bool sole_reader = next.input == int(i + 1) && readers[i + 1] == 1;
         fusion.relu_inside[i] = (layers[i].kind == LayerKind::batch_norm || layers[i].kind == LayerKind::add_cropped) &&
-                                next.kind == LayerKind::relu && next.input == int(i + 1) && readers[i + 1] == 1;
+                                next.kind == LayerKind::relu && sole_reader;
+        const ConvSpec& a = layers[i].conv;
+        const ConvSpec& b = next.conv;
+        const long taps = long(b.kernel) * b.kernel;
+        fusion.compose_with_next[i] =
+            layers[i].kind == LayerKind::convolution && next.kind == LayerKind::convolution && sole_reader &&
+            a.kernel == 1 && a.stride == 1 && a.padding == 0 && !a.bias && !fusion.composed(i) &&
+            long(a.in_channels) * b.out_channels * taps <= long(a.in_channels) * a.out_channels + long(a.out_channels) * b.out_channels * taps;
     }
     for (std::size_t i = 0; i < n; ++i) {
         const Layer& layer = layers[i];
@@ -82,6 +98,17 @@ inline Fusion fusion_of(const Graph& graph) {
         fusion.overwrite_main[i] = layers[producer].kind != LayerKind::relu && !fusion.relu_inside[producer];
     }
     return fusion;
+}
+
+// Convolutions i - 1 and i of a graph as one (Fusion::compose_with_next[i - 1]).
+inline FoldedConv composed_convolution(const std::vector<Layer>& layers, std::size_t i, const Parameters& params) {
+    ConvSpec second = layers[i].conv;
+    second.padding = 0;  // a 1x1 convolution without bias maps zero padding to zero padding
+    second.bias = false;
+    FoldedConv composed = compose_convolutions({layers[i - 1].conv, second}, params);
+    composed.spec = layers[i].conv;
+    composed.spec.in_channels = layers[i - 1].conv.in_channels;
+    return composed;
 }
 }  // namespace detail
 
@@ -120,9 +147,19 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
                     conv.name + ": input " + shape_string(shape) + " is smaller than its kernel");
             require(int(shape[1]) == conv.in_channels, conv.name + " expects " + std::to_string(conv.in_channels) +
                                                           " input channels, got " + shape_string(shape));
-            push(ops.convolution(in, conv, params.at(conv.name + ".weight"), bias),
-                 {shape[0], std::size_t(conv.out_channels), std::size_t(conv.output_size(int(shape[2]))),
-                  std::size_t(conv.output_size(int(shape[3])))});
+            const detail::Shape4 out_shape{shape[0], std::size_t(conv.out_channels),
+                                           std::size_t(conv.output_size(int(shape[2]))),
+                                           std::size_t(conv.output_size(int(shape[3])))};
+            if (fusion.compose_with_next[i]) {  // computed with the next layer; its value stays empty
+                push(typename TrainingOps<Backend>::Value{}, out_shape);
+            } else if (fusion.composed(i)) {
+                const FoldedConv composed = detail::composed_convolution(graph.layers(), i, params);
+                push(ops.convolution(tape.values[std::size_t(graph.layers()[i - 1].input)], composed.spec,
+                                     composed.weight, bias),
+                     out_shape);
+            } else {
+                push(ops.convolution(in, conv, params.at(conv.name + ".weight"), bias), out_shape);
+            }
             break;
         }
         case LayerKind::batch_norm: {
@@ -260,6 +297,20 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
         switch (layer.kind) {
         case LayerKind::convolution: {
             const auto& conv = layer.conv;
+            if (fusion.composed(i)) {  // layer i - 1 is inside: differentiate both here
+                const Layer& first = layers[i - 1];
+                const bool need_first_input = needs[std::size_t(first.input)];
+                const FoldedConv composed = detail::composed_convolution(layers, i, params);
+                auto g = ops.convolution_backward(tape.values[std::size_t(first.input)], std::move(dy), composed.spec,
+                                                  composed.weight, need_first_input);
+                auto [second_weight, first_weight] = split_composed_gradient(
+                    g.weight, params.at(conv.name + ".weight"), params.at(first.conv.name + ".weight"));
+                keep(conv.name + ".weight", std::move(second_weight));
+                keep(first.conv.name + ".weight", std::move(first_weight));
+                if (conv.bias) keep(conv.name + ".bias", std::move(g.bias));
+                if (need_first_input) accumulate(first.input, std::move(g.input));
+                break;
+            }
             auto g = ops.convolution_backward(in, std::move(dy), conv, params.at(conv.name + ".weight"), need_input);
             keep(conv.name + ".weight", std::move(g.weight));
             if (conv.bias) keep(conv.name + ".bias", std::move(g.bias));
