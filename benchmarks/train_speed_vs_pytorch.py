@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """Training throughput, bagnet against PyTorch in the same run, on the same work.
 
-    train_speed_vs_pytorch.py --bench BUILD/bin/train_speed [--threads 2]
+    train_speed_vs_pytorch.py --bench BUILD/bin/train_speed [--threads 2] [--rounds 3] [--case NAME]
 
 Measures BagNet-33 at 224 x 224, batch 8 (ImageNet head) and the Fashion-MNIST BagNet (fashion9)
 at 28 x 28, batch 128: full SGD steps (forward, cross-entropy, backward, update), training-mode
-batch norm, one warm-up step, then timed steps. Prints img/s of both and the ratio.
+batch norm, one warm-up step, then timed steps. The two sides alternate for --rounds rounds, so
+that load from other work on a shared machine falls on both alike; prints each round and the
+best of each side with their ratio.
 """
 import argparse
 import os
@@ -49,16 +51,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bench", required=True, help="the train_speed executable")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating measurements of each side")
+    parser.add_argument("--case", choices=[case[0] for case in CASES], help="only this case")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for name, factory, channels, size, batch, steps in CASES:
-        output = subprocess.run([args.bench, "--arch", name, "--batch", str(batch), "--size", str(size),
-                                 "--steps", str(steps), "--threads", str(args.threads)],
-                                check=True, stdout=subprocess.PIPE, text=True).stdout
-        ours = float(output.split(":")[-1].split()[0])
-        theirs = pytorch_speed(factory, channels, size, batch, steps)
-        print(f"{name} {size}px batch {batch}: bagnet {ours:.2f} img/s, PyTorch {theirs:.2f} img/s, "
-              f"{ours / theirs:.2f}x", flush=True)
+        if args.case and name != args.case:
+            continue
+        ours, theirs = [], []
+        for round_ in range(args.rounds):
+            output = subprocess.run([args.bench, "--arch", name, "--batch", str(batch), "--size", str(size),
+                                     "--steps", str(steps), "--threads", str(args.threads)],
+                                    check=True, stdout=subprocess.PIPE, text=True).stdout
+            ours.append(float(output.split(":")[-1].split()[0]))
+            theirs.append(pytorch_speed(factory, channels, size, batch, steps))
+            print(f"  round {round_ + 1}: bagnet {ours[-1]:.2f} img/s, PyTorch {theirs[-1]:.2f} img/s, "
+                  f"{ours[-1] / theirs[-1]:.2f}x", flush=True)
+        print(f"{name} {size}px batch {batch}: bagnet {max(ours):.2f} img/s, PyTorch {max(theirs):.2f} img/s "
+              f"(best of {args.rounds}), {max(ours) / max(theirs):.2f}x", flush=True)
 
 
 if __name__ == "__main__":

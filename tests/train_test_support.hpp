@@ -62,7 +62,7 @@ template <class Backend>
 void check_gradients(const train::Graph& graph, Parameters params, const Tensor4& x, train::Mode mode,
                      double step = 1e-2, double tolerance = 1e-2, std::size_t samples = 6) {
     auto& ops = train::training_ops<Backend>();
-    const train::Tape tape = train::forward(ops, graph, params, x, mode);
+    const auto tape = train::forward(ops, graph, params, x, mode);
     const Tensor4 weights = random_input(tape.output().shape()[0], tape.output().shape()[1], tape.output().shape()[2],
                                            tape.output().shape()[3], 99);
     const auto analytic = train::backward(ops, graph, params, tape, weights, {true, true, {}});

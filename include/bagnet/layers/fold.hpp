@@ -1,9 +1,11 @@
 #pragma once
-// Inference-time algebra shared by the fast backends: a convolution followed by
-// a batch norm in eval mode is one convolution with a bias, and a chain of
-// linear stride-1 convolutions (the BagNet stem's 1x1 then 3x3) is one convolution.
+// Layer algebra shared by the fast backends: a convolution followed by a batch
+// norm in eval mode is one convolution with a bias, and a chain of linear
+// stride-1 convolutions (the BagNet stem's 1x1 then 3x3) is one convolution;
+// training differentiates through that composition (split_composed_gradient).
 // Computed in double so the folded weights are as exact as the fp32 originals.
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "bagnet/arch.hpp"
@@ -52,6 +54,33 @@ inline FoldedConv compose_convolutions(const std::vector<ConvSpec>& convs, const
     }
     result.spec.bias = true;
     return result;
+}
+
+// The adjoint of composing a 1x1 convolution with weight `a` (M x C x 1 x 1) and
+// the convolution after it, weight `b` (O x M x k x k), into one of weight
+// c[o, i, u, v] = sum_m b[o, m, u, v] a[m, i]: from d loss / d c, the gradients of b and a.
+inline std::pair<Tensor, Tensor> split_composed_gradient(const Tensor& dc, const Tensor& b, const Tensor& a) {
+    require(a.dimension() == 4 && b.dimension() == 4 && a.shape()[2] == 1 && a.shape()[3] == 1 &&
+                a.shape()[0] == b.shape()[1] && dc.shape()[0] == b.shape()[0] && dc.shape()[1] == a.shape()[1],
+            "split_composed_gradient: the weights do not compose");
+    const std::size_t out = b.shape()[0], mid = b.shape()[1], in = a.shape()[1], taps = b.shape()[2] * b.shape()[3];
+    Tensor db = xt::zeros<float>(b.shape()), da = xt::zeros<float>(a.shape());
+    for (std::size_t o = 0; o < out; ++o)
+        for (std::size_t m = 0; m < mid; ++m)
+            for (std::size_t t = 0; t < taps; ++t) {
+                double sum = 0;
+                for (std::size_t i = 0; i < in; ++i) sum += double(dc.data()[(o * in + i) * taps + t]) * a.data()[m * in + i];
+                db.data()[(o * mid + m) * taps + t] = float(sum);
+            }
+    for (std::size_t m = 0; m < mid; ++m)
+        for (std::size_t i = 0; i < in; ++i) {
+            double sum = 0;
+            for (std::size_t o = 0; o < out; ++o)
+                for (std::size_t t = 0; t < taps; ++t)
+                    sum += double(dc.data()[(o * in + i) * taps + t]) * b.data()[(o * mid + m) * taps + t];
+            da.data()[m * in + i] = float(sum);
+        }
+    return {std::move(db), std::move(da)};
 }
 
 // Folds an eval-mode batch norm into the convolution before it:

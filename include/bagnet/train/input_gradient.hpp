@@ -21,7 +21,7 @@ Tensor4 input_gradient(const Model<Backend>& model, const Tensor4& x, const std:
                                                   " with " + std::to_string(arch.classes()) + " classes");
     const train::Graph graph = train::graph_of(arch);
     auto& ops = train::training_ops<Backend>();
-    const train::Tape tape = train::forward(ops, graph, model.parameters(), x, train::Mode::evaluation);
+    const auto tape = train::forward(ops, graph, model.parameters(), x, train::Mode::evaluation);
     Tensor4 seed = xt::zeros<float>(tape.output().shape());
     for (std::size_t i = 0; i < classes.size(); ++i) seed(i, std::size_t(classes[i]), 0, 0) = 1.f;
     train::BackwardOptions options;

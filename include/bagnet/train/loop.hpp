@@ -81,7 +81,7 @@ StepReport train_step(Model<Backend>& model, Optimizer& optimizer, const Batch& 
         const std::size_t begin = n * part / parts, end = n * (part + 1) / parts;
         const Tensor4 x = slice_batch(batch.images, begin, end);
         const std::vector<std::int64_t> labels(batch.labels.begin() + long(begin), batch.labels.begin() + long(end));
-        const Tape tape = forward(ops, graph, params, x, options.batch_norm);
+        const auto tape = forward(ops, graph, params, x, options.batch_norm);
         LossResult loss = softmax_cross_entropy(tape.output(), labels, options.label_smoothing);
         if (!std::isfinite(loss.loss))
             throw Error("the loss became non-finite (" + std::to_string(loss.loss) +

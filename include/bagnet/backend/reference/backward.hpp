@@ -15,15 +15,16 @@ struct BatchStatistics {
     Tensor mean, variance;
 };
 
-struct ConvGradients {
-    Tensor4 input;  // empty unless asked for
+// What a layer's backward pass gives: the gradient of its input (empty unless
+// asked for) and of its parameters, which are always plain tensors. Value is the
+// backend's activation type (Tensor4 here).
+template <class Value = Tensor4>
+struct LayerGradients {
+    Value input;
     Tensor weight, bias;
 };
-
-struct BatchNormGradients {
-    Tensor4 input;
-    Tensor weight, bias;
-};
+using ConvGradients = LayerGradients<>;
+using BatchNormGradients = LayerGradients<>;
 
 // Adds a (C*k*k) x (Ho*Wo) matrix of patch gradients back onto the image they came from.
 inline void col2im(const RowMatrix& columns, float* image, int channels, int height, int width, const ConvSpec& conv) {
