@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine, from the repository root, after scripts/gpu-bundle.sh filled .device/ here:
 # the cuda backend's tests, the command line on the GPU against the CPU, and the GPU benchmark
-# against PyTorch on the same GPU. Logs go to $OUT (or out/) as tests.log, cli.log, profile.log and bench.log.
+# against PyTorch on the same GPU. Logs go to $OUT (or out/) as tests.log, cli.log and bench.log
+# (and profile.log with PROFILE=1).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${OUT:-out}
@@ -38,14 +39,38 @@ error = np.abs(a - b).max() / np.abs(b).max()
 print('logit map', a.shape, 'max relative difference cuda vs cpu', error)
 raise SystemExit(0 if error < 1e-3 else 1)"
     echo "cli logits agreement status $?"
+    for device in cpu cuda; do
+        .device/bagnet saliency --arch fashion9 --weights models/fashion_mnist_bagnet9.safetensors --input "$out/x.npy" \
+            --class 3 --output "$out/saliency_$device.npy" --device "$device"
+    done
+    "$python" -c "
+import numpy as np
+a, b = np.load('$out/saliency_cuda.npy'), np.load('$out/saliency_cpu.npy')
+error = np.abs(a - b).max() / np.abs(b).max()
+print('saliency', a.shape, 'max relative difference cuda vs cpu', error)
+raise SystemExit(0 if error < 1e-3 else 1)"
+    echo "cli saliency agreement status $?"
     .device/bagnet bench --arch bagnet33 --device cuda --batch 64 --repeat 5
+    for device in cpu cuda; do
+        .device/bagnet saliency --arch fashion9 --weights models/fashion_mnist_bagnet9.safetensors --input "$out/x.npy" \
+            --class 3 --output "$out/saliency_$device.npy" --device "$device"
+    done
+    "$python" -c "
+import numpy as np
+a, b = np.load('$out/saliency_cuda.npy'), np.load('$out/saliency_cpu.npy')
+error = np.abs(a - b).max() / np.abs(b).max()
+print('saliency', a.shape, 'max relative difference cuda vs cpu', error)
+raise SystemExit(0 if error < 1e-3 else 1)"
+    echo "cli saliency agreement status $?"
     .device/bagnet bench --arch bagnet33 --device cuda --batch 64 --repeat 5 --precision bf16
     .device/bagnet heatmap --arch fashion9 --weights models/fashion_mnist_bagnet9.safetensors --input "$out/x.npy" \
         --top 1 --dense --output "$out/heatmap.npy" --device cuda && echo "dense heatmap on cuda written"
 } 2>&1 | tee "$out/cli.log"
 
-echo "== where the time goes, per convolution step, batch 128" | tee "$out/profile.log"
-.device/cuda_speed --profile 1 --heatmaps 1 --repeat 3 >>"$out/profile.log" 2>&1
+if [ -n "${PROFILE:-}" ]; then  # PROFILE=1: also where the time goes, per convolution step
+    echo "== per convolution step, batch 128" | tee "$out/profile.log"
+    .device/cuda_speed --profile 1 --heatmaps 1 --repeat 3 >>"$out/profile.log" 2>&1
+fi
 
 echo "== benchmark" | tee "$out/bench.log"
 PYTHONUNBUFFERED=1 "$python" benchmarks/cuda/cuda_vs_pytorch.py --cuda-speed .device/cuda_speed 2>&1 | tee -a "$out/bench.log"

@@ -56,4 +56,17 @@ double max_relative_error(const A& actual, const B& expected, double floor = 1e-
     return error / std::max(scale, floor);
 }
 
+// |actual - expected| / |expected| in the Euclidean norm: small elements weigh little.
+template <class A, class B>
+double norm_relative_error(const A& actual, const B& expected) {
+    REQUIRE(actual.size() == expected.size());
+    double difference = 0, norm = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        const double e = expected.data()[i], d = actual.data()[i] - e;
+        difference += d * d;
+        norm += e * e;
+    }
+    return std::sqrt(difference) / std::max(std::sqrt(norm), 1e-30);
+}
+
 }  // namespace bagnet::testing

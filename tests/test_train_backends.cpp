@@ -6,37 +6,11 @@
 #include "train_test_support.hpp"
 
 using namespace bagnet;
-using bagnet::testing::max_relative_error;
+using bagnet::testing::compare_training_backends;
 using bagnet::testing::random_parameters;
 using bagnet::testing::random_input;
 using train::Graph;
 using train::Mode;
-
-namespace {
-
-// Forward output, input gradient and every parameter gradient, both backends.
-void compare_backends(const Graph& graph, const Parameters& params, const Tensor4& x, Mode mode, double tolerance) {
-    auto& fast = train::training_ops<cpu>();
-    auto& slow = train::training_ops<reference>();
-    const auto fast_tape = train::forward(fast, graph, params, x, mode);
-    const auto slow_tape = train::forward(slow, graph, params, x, mode);
-    CHECK(max_relative_error(fast_tape.output(), slow_tape.output()) < tolerance);
-    for (const auto& [index, stats] : slow_tape.statistics) {
-        CHECK(max_relative_error(fast_tape.statistics.at(index).mean, stats.mean) < tolerance);
-        CHECK(max_relative_error(fast_tape.statistics.at(index).variance, stats.variance) < tolerance);
-    }
-    const Tensor4 seed = random_input(slow_tape.output().shape()[0], slow_tape.output().shape()[1], 1, 1, 5);
-    const auto fast_grads = train::backward(fast, graph, params, fast_tape, seed, {true, true, {}});
-    const auto slow_grads = train::backward(slow, graph, params, slow_tape, seed, {true, true, {}});
-    CHECK(max_relative_error(fast_grads.input, slow_grads.input) < tolerance);
-    REQUIRE(fast_grads.parameters.size() == slow_grads.parameters.size());
-    for (const auto& [key, expected] : slow_grads.parameters) {
-        INFO(key);
-        CHECK(max_relative_error(fast_grads.parameters.at(key), expected, 1e-2) < tolerance);
-    }
-}
-
-}  // namespace
 
 TEST_CASE("cpu training ops equal the reference on single layers", "[train][cpu]") {
     for (int stride : {1, 2})
@@ -46,18 +20,18 @@ TEST_CASE("cpu training ops equal the reference on single layers", "[train][cpu]
             g.linear(g.spatial_mean(g.relu(g.batch_norm(c, BatchNormSpec{"bn", 5}))), LinearSpec{"fc", 5, 4});
             INFO("stride " << stride << " padding " << padding);
             for (Mode mode : {Mode::training, Mode::evaluation})
-                compare_backends(g, random_parameters(g, 1), random_input(3, 3, 8, 9, 2), mode, 1e-4);
+                compare_training_backends<cpu>(g, random_parameters(g, 1), random_input(3, 3, 8, 9, 2), mode, 1e-4);
         }
 }
 
 TEST_CASE("cpu training ops equal the reference on whole BagNets", "[train][cpu]") {
     const auto small = make_architecture<bagnet::small<10, 1>>(9);
     const Graph g = train::graph_of(small);
-    compare_backends(g, random_parameters(g, 3), random_input(2, 1, 28, 28, 4), Mode::training, 2e-4);
+    compare_training_backends<cpu>(g, random_parameters(g, 3), random_input(2, 1, 28, 28, 4), Mode::training, 2e-4);
     // A deep random net in training mode is ill-conditioned (batch statistics of
     // few values amplify rounding), so the ImageNet-size net is compared in
     // evaluation mode; training mode is covered by the small net above.
     const auto q17 = make_architecture<imagenet>(17, 7);
     const Graph big = train::graph_of(q17);
-    compare_backends(big, random_parameters(big, 5), random_input(2, 3, 41, 34, 6), Mode::evaluation, 1e-4);
+    compare_training_backends<cpu>(big, random_parameters(big, 5), random_input(2, 3, 41, 34, 6), Mode::evaluation, 1e-4);
 }

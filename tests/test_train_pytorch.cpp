@@ -26,6 +26,7 @@
 using namespace bagnet;
 using bagnet::testing::fixture;
 using bagnet::testing::max_relative_error;
+using bagnet::testing::norm_relative_error;
 
 namespace {
 
@@ -44,16 +45,6 @@ std::map<std::string, double> read_tolerances(const std::string& path) {
         at = s.find_first_of(",}", colon);
     }
     return values;
-}
-
-double norm_relative_error(const Tensor& actual, const Tensor& expected) {
-    double difference = 0, norm = 0;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-        const double e = expected.data()[i];
-        difference += (actual.data()[i] - e) * (actual.data()[i] - e);
-        norm += e * e;
-    }
-    return std::sqrt(difference) / std::max(std::sqrt(norm), 1e-30);
 }
 
 Model<cpu> load_model(int q, const std::string& dir) {

@@ -94,4 +94,29 @@ void check_gradients(const train::Graph& graph, Parameters params, const Tensor4
 }
 
 
+// Backend against the reference backend on one graph: forward output, batch
+// statistics, input gradient and every parameter gradient.
+template <class Backend>
+void compare_training_backends(const train::Graph& graph, const Parameters& params, const Tensor4& x,
+                               train::Mode mode, double tolerance) {
+    auto& fast = train::training_ops<Backend>();
+    auto& slow = train::training_ops<reference>();
+    const auto fast_tape = train::forward(fast, graph, params, x, mode);
+    const auto slow_tape = train::forward(slow, graph, params, x, mode);
+    CHECK(max_relative_error(fast_tape.output(), slow_tape.output()) < tolerance);
+    for (const auto& [index, stats] : slow_tape.statistics) {
+        CHECK(max_relative_error(fast_tape.statistics.at(index).mean, stats.mean) < tolerance);
+        CHECK(max_relative_error(fast_tape.statistics.at(index).variance, stats.variance) < tolerance);
+    }
+    const Tensor4 seed = random_input(slow_tape.output().shape()[0], slow_tape.output().shape()[1], 1, 1, 5);
+    const auto fast_grads = train::backward(fast, graph, params, fast_tape, seed, {true, true, {}});
+    const auto slow_grads = train::backward(slow, graph, params, slow_tape, seed, {true, true, {}});
+    CHECK(max_relative_error(fast_grads.input, slow_grads.input) < tolerance);
+    REQUIRE(fast_grads.parameters.size() == slow_grads.parameters.size());
+    for (const auto& [key, expected] : slow_grads.parameters) {
+        INFO(key);
+        CHECK(max_relative_error(fast_grads.parameters.at(key), expected, 1e-2) < tolerance);
+    }
+}
+
 }  // namespace bagnet::testing

@@ -1,6 +1,7 @@
 // BagNet-33 on the `cuda` backend: throughput, batch-1 latency and the exact dense
-// heatmap, in fp32, fp32 with TF32 tensor cores, and bf16. Every time includes
-// the copies of the input to the GPU and of the result back (host in, host out).
+// heatmap, in fp32, fp32 with TF32 tensor cores, and bf16; then fp32 training
+// steps (SGD, training-mode batch norm) at batch 32. Every time includes the
+// copies between host and GPU (host in, host out).
 // benchmarks/cuda/cuda_vs_pytorch.py runs this next to PyTorch on the same GPU.
 //
 //   cuda_speed [--batch 128] [--size 224] [--repeat 10] [--heatmaps 2] [--profile 1]
@@ -15,8 +16,11 @@
 #include <string>
 
 #include "bagnet/backend/cuda/executor.hpp"
+#include "bagnet/backend/cuda/training.hpp"
 #include "bagnet/explain/heatmap.hpp"
 #include "bagnet/inference.hpp"
+#include "bagnet/train/loop.hpp"
+#include "bagnet/train/optimizer.hpp"
 
 namespace {
 
@@ -99,6 +103,15 @@ int main(int argc, char** argv) {
             std::printf("result dense_heatmap_%s %.4f s/image\n", s.name, seconds_since(start) / heatmaps);
             std::fflush(stdout);
         }
+        Net trained;
+        bagnet::train::Sgd sgd(bagnet::train::SgdOptions().momentum(0.9).weight_decay(1e-4));
+        const std::size_t train_batch = 32;
+        bagnet::train::Batch batch{random_images(train_batch, std::size_t(size)), {}};
+        for (std::size_t i = 0; i < train_batch; ++i) batch.labels.push_back(std::int64_t(i % 1000));
+        bagnet::train::train_step(trained, sgd, batch, 1e-3);  // builds the convolution plans
+        const auto start = Clock::now();
+        for (int i = 0; i < 3; ++i) bagnet::train::train_step(trained, sgd, batch, 1e-3);
+        std::printf("result train_fp32 %.1f img/s\n", 3.0 * train_batch / seconds_since(start));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "cuda_speed: %s\n", e.what());
         return 1;

@@ -86,6 +86,27 @@ def pytorch_per_patch_heatmap(size=224, q=33, patches_per_batch=1024):
     return timed(heatmap, 2)
 
 
+def pytorch_training_speed(batch=32, steps=3):
+    """img/s of fp32 SGD steps (TF32 off, training-mode batch norm), as bagnet's are measured."""
+    model, _, _ = configure("fp32")
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+    host = torch.randn(batch, 3, 224, 224)
+    labels = torch.arange(batch) % 1000
+
+    def step():
+        optimizer.zero_grad()
+        F.cross_entropy(model(host.cuda()), labels.cuda()).backward()
+        optimizer.step()
+        torch.cuda.synchronize()
+
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch / (time.perf_counter() - start)
+
+
 def bagnet_results(binary, batch, repeat):
     result = subprocess.run([binary, "--batch", str(batch), "--repeat", str(repeat)], capture_output=True, text=True)
     print(result.stdout, end="")
@@ -116,6 +137,9 @@ def main():
         print(f"| {name} batch 1 latency ms | {1000 * on_gpu:.2f} | {1000 * end_to_end:.2f} | {mine:.2f} "
               f"| {1000 * end_to_end / mine:.2f}x |")
         sys.stdout.flush()
+    training = pytorch_training_speed()
+    print(f"| fp32 training batch 32 img/s (SGD step, host to host) | - | {training:.0f} | {ours['train_fp32']:.0f} "
+          f"| {ours['train_fp32'] / training:.2f}x |")
     per_patch = pytorch_per_patch_heatmap()
     for name in SETTINGS:
         mine = ours[f"dense_heatmap_{name}"]

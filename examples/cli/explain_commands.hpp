@@ -260,25 +260,25 @@ inline int run_attribute(const std::vector<std::string>& raw) {
     const Arguments args(raw, with(with(model_options(), explain_data_options()), {"tile", "steps", "ig-steps", "window", "stride", "output"}),
                          {});
     if (args.has("output")) require_writable_destination(args.get("output"));
-    require_cpu_device(args);  // gradients run on the CPU only, so far
-    const Model<cpu> model = load_model<cpu>(args);
-    const Inputs in = inputs_of(args);
-    const Architecture& arch = model.architecture();
-    const int window = int(args.get_int("window", arch.patch_size, 1, 4096));
-    const std::vector<AttributionMethod> methods{
-        exact_evidence(model),
-        gradient_method(model),
-        gradient_times_input_method(model),
-        integrated_gradients_method(model, int(args.get_int("ig-steps", 16, 1, 1024))),
-        occlusion_method(model, window, int(args.get_int("stride", std::max(window / 2, 1), 1, 4096))),
-        random_attribution(),
-    };
-    const int tile = int(args.get_int("tile", output_stride(arch), 1, 4096));
-    const int steps = int(args.get_int("steps", 16, 2, 1024));
-    const std::string table = to_markdown(benchmark_attributions(model, in.data.images, methods, tile, steps), in.size());
-    if (args.has("output")) save_text(args.get("output"), table);
-    std::cout << table;
-    return 0;
+    return on_device(args, [&](const auto& model) {
+        const Inputs in = inputs_of(args);
+        const Architecture& arch = model.architecture();
+        const int window = int(args.get_int("window", arch.patch_size, 1, 4096));
+        const std::vector<AttributionMethod> methods{
+            exact_evidence(model),
+            gradient_method(model),
+            gradient_times_input_method(model),
+            integrated_gradients_method(model, int(args.get_int("ig-steps", 16, 1, 1024))),
+            occlusion_method(model, window, int(args.get_int("stride", std::max(window / 2, 1), 1, 4096))),
+            random_attribution(),
+        };
+        const int tile = int(args.get_int("tile", output_stride(arch), 1, 4096));
+        const int steps = int(args.get_int("steps", 16, 2, 1024));
+        const std::string table = to_markdown(benchmark_attributions(model, in.data.images, methods, tile, steps), in.size());
+        if (args.has("output")) save_text(args.get("output"), table);
+        std::cout << table;
+        return 0;
+    });
 }
 
 }  // namespace bagnet::cli

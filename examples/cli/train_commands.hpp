@@ -242,14 +242,14 @@ inline int run_evaluate(const std::vector<std::string>& raw) {
 
 inline int run_saliency(const std::vector<std::string>& raw) {
     const Arguments args(raw, with(model_options(), {"input", "class", "output"}), {});
-    require_cpu_device(args);  // gradients run on the CPU only, so far
-    Model<cpu> model = load_model<cpu>(args);
-    const int classes = model.architecture().classes();
-    if (!args.has("class")) throw UsageError("missing required option --class");
-    const int class_index = int(args.get_int("class", 0, 0, classes - 1));
-    const Tensor4 x = load_input(args.get("input"));
-    io::save_npy(args.get("output"), input_gradient(model, x, class_index));
-    return 0;
+    return on_device(args, [&](const auto& model) {
+        const int classes = model.architecture().classes();
+        if (!args.has("class")) throw UsageError("missing required option --class");
+        const int class_index = int(args.get_int("class", 0, 0, classes - 1));
+        const Tensor4 x = load_input(args.get("input"));
+        io::save_npy(args.get("output"), input_gradient(model, x, class_index));
+        return 0;
+    });
 }
 
 }  // namespace bagnet::cli

@@ -14,3 +14,6 @@
 #include "bagnet/train/optimizer.hpp"
 #include "bagnet/train/progress.hpp"
 #include "bagnet/train/schedule.hpp"
+#if BAGNET_WITH_CUDA
+#include "bagnet/backend/cuda/training.hpp"
+#endif

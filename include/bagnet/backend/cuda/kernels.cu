@@ -160,6 +160,117 @@ void launch_epilogue_nchw(void* y, const float* bias, const void* shortcut, int 
         static_cast<T*>(y), bias, static_cast<const T*>(shortcut), shortcut_h, shortcut_w, c, h, w, relu, total);
 }
 
+// ---- training kernels
+
+// Sum over the threads of a block, in double (blockDim.x == threads_per_block).
+__device__ inline double block_sum(double value, double* shared) {
+    shared[threadIdx.x] = value;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
+        __syncthreads();
+    }
+    const double total = shared[0];
+    __syncthreads();
+    return total;
+}
+
+// One block per channel; the channel's values are the n runs of `positions` at (b C + c) P.
+__global__ void channel_moments_kernel(const float* x, int n, int c, int positions, float* mean, float* variance) {
+    __shared__ double shared[threads_per_block];
+    const int channel = blockIdx.x;
+    const std::size_t count = std::size_t(n) * positions;
+    double sum = 0;
+    for (std::size_t i = threadIdx.x; i < count; i += blockDim.x)
+        sum += x[(i / positions * c + channel) * positions + i % positions];
+    const double m = block_sum(sum, shared) / double(count);
+    double squares = 0;
+    for (std::size_t i = threadIdx.x; i < count; i += blockDim.x) {
+        const double d = x[(i / positions * c + channel) * positions + i % positions] - m;
+        squares += d * d;
+    }
+    const double v = block_sum(squares, shared) / double(count);
+    if (threadIdx.x == 0) {
+        mean[channel] = float(m);
+        variance[channel] = float(v);
+    }
+}
+
+__global__ void batch_norm_apply_kernel(const float* x, float* y, const float* mean, const float* variance,
+                                        const float* gamma, const float* beta, float eps, bool relu, int c,
+                                        int positions, std::size_t total) {
+    BAGNET_GRID_STRIDE(i, total) {
+        const int channel = int(i / positions % c);
+        const float scale = gamma[channel] * rsqrtf(variance[channel] + eps);
+        const float value = (x[i] - mean[channel]) * scale + beta[channel];
+        y[i] = relu ? fmaxf(value, 0.f) : value;
+    }
+}
+
+__global__ void batch_norm_backward_sums_kernel(const float* x, const float* y, const float* dy, const float* mean,
+                                                const float* variance, float eps, int n, int c, int positions,
+                                                float* sum_dz, float* sum_dz_xhat) {
+    __shared__ double shared[threads_per_block];
+    const int channel = blockIdx.x;
+    const std::size_t count = std::size_t(n) * positions;
+    const double m = mean[channel], inverse = 1.0 / sqrt(double(variance[channel]) + eps);
+    double dz_total = 0, dz_xhat_total = 0;
+    for (std::size_t i = threadIdx.x; i < count; i += blockDim.x) {
+        const std::size_t at = (i / positions * c + channel) * positions + i % positions;
+        const double dz = y && y[at] <= 0.f ? 0.0 : double(dy[at]);
+        dz_total += dz;
+        dz_xhat_total += dz * (double(x[at]) - m) * inverse;
+    }
+    const double a = block_sum(dz_total, shared), b = block_sum(dz_xhat_total, shared);
+    if (threadIdx.x == 0) {
+        sum_dz[channel] = float(a);
+        sum_dz_xhat[channel] = float(b);
+    }
+}
+
+__global__ void batch_norm_backward_input_kernel(const float* x, const float* y, const float* dy, float* dx,
+                                                 const float* mean, const float* variance, const float* gamma,
+                                                 const float* sum_dz, const float* sum_dz_xhat, float eps,
+                                                 bool training, int c, int positions, float count,
+                                                 std::size_t total) {
+    BAGNET_GRID_STRIDE(i, total) {
+        const int channel = int(i / positions % c);
+        const float inverse = rsqrtf(variance[channel] + eps);
+        const float dz = y && y[i] <= 0.f ? 0.f : dy[i];
+        float g = dz;
+        if (training) {
+            const float xhat = (x[i] - mean[channel]) * inverse;
+            g = dz - (sum_dz[channel] + xhat * sum_dz_xhat[channel]) / count;
+        }
+        dx[i] = gamma[channel] * inverse * g;
+    }
+}
+
+__global__ void relu_kernel(const float* x, float* y, std::size_t total) {
+    BAGNET_GRID_STRIDE(i, total) { y[i] = fmaxf(x[i], 0.f); }
+}
+
+__global__ void relu_backward_kernel(const float* y, float* dy, std::size_t total) {
+    BAGNET_GRID_STRIDE(i, total) {
+        if (y[i] <= 0.f) dy[i] = 0.f;
+    }
+}
+
+__global__ void uncrop_kernel(const float* dy, float* out, int h, int w, int shortcut_h, int shortcut_w,
+                              std::size_t total) {
+    BAGNET_GRID_STRIDE(i, total) {
+        const int j = int(i % w);
+        const std::size_t rest = i / w;
+        const int row = int(rest % h);
+        const std::size_t plane = rest / h;
+        out[(plane * shortcut_h + row) * shortcut_w + j] = dy[i];
+    }
+}
+
+__global__ void accumulate_kernel(float* sum, const float* g, std::size_t total) {
+    BAGNET_GRID_STRIDE(i, total) { sum[i] += g[i]; }
+}
+
 }  // namespace
 
 void gather_crops(const float* images, int c, int image_h, int image_w, const int* crops, int count, void* y,
@@ -229,6 +340,60 @@ void add_row_bias(float* y, const float* bias, std::size_t rows, int cols, cudaS
     const std::size_t total = rows * std::size_t(cols);
     add_row_bias_kernel<<<blocks_for(total), threads_per_block, 0, stream>>>(y, bias, cols, total);
     check(cudaGetLastError(), "the bias kernel");
+}
+
+void channel_moments(const float* x, int n, int c, int positions, float* mean, float* variance, cudaStream_t stream) {
+    channel_moments_kernel<<<unsigned(c), threads_per_block, 0, stream>>>(x, n, c, positions, mean, variance);
+    check(cudaGetLastError(), "the batch statistics kernel");
+}
+
+void batch_norm_apply(const float* x, float* y, const float* mean, const float* variance, const float* gamma,
+                      const float* beta, float eps, bool relu, int n, int c, int positions, cudaStream_t stream) {
+    const std::size_t total = std::size_t(n) * c * positions;
+    batch_norm_apply_kernel<<<blocks_for(total), threads_per_block, 0, stream>>>(x, y, mean, variance, gamma, beta,
+                                                                                  eps, relu, c, positions, total);
+    check(cudaGetLastError(), "the batch norm kernel");
+}
+
+void batch_norm_backward_sums(const float* x, const float* y, const float* dy, const float* mean,
+                              const float* variance, float eps, int n, int c, int positions, float* sum_dz,
+                              float* sum_dz_xhat, cudaStream_t stream) {
+    batch_norm_backward_sums_kernel<<<unsigned(c), threads_per_block, 0, stream>>>(x, y, dy, mean, variance, eps, n, c,
+                                                                                    positions, sum_dz, sum_dz_xhat);
+    check(cudaGetLastError(), "the batch norm gradient sums kernel");
+}
+
+void batch_norm_backward_input(const float* x, const float* y, const float* dy, float* dx, const float* mean,
+                               const float* variance, const float* gamma, const float* sum_dz,
+                               const float* sum_dz_xhat, float eps, bool training, int n, int c, int positions,
+                               cudaStream_t stream) {
+    const std::size_t total = std::size_t(n) * c * positions;
+    batch_norm_backward_input_kernel<<<blocks_for(total), threads_per_block, 0, stream>>>(
+        x, y, dy, dx, mean, variance, gamma, sum_dz, sum_dz_xhat, eps, training, c, positions,
+        float(std::size_t(n) * positions), total);
+    check(cudaGetLastError(), "the batch norm input gradient kernel");
+}
+
+void relu(const float* x, float* y, std::size_t count, cudaStream_t stream) {
+    relu_kernel<<<blocks_for(count), threads_per_block, 0, stream>>>(x, y, count);
+    check(cudaGetLastError(), "the ReLU kernel");
+}
+
+void relu_backward(const float* y, float* dy, std::size_t count, cudaStream_t stream) {
+    relu_backward_kernel<<<blocks_for(count), threads_per_block, 0, stream>>>(y, dy, count);
+    check(cudaGetLastError(), "the ReLU gradient kernel");
+}
+
+void uncrop(const float* dy, float* out, int planes, int h, int w, int shortcut_h, int shortcut_w,
+            cudaStream_t stream) {
+    const std::size_t total = std::size_t(planes) * h * w;
+    uncrop_kernel<<<blocks_for(total), threads_per_block, 0, stream>>>(dy, out, h, w, shortcut_h, shortcut_w, total);
+    check(cudaGetLastError(), "the uncrop kernel");
+}
+
+void accumulate(float* sum, const float* g, std::size_t count, cudaStream_t stream) {
+    accumulate_kernel<<<blocks_for(count), threads_per_block, 0, stream>>>(sum, g, count);
+    check(cudaGetLastError(), "the gradient sum kernel");
 }
 
 }  // namespace bagnet::gpu

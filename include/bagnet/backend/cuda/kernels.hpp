@@ -44,4 +44,40 @@ void spatial_mean(const void* x, DataType type, Layout layout, float* mean, int 
 // y[r, k] += bias[k] for a rows x cols row-major fp32 matrix.
 void add_row_bias(float* y, const float* bias, std::size_t rows, int cols, cudaStream_t stream);
 
+// ---- Training: activations and gradients are channels-first fp32 (N x C x P, P pixels).
+
+// The biased mean and variance of every channel over N and P (two passes, summed in double).
+void channel_moments(const float* x, int n, int c, int positions, float* mean, float* variance, cudaStream_t stream);
+
+// y = relu?(gamma[c] (x - mean[c]) / sqrt(variance[c] + eps) + beta[c]).
+void batch_norm_apply(const float* x, float* y, const float* mean, const float* variance, const float* gamma,
+                      const float* beta, float eps, bool relu, int n, int c, int positions, cudaStream_t stream);
+
+// For the gradient dz of the batch norm's output (dz = dy, or dy where y > 0 when y, the
+// output of relu(batch_norm(x)), is given): sum_dz[c] and sum_dz_xhat[c], summed in double.
+void batch_norm_backward_sums(const float* x, const float* y, const float* dy, const float* mean,
+                              const float* variance, float eps, int n, int c, int positions, float* sum_dz,
+                              float* sum_dz_xhat, cudaStream_t stream);
+
+// dx = gamma / sqrt(variance + eps) (dz - (sum_dz + xhat sum_dz_xhat) / (N P)) in training mode
+// (batch statistics), gamma / sqrt(variance + eps) dz in evaluation mode. dx may be dy.
+void batch_norm_backward_input(const float* x, const float* y, const float* dy, float* dx, const float* mean,
+                               const float* variance, const float* gamma, const float* sum_dz,
+                               const float* sum_dz_xhat, float eps, bool training, int n, int c, int positions,
+                               cudaStream_t stream);
+
+// y = max(x, 0); y may be x.
+void relu(const float* x, float* y, std::size_t count, cudaStream_t stream);
+
+// dy = dy where y > 0, else 0 (in place).
+void relu_backward(const float* y, float* dy, std::size_t count, cudaStream_t stream);
+
+// The top-left h x w of every plane of out (planes x shortcut_h x shortcut_w, zeroed by
+// the caller) = dy (planes x h x w): the gradient of the residual crop.
+void uncrop(const float* dy, float* out, int planes, int h, int w, int shortcut_h, int shortcut_w,
+            cudaStream_t stream);
+
+// sum += g.
+void accumulate(float* sum, const float* g, std::size_t count, cudaStream_t stream);
+
 }  // namespace bagnet::gpu

@@ -52,21 +52,25 @@ inline void require_gpu() {
 
 inline std::string mebibytes(std::size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
 
+// Throws the one-line error for a failed allocation of `bytes` for `what`.
+inline void check_allocation(cudaError_t status, std::size_t bytes, const std::string& what) {
+    if (status == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        std::size_t free = 0, total = 0;
+        cudaMemGetInfo(&free, &total);
+        throw Error("out of GPU memory: " + what + " needs " + mebibytes(bytes) + ", " + mebibytes(free) + " of " +
+                    mebibytes(total) + " are free (try a smaller batch)");
+    }
+    check(status, ("cudaMalloc for " + what).c_str());
+}
+
 // Device memory, freed with its owner.
 class DeviceBuffer {
 public:
     DeviceBuffer() = default;
     DeviceBuffer(std::size_t bytes, const std::string& what) : bytes_(bytes) {
         if (bytes == 0) return;
-        const cudaError_t status = cudaMalloc(&data_, bytes);
-        if (status == cudaErrorMemoryAllocation) {
-            cudaGetLastError();
-            std::size_t free = 0, total = 0;
-            cudaMemGetInfo(&free, &total);
-            throw Error("out of GPU memory: " + what + " needs " + mebibytes(bytes) + ", " + mebibytes(free) + " of " +
-                        mebibytes(total) + " are free (try a smaller batch)");
-        }
-        check(status, ("cudaMalloc for " + what).c_str());
+        check_allocation(cudaMalloc(&data_, bytes), bytes, what);
     }
     DeviceBuffer(DeviceBuffer&& other) noexcept
         : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
