@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DBAGNET_WITH_CUDA=ON -DBAGNET_WERROR=ON >/dev/null
-cmake --build build-cuda -j2 --target bagnet_cuda_tests cuda_speed bagnet_cli
+cmake --preset cuda -DBAGNET_WERROR=ON >/dev/null
+cmake --build --preset cuda --target bagnet_cuda_tests cuda_speed bagnet_cli
 rm -rf .device && mkdir -p .device/lib
 cp build-cuda/bin/bagnet_cuda_tests build-cuda/bin/cuda_speed build-cuda/bin/bagnet .device/
 for lib in libdnnl.so.2 libgomp.so.1; do
