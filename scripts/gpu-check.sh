@@ -25,46 +25,30 @@ echo "== GPU tests" | tee -a "$out/tests.log"
 .device/bagnet_cuda_tests --durations yes 2>&1 | tee -a "$out/tests.log"
 tests_status=${PIPESTATUS[0]}
 
+# The same command with --device cpu and --device cuda; their npy outputs must agree to 1e-3.
+same_on_both_devices() {
+    local name=$1
+    shift
+    for device in cpu cuda; do
+        .device/bagnet "$@" --output "$out/${name}_$device.npy" --device "$device" || return 1
+    done
+    "$python" -c "
+import numpy as np
+a, b = np.load('$out/${name}_cuda.npy'), np.load('$out/${name}_cpu.npy')
+error = np.abs(a - b).max() / np.abs(b).max()
+print('$name', a.shape, 'max relative difference cuda vs cpu', error)
+raise SystemExit(0 if error < 1e-3 else 1)"
+}
+
 {
-    echo "== command line: logits on cuda against cpu (shipped Fashion-MNIST weights, random inputs)"
+    echo "== command line on cuda against cpu (shipped Fashion-MNIST weights, random inputs)"
     "$python" -c "import numpy as np; np.save('$out/x.npy', np.random.default_rng(0).standard_normal((16, 1, 28, 28), dtype=np.float32))"
-    for device in cpu cuda; do
-        .device/bagnet logits --arch fashion9 --weights models/fashion_mnist_bagnet9.safetensors --input "$out/x.npy" \
-            --output "$out/logits_$device.npy" --device "$device" --map
-    done
-    "$python" -c "
-import numpy as np
-a, b = np.load('$out/logits_cuda.npy'), np.load('$out/logits_cpu.npy')
-error = np.abs(a - b).max() / np.abs(b).max()
-print('logit map', a.shape, 'max relative difference cuda vs cpu', error)
-raise SystemExit(0 if error < 1e-3 else 1)"
-    echo "cli logits agreement status $?"
-    for device in cpu cuda; do
-        .device/bagnet saliency --arch fashion9 --weights models/fashion_mnist_bagnet9.safetensors --input "$out/x.npy" \
-            --class 3 --output "$out/saliency_$device.npy" --device "$device"
-    done
-    "$python" -c "
-import numpy as np
-a, b = np.load('$out/saliency_cuda.npy'), np.load('$out/saliency_cpu.npy')
-error = np.abs(a - b).max() / np.abs(b).max()
-print('saliency', a.shape, 'max relative difference cuda vs cpu', error)
-raise SystemExit(0 if error < 1e-3 else 1)"
-    echo "cli saliency agreement status $?"
+    weights=(--arch fashion9 --weights models/fashion_mnist_bagnet9.safetensors --input "$out/x.npy")
+    same_on_both_devices logit_map logits "${weights[@]}" --map; echo "logit map agreement status $?"
+    same_on_both_devices saliency saliency "${weights[@]}" --class 3; echo "saliency agreement status $?"
+    same_on_both_devices heatmap heatmap "${weights[@]}" --top 1 --dense; echo "dense heatmap agreement status $?"
     .device/bagnet bench --arch bagnet33 --device cuda --batch 64 --repeat 5
-    for device in cpu cuda; do
-        .device/bagnet saliency --arch fashion9 --weights models/fashion_mnist_bagnet9.safetensors --input "$out/x.npy" \
-            --class 3 --output "$out/saliency_$device.npy" --device "$device"
-    done
-    "$python" -c "
-import numpy as np
-a, b = np.load('$out/saliency_cuda.npy'), np.load('$out/saliency_cpu.npy')
-error = np.abs(a - b).max() / np.abs(b).max()
-print('saliency', a.shape, 'max relative difference cuda vs cpu', error)
-raise SystemExit(0 if error < 1e-3 else 1)"
-    echo "cli saliency agreement status $?"
     .device/bagnet bench --arch bagnet33 --device cuda --batch 64 --repeat 5 --precision bf16
-    .device/bagnet heatmap --arch fashion9 --weights models/fashion_mnist_bagnet9.safetensors --input "$out/x.npy" \
-        --top 1 --dense --output "$out/heatmap.npy" --device cuda && echo "dense heatmap on cuda written"
 } 2>&1 | tee "$out/cli.log"
 
 if [ -n "${PROFILE:-}" ]; then  # PROFILE=1: also where the time goes, per convolution step

@@ -13,15 +13,11 @@ using train::Graph;
 using train::Mode;
 
 TEST_CASE("cpu training ops equal the reference on single layers", "[train][cpu]") {
-    for (int stride : {1, 2})
-        for (int padding : {0, 1}) {
-            Graph g;  // odd sizes: strided convolutions leave rows unused
-            const int c = g.convolution(Graph::input, ConvSpec{"c", 3, 5, 3, stride, padding, padding == 1});
-            g.linear(g.spatial_mean(g.relu(g.batch_norm(c, BatchNormSpec{"bn", 5}))), LinearSpec{"fc", 5, 4});
-            INFO("stride " << stride << " padding " << padding);
-            for (Mode mode : {Mode::training, Mode::evaluation})
-                compare_training_backends<cpu>(g, random_parameters(g, 1), random_input(3, 3, 8, 9, 2), mode, 1e-4);
-        }
+    for (const auto& [name, g] : bagnet::testing::single_layer_graphs()) {
+        INFO(name);
+        for (Mode mode : {Mode::training, Mode::evaluation})
+            compare_training_backends<cpu>(g, random_parameters(g, 1), random_input(3, 3, 8, 9, 2), mode, 1e-4);
+    }
 }
 
 TEST_CASE("cpu training ops equal the reference on whole BagNets", "[train][cpu]") {

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "bagnet/train/backprop.hpp"
 #include "random_tensors.hpp"
@@ -117,6 +120,23 @@ void compare_training_backends(const train::Graph& graph, const Parameters& para
         INFO(key);
         CHECK(max_relative_error(fast_grads.parameters.at(key), expected, 1e-2) < tolerance);
     }
+}
+
+// Small graphs with each layer kind once: a convolution (stride 1 or 2, padded or
+// not, on odd sizes so strided convolutions leave rows unused), batch norm + ReLU,
+// a projection shortcut cropped and added, the spatial mean and the linear head.
+inline std::vector<std::pair<std::string, train::Graph>> single_layer_graphs() {
+    std::vector<std::pair<std::string, train::Graph>> graphs;
+    for (int stride : {1, 2})
+        for (int padding : {0, 1}) {
+            train::Graph g;
+            const int c = g.convolution(train::Graph::input, ConvSpec{"c", 3, 5, 3, stride, padding, padding == 1});
+            const int shortcut = g.convolution(train::Graph::input, ConvSpec{"p", 3, 5, 1, stride, 0, false});
+            const int sum = g.relu(g.add_cropped(g.relu(g.batch_norm(c, BatchNormSpec{"bn", 5})), shortcut));
+            g.linear(g.spatial_mean(sum), LinearSpec{"fc", 5, 4});
+            graphs.emplace_back("stride " + std::to_string(stride) + " padding " + std::to_string(padding), g);
+        }
+    return graphs;
 }
 
 }  // namespace bagnet::testing
