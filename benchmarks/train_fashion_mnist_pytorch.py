@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
-from bagnet_reference import BagNet  # noqa: E402
+from bagnet_reference import fashion  # noqa: E402
 
 DATA = "/usr/share/datasets/fashion-mnist"
 MEAN, STD = 0.2860, 0.3530
@@ -44,14 +44,6 @@ def augment(x, generator):
     out = x.clone()
     out[flip] = x[flip].flip(-1)
     return out
-
-
-def fashion(q):
-    """bagnet::fashion<> (include/bagnet/arch.hpp): `small` at half width, stem momentum 0.1."""
-    model = BagNet(q, widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1), strides=(2, 2, 1, 1),
-                   in_channels=1, classes=10, stem_width=16)
-    model.bn1.momentum = 0.1
-    return model
 
 
 def learning_rate(step, total, base, warmup):

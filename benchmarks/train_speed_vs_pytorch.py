@@ -20,12 +20,11 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
-from bagnet_reference import BagNet, imagenet  # noqa: E402
+from bagnet_reference import fashion, imagenet  # noqa: E402
 
 CASES = [  # (bagnet name, PyTorch model factory, in channels, size, batch, steps)
     ("bagnet33", lambda: imagenet(33), 3, 224, 8, 3),
-    ("fashion9", lambda: BagNet(9, widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1), strides=(2, 2, 1, 1),
-                                in_channels=1, classes=10, stem_width=16), 1, 28, 128, 20),
+    ("fashion9", lambda: fashion(9), 1, 28, 128, 20),
 ]
 
 

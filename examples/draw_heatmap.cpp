@@ -32,7 +32,7 @@ int main(int argc, char** argv) try {
 
     // The paper's display: blue against, red for, limits at the 99th percentile.
     const bagnet::Tensor evidence = xt::view(maps.evidence, 0);  // 1 x 28 x 28
-    const bagnet::Display fashion{{0.2860f}, {0.3530f}};
+    const bagnet::Display fashion{{bagnet::fashion_mnist_mean}, {bagnet::fashion_mnist_std}};
     bagnet::heatmap_figure(bagnet::displayable(image, 0, fashion), evidence, {"class " + std::to_string(predicted)},
                            "Fashion-MNIST test image 0")
         .save_png(output);

@@ -5,6 +5,7 @@
 // torchvision's PIL pipeline on photos (fixtures written by
 // tests/reference/make_image_fixture.py).
 #include <bagnet/io/image.hpp>
+#include <bagnet/io/image_folder.hpp>
 #include <bagnet/io/imagenet_classes.hpp>
 #include <bagnet/io/npy.hpp>
 
@@ -14,6 +15,7 @@
 #include <stb/stb_image_write.h>
 #include <bagnet/io/detail/stb_warnings_end.hpp>
 
+#include "cli_runner.hpp"
 #include "fixtures.hpp"
 #include "test_files.hpp"
 
@@ -21,7 +23,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -84,6 +90,31 @@ std::vector<int> as_8bit(const Image& image) {
     std::vector<int> values;
     for (float value : image.pixels) values.push_back(static_cast<int>(std::lround(value * 255.0f)));
     return values;
+}
+
+// What `run` writes to stderr (file descriptor 2, so C stdio and the library alike).
+template <class Run>
+std::string stderr_of(const ScratchDirectory& scratch, Run&& run) {
+    const std::string path = scratch.file("stderr.txt");
+    std::fflush(stderr);
+    const int saved = ::dup(2);
+    const int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    REQUIRE((saved >= 0 && file >= 0));
+    ::dup2(file, 2);
+    ::close(file);
+    auto restore = [&] {
+        std::fflush(stderr);
+        ::dup2(saved, 2);
+        ::close(saved);
+    };
+    try {
+        run();
+    } catch (...) {
+        restore();
+        throw;
+    }
+    restore();
+    return bagnet::testing::read_text(path);
 }
 
 // One-line messages that name the offending file.
@@ -359,4 +390,77 @@ TEST_CASE("imagenet_class_name gives the category of each of the 1000 logits", "
 
     CHECK_THROWS_WITH(bagnet::io::imagenet_class_name(1000), Contains("1000") && Contains("out of range"));
     CHECK_THROWS_AS(bagnet::io::imagenet_class_name(-1), bagnet::Error);
+}
+
+TEST_CASE("load_image_folder labels classes in folder-name order and skips corrupt images only when asked",
+          "[image][image_folder]") {
+    ScratchDirectory scratch;
+    const fs::path root = scratch.file("data");
+    for (const char* name : {"shirt", "bag", "empty"}) fs::create_directories(root / name);
+    auto flat = [](std::uint8_t r, std::uint8_t g, std::uint8_t b) {
+        std::vector<std::uint8_t> samples;
+        for (int i = 0; i < 8 * 8; ++i) samples.insert(samples.end(), {r, g, b});
+        return samples;
+    };
+    write_png((root / "shirt" / "a.png").string(), 8, 8, 3, flat(10, 20, 30));
+    write_png((root / "shirt" / "b.png").string(), 8, 8, 3, flat(40, 50, 60));
+    write_png((root / "bag" / "c.png").string(), 8, 8, 3, flat(90, 90, 90));
+    const std::string broken = (root / "bag" / "broken.png").string();
+    write_bytes(broken, std::string("\x89PNG\r\n\x1a\n", 8) + std::string(64, '\x5a'));
+    write_bytes((root / "bag" / "notes.txt").string(), "not an image, and not named like one: ignored");
+    bagnet::ImageFolderOptions options;
+    options.resize = 8;
+    options.crop = 8;
+
+    // A class folder without images is an error naming it.
+    CHECK_THROWS_WITH(bagnet::load_image_folder(root.string(), options),
+                      Contains((root / "empty").string()) && Contains("no PNG or JPEG"));
+    fs::remove(root / "empty");
+    CHECK_THROWS_WITH(bagnet::load_image_folder(scratch.file("missing"), options), Contains("no such directory"));
+
+    // Without the option a corrupt image is an error naming the file and the way out.
+    CHECK_THROWS_WITH(bagnet::load_image_folder(root.string(), options),
+                      Contains(broken) && Contains("--skip-corrupt"));
+
+    options.skip_corrupt = true;
+    bagnet::LoadedImageFolder folder;
+    const std::string warnings = stderr_of(scratch, [&] { folder = bagnet::load_image_folder(root.string(), options); });
+    CHECK_THAT(warnings, Contains("warning") && Contains(broken));
+    CHECK(std::count(warnings.begin(), warnings.end(), '\n') == 1);
+    CHECK(folder.class_names == std::vector<std::string>{"bag", "shirt"});
+    CHECK(folder.data.labels == std::vector<std::int64_t>{0, 1, 1});
+    REQUIRE(folder.data.images.shape()[0] == 3);
+    // Image order within the data: bag/c.png, shirt/a.png, shirt/b.png, each preprocessed.
+    const std::vector<std::vector<int>> colours{{90, 90, 90}, {10, 20, 30}, {40, 50, 60}};
+    for (std::size_t i = 0; i < 3; ++i)
+        for (std::size_t c = 0; c < 3; ++c) {
+            const float expected =
+                (float(colours[i][c]) / 255.f - bagnet::io::imagenet_mean[c]) / bagnet::io::imagenet_stddev[c];
+            CHECK(folder.data.images(i, c, 3, 5) == Approx(expected).margin(1e-5));
+        }
+
+    // Nothing decodable at all is an error even when skipping.
+    for (const char* name : {"a.png", "b.png"}) fs::remove(root / "shirt" / name);
+    write_bytes((root / "shirt" / "a.png").string(), "");
+    fs::remove(root / "bag" / "c.png");
+    CHECK_THROWS_WITH(stderr_of(scratch, [&] { bagnet::load_image_folder(root.string(), options); }),
+                      Contains("no image could be decoded"));
+}
+
+TEST_CASE("bagnet train --data-dir stops on a corrupt image unless --skip-corrupt, writing nothing",
+          "[image][image_folder][cli]") {
+    ScratchDirectory scratch;
+    const fs::path root = scratch.file("data");
+    for (const char* name : {"a", "b"}) fs::create_directories(root / name);
+    write_png((root / "a" / "one.png").string(), 16, 16, 3, std::vector<std::uint8_t>(16 * 16 * 3, 100));
+    write_png((root / "b" / "two.png").string(), 16, 16, 3, std::vector<std::uint8_t>(16 * 16 * 3, 200));
+    const std::string broken = (root / "b" / "three.png").string();
+    write_bytes(broken, "not an image at all");
+    const std::string save = scratch.file("out.safetensors");
+    const std::string command = "train --arch bagnet9 --classes 2 --data-dir " + root.string() +
+                                " --size 16 --batch-size 2 --steps 1 --threads 1 --save " + save;
+    const auto failed = bagnet::testing::run_bagnet(command);
+    CHECK(bagnet::testing::fails_cleanly(failed, 1, broken));
+    CHECK_THAT(failed.err, Contains("--skip-corrupt"));
+    CHECK_FALSE(fs::exists(save));
 }

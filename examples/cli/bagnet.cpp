@@ -20,8 +20,10 @@ commands:
             | --data-npy X.npy --labels-npy Y.npy)
             --save OUT.safetensors [--metrics M.json] [--init W] [--optimizer sgd|adamw] [--lr F]
             [--momentum F] [--weight-decay F] [--batch-size N] (--epochs N | --steps N) [--seed N]
-            [--no-shuffle] [--no-augment] [--label-smoothing F] [--warmup N] [--accumulate N]
-            [--fine-tune all|head|last-stage] [--checkpoint CKPT [--checkpoint-every N]] [--resume CKPT]
+            [--no-shuffle] [--no-augment] [--crop-padding N] [--label-smoothing F] [--warmup N]
+            [--accumulate N] [--fine-tune all|head|last-stage] [--checkpoint CKPT [--checkpoint-every N]]
+            [--resume CKPT]         (--dataset fashion-mnist: default --arch fashion9 --epochs 10
+                                     --label-smoothing 0.1 --crop-padding 0; else --epochs 1 --crop-padding 2)
   evaluate  --arch A --weights W (--dataset fashion-mnist | --data-dir DIR | --data-npy X.npy --labels-npy Y.npy)
   saliency  --arch A --weights W --input X.npy --class C --output G.npy
   heatmap   --arch A --weights W DATA (--class C[,C...] | --top K) [--dense] --output OUT.npy|OUT.png

@@ -100,7 +100,7 @@ inline Inputs inputs_of(const Arguments& args, bool folder_allowed = false) {
         in.data = load_fashion_mnist(split);
         normalize_fashion_mnist(in.data.images);
         in.class_names = fashion_mnist_class_names();
-        in.display = {{0.2860f}, {0.3530f}};
+        in.display = {{fashion_mnist_mean}, {fashion_mnist_std}};
         for (std::size_t n = 0; n < in.data.labels.size(); ++n) in.names.push_back(split + " " + std::to_string(n));
     } else if (args.has("input")) {
         in.data.images = load_input(args.get("input"));

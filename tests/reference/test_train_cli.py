@@ -19,19 +19,11 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 sys.path.insert(0, HERE)
-from bagnet_reference import BagNet  # noqa: E402
+from bagnet_reference import fashion  # noqa: E402
 
 BAGNET = os.path.join(os.environ.get("BAGNET_BIN", os.path.join(ROOT, "build", "bin")), "bagnet")
 CONVERTER = os.path.join(ROOT, "tools", "convert_checkpoint.py")
 SHIPPED = os.path.join(ROOT, "models", "fashion_mnist_bagnet9.safetensors")
-
-
-def fashion(q):
-    """bagnet::fashion<> in include/bagnet/arch.hpp."""
-    model = BagNet(q, widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1), strides=(2, 2, 1, 1),
-                   in_channels=1, classes=10, stem_width=16)
-    model.bn1.momentum = 0.1
-    return model
 
 
 def run(*args, expect_ok=True):

@@ -89,9 +89,13 @@ inline LabelledImages load_fashion_mnist(const std::string& split,
 }
 
 // The per-pixel normalisation the Fashion-MNIST models are trained with.
+// Fashion-MNIST's pixel mean and standard deviation (of values in [0, 1]).
+constexpr float fashion_mnist_mean = 0.2860f, fashion_mnist_std = 0.3530f;
+// A black pixel (the background) after normalisation.
+constexpr float fashion_mnist_background = -fashion_mnist_mean / fashion_mnist_std;
+
 inline void normalize_fashion_mnist(Tensor4& images) {
-    constexpr float mean = 0.2860f, std = 0.3530f;
-    for (auto& v : images) v = (v - mean) / std;
+    for (auto& v : images) v = (v - fashion_mnist_mean) / fashion_mnist_std;
 }
 
 }  // namespace bagnet

@@ -84,11 +84,13 @@ inline Fusion fusion_of(const Graph& graph) {
                                 next.kind == LayerKind::relu && sole_reader;
         const ConvSpec& a = layers[i].conv;
         const ConvSpec& b = next.conv;
-        const long taps = long(b.kernel) * b.kernel;
-        fusion.compose_with_next[i] =
-            layers[i].kind == LayerKind::convolution && next.kind == LayerKind::convolution && sole_reader &&
-            a.kernel == 1 && a.stride == 1 && a.padding == 0 && !a.bias && !fusion.composed(i) &&
-            long(a.in_channels) * b.out_channels * taps <= long(a.in_channels) * a.out_channels + long(a.out_channels) * b.out_channels * taps;
+        // Multiplications per output location: composed, against the two convolutions apart.
+        const long taps = long(b.kernel) * b.kernel, composed_cost = long(a.in_channels) * b.out_channels * taps;
+        const long separate_cost = long(a.in_channels) * a.out_channels + long(a.out_channels) * b.out_channels * taps;
+        fusion.compose_with_next[i] = layers[i].kind == LayerKind::convolution &&
+                                      next.kind == LayerKind::convolution && sole_reader && a.kernel == 1 &&
+                                      a.stride == 1 && a.padding == 0 && !a.bias && !fusion.composed(i) &&
+                                      composed_cost <= separate_cost;
     }
     for (std::size_t i = 0; i < n; ++i) {
         const Layer& layer = layers[i];

@@ -155,7 +155,10 @@ public:
         const memory::desc desc = main.data.mem.get_desc();
         const Buffer cropped = conform(cropped_view(shortcut.data.mem, desc.dims()), desc);
         auto& p = add_primitives(desc, relu);
-        Value sum{overwrite_main ? main.data : allocate(desc), {}};
+        // oneDNN 2.6's binary kernel gets a ReLU post-op wrong in place when the channels do not
+        // fill their blocks (padded to 16): such a sum gets storage of its own.
+        const bool padded = desc.data.padded_dims[1] != desc.data.dims[1];
+        Value sum{overwrite_main && !(relu && padded) ? main.data : allocate(desc), {}};
         run(p.primitive, {{DNNL_ARG_SRC_0, main.data.mem}, {DNNL_ARG_SRC_1, cropped.mem}, {DNNL_ARG_DST, sum.data.mem}});
         return sum;
     }
