@@ -21,23 +21,10 @@ TEST_CASE("cpu training ops equal the reference on single layers", "[train][cpu]
 }
 
 TEST_CASE("cpu training ops equal the reference where layers run fused or composed or in place", "[train][cpu]") {
-    // Six channels (oneDNN pads its blocks of 16), a bias-free 1x1 convolution composed into the
-    // 3x3 after it, batch norms with their ReLU inside, a cropped projection shortcut added over
-    // its main input, an identity shortcut whose main input (a ReLU's output) must be kept, and a
-    // ReLU on its own.
-    Graph g;
-    int x = g.convolution(Graph::input, ConvSpec{"c1", 3, 6, 1, 1, 0, false});  // 13 x 11
-    x = g.relu(g.batch_norm(g.convolution(x, ConvSpec{"c2", 6, 6, 3, 1, 0, false}), BatchNormSpec{"bn2", 6}));
-    const int main = g.batch_norm(g.convolution(x, ConvSpec{"c3", 6, 6, 3, 2, 0, false}), BatchNormSpec{"bn3", 6});
-    const int shortcut =
-        g.batch_norm(g.convolution(x, ConvSpec{"down", 6, 6, 1, 2, 0, false}), BatchNormSpec{"down.bn", 6});
-    x = g.relu(g.add_cropped(main, shortcut));  // 5 x 4 and 6 x 5 cropped
-    const int again = g.relu(g.convolution(x, ConvSpec{"c4", 6, 6, 1, 1, 0, true}));
-    x = g.relu(g.add_cropped(again, x));
-    g.linear(g.spatial_mean(x), LinearSpec{"fc", 6, 4});
+    const Graph g = bagnet::testing::fusion_graph();
     for (Mode mode : {Mode::training, Mode::evaluation}) {
         INFO((mode == Mode::training ? "training" : "evaluation") << " mode");
-        compare_backends(g, random_parameters(g, 11), random_input(3, 3, 13, 11, 12), mode, 2e-4);
+        compare_training_backends<cpu>(g, random_parameters(g, 11), random_input(3, 3, 13, 11, 12), mode, 2e-4);
     }
 }
 

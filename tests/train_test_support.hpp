@@ -139,4 +139,24 @@ inline std::vector<std::pair<std::string, train::Graph>> single_layer_graphs() {
     return graphs;
 }
 
+// A graph where every fusion backprop does happens (see train::detail::Fusion), on
+// 3 x 13 x 11 inputs.
+inline train::Graph fusion_graph() {
+    // Six channels (oneDNN pads its blocks of 16), a bias-free 1x1 convolution composed into the
+    // 3x3 after it, batch norms with their ReLU inside, a cropped projection shortcut added over
+    // its main input, an identity shortcut whose main input (a ReLU's output) must be kept, and a
+    // ReLU on its own.
+    train::Graph g;
+    int x = g.convolution(train::Graph::input, ConvSpec{"c1", 3, 6, 1, 1, 0, false});  // 13 x 11
+    x = g.relu(g.batch_norm(g.convolution(x, ConvSpec{"c2", 6, 6, 3, 1, 0, false}), BatchNormSpec{"bn2", 6}));
+    const int main = g.batch_norm(g.convolution(x, ConvSpec{"c3", 6, 6, 3, 2, 0, false}), BatchNormSpec{"bn3", 6});
+    const int shortcut =
+        g.batch_norm(g.convolution(x, ConvSpec{"down", 6, 6, 1, 2, 0, false}), BatchNormSpec{"down.bn", 6});
+    x = g.relu(g.add_cropped(main, shortcut));  // 5 x 4 and 6 x 5 cropped
+    const int again = g.relu(g.convolution(x, ConvSpec{"c4", 6, 6, 1, 1, 0, true}));
+    x = g.relu(g.add_cropped(again, x));
+    g.linear(g.spatial_mean(x), LinearSpec{"fc", 6, 4});
+    return g;
+}
+
 }  // namespace bagnet::testing

@@ -42,13 +42,23 @@ inline Architecture architecture_of(const Arguments& args) {
     }
 }
 
-inline void require_cpu_device(const Arguments& args) {
+// Checks --device (cpu, or cuda in a CUDA build) before any work is done.
+inline void check_device(const Arguments& args) {
     const std::string device = args.get("device", "cpu");
-    if (device == "cuda")
-        throw Error(BAGNET_WITH_CUDA ? "gradients and training do not run on the GPU yet; use --device cpu"
-                                     : "this bagnet was built without CUDA; rebuild with cmake -DBAGNET_WITH_CUDA=ON "
-                                       "for --device cuda");
-    if (device != "cpu") throw UsageError("unknown device '" + device + "' (expected cpu or cuda)");
+    if (device == "cuda" && !BAGNET_WITH_CUDA)
+        throw Error("this bagnet was built without CUDA; rebuild with cmake -DBAGNET_WITH_CUDA=ON for --device cuda");
+    if (device != "cpu" && device != "cuda") throw UsageError("unknown device '" + device + "' (expected cpu or cuda)");
+}
+
+// Runs body(Backend{}) for the backend --device names: `body` is a generic lambda,
+// so each command is written once for every backend.
+template <class Body>
+int with_backend(const Arguments& args, Body&& body) {
+    check_device(args);
+#if BAGNET_WITH_CUDA
+    if (args.get("device", "cpu") == "cuda") return body(cuda{});
+#endif
+    return body(cpu{});
 }
 
 // The model named by --arch with --weights loaded (or random weights when
@@ -63,16 +73,11 @@ Model<Backend> load_model(const Arguments& args, bool weights_required = true) {
 }
 
 // Runs body(model) with the model load_model gives on the backend --device names.
-// `body` is a generic lambda, so each command is written once for every backend.
 template <class Body>
 int on_device(const Arguments& args, Body&& body, bool weights_required = true) {
-    const std::string device = args.get("device", "cpu");
-    if (device == "cpu") return body(load_model<cpu>(args, weights_required));
-#if BAGNET_WITH_CUDA
-    if (device == "cuda") return body(load_model<cuda>(args, weights_required));
-#endif
-    require_cpu_device(args);  // names what is wrong with any other choice
-    return 1;
+    return with_backend(args, [&](auto backend) {
+        return body(load_model<decltype(backend)>(args, weights_required));
+    });
 }
 
 }  // namespace bagnet::cli

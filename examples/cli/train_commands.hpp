@@ -67,7 +67,8 @@ inline DataSource load_data(const Arguments& args, bool training) {
 // --init: a converted checkpoint. Every tensor must fit except the linear head,
 // which is kept freshly initialised when its class count differs (fine-tuning an
 // ImageNet model for other classes).
-inline void load_initial_weights(Model<cpu>& model, const std::string& path) {
+template <class Backend>
+void load_initial_weights(Model<Backend>& model, const std::string& path) {
     io::SafetensorsFile file(path);
     const Architecture& arch = model.architecture();
     Parameters params = model.parameters();
@@ -116,7 +117,7 @@ inline int run_train(const std::vector<std::string>& raw) {
                                "seed", "resume", "save", "metrics", "checkpoint", "checkpoint-every", "label-smoothing",
                                "warmup", "accumulate", "fine-tune", "crop-padding"}),
                          {"no-shuffle", "no-augment", "nesterov", "skip-corrupt"});
-    require_cpu_device(args);
+    check_device(args);
     apply_threads(args);
     const bool fashion = args.get("dataset", "") == "fashion-mnist";
     if (!args.has("arch") && !fashion) throw UsageError("missing required option --arch");
@@ -141,90 +142,92 @@ inline int run_train(const std::vector<std::string>& raw) {
     require(int(data.train.images.shape()[1]) == arch.in_channels,
             data.name + ": images have " + std::to_string(data.train.images.shape()[1]) + " channels but " + arch.name +
                 " expects " + std::to_string(arch.in_channels));
-    Model<cpu> model(arch, seed);
-    if (args.has("init")) load_initial_weights(model, args.get("init"));
-    auto optimizer = optimizer_of(args, fashion && !args.has("optimizer"));
+    return with_backend(args, [&](auto backend) {
+        Model<decltype(backend)> model(arch, seed);
+        if (args.has("init")) load_initial_weights(model, args.get("init"));
+        auto optimizer = optimizer_of(args, fashion && !args.has("optimizer"));
 
-    train::LoaderOptions loader_options;
-    loader_options.batch(batch_size).shuffled(!args.flag("no-shuffle"));
-    // Augmentation: random horizontal flips (clothes are left-right symmetric) and
-    // random crops over a --crop-padding border filled with the background (black
-    // for Fashion-MNIST, the mean elsewhere: normalised 0); none for Fashion-MNIST
-    // by default (see the recipe above).
-    if (!args.flag("no-augment")) {
-        loader_options.random_flip(true);
-        const int padding = int(args.get_int("crop-padding", fashion ? 0 : 2, 0, 64));
-        if (padding > 0) loader_options.random_crop(padding, fashion ? fashion_mnist_background : 0.f);
-    }
-    train::BatchLoader loader(data.train, loader_options, seed);
+        train::LoaderOptions loader_options;
+        loader_options.batch(batch_size).shuffled(!args.flag("no-shuffle"));
+        // Augmentation: random horizontal flips (clothes are left-right symmetric) and
+        // random crops over a --crop-padding border filled with the background (black
+        // for Fashion-MNIST, the mean elsewhere: normalised 0); none for Fashion-MNIST
+        // by default (see the recipe above).
+        if (!args.flag("no-augment")) {
+            loader_options.random_flip(true);
+            const int padding = int(args.get_int("crop-padding", fashion ? 0 : 2, 0, 64));
+            if (padding > 0) loader_options.random_crop(padding, fashion ? fashion_mnist_background : 0.f);
+        }
+        train::BatchLoader loader(data.train, loader_options, seed);
 
-    train::FitOptions fit_options;
-    if (args.has("steps")) fit_options.with_steps(args.get_int("steps", 1, 1, 1L << 40));
-    else fit_options.with_epochs(args.get_int("epochs", fashion ? 10 : 1, 1, 1 << 20));
-    fit_options.train.label_smoothing = smoothing;
-    fit_options.train.accumulate = int(args.get_int("accumulate", 1, 1, 1 << 16));
-    const std::string fine_tune = args.get("fine-tune", "all");
-    if (fine_tune == "head") fit_options.train.frozen = train::frozen_except(arch, {arch.fc.name + "."});
-    else if (fine_tune == "last-stage") fit_options.train.frozen = train::frozen_except(arch, {"layer4.", arch.fc.name + "."});
-    else if (fine_tune != "all") throw UsageError("unknown --fine-tune '" + fine_tune + "' (expected all, head or last-stage)");
-    if (args.has("checkpoint"))
-        fit_options.with_checkpoint(args.get("checkpoint"), args.get_int("checkpoint-every", 0, 0, 1L << 40));
-    const long total = train::total_steps(fit_options, loader);
-    const long warmup = args.get_int("warmup", std::min(200L, total / 10), 0, 1L << 40);
-    const auto schedule = train::Schedule::cosine(lr, total).warmup(warmup);
+        train::FitOptions fit_options;
+        if (args.has("steps")) fit_options.with_steps(args.get_int("steps", 1, 1, 1L << 40));
+        else fit_options.with_epochs(args.get_int("epochs", fashion ? 10 : 1, 1, 1 << 20));
+        fit_options.train.label_smoothing = smoothing;
+        fit_options.train.accumulate = int(args.get_int("accumulate", 1, 1, 1 << 16));
+        const std::string fine_tune = args.get("fine-tune", "all");
+        if (fine_tune == "head") fit_options.train.frozen = train::frozen_except(arch, {arch.fc.name + "."});
+        else if (fine_tune == "last-stage") fit_options.train.frozen = train::frozen_except(arch, {"layer4.", arch.fc.name + "."});
+        else if (fine_tune != "all") throw UsageError("unknown --fine-tune '" + fine_tune + "' (expected all, head or last-stage)");
+        if (args.has("checkpoint"))
+            fit_options.with_checkpoint(args.get("checkpoint"), args.get_int("checkpoint-every", 0, 0, 1L << 40));
+        const long total = train::total_steps(fit_options, loader);
+        const long warmup = args.get_int("warmup", std::min(200L, total / 10), 0, 1L << 40);
+        const auto schedule = train::Schedule::cosine(lr, total).warmup(warmup);
 
-    train::Position position{0, 0, 0, seed};
-    if (args.has("resume")) {
-        Parameters params = model.parameters();
-        position = train::load_checkpoint(args.get("resume"), arch, params, *optimizer);
-        require(position.seed == seed, args.get("resume") + ": checkpoint was trained with --seed " +
-                                           std::to_string(position.seed) + ", this run uses " + std::to_string(seed));
-        model.mutable_parameters() = std::move(params);
-    }
+        train::Position position{0, 0, 0, seed};
+        if (args.has("resume")) {
+            Parameters params = model.parameters();
+            position = train::load_checkpoint(args.get("resume"), arch, params, *optimizer);
+            require(position.seed == seed, args.get("resume") + ": checkpoint was trained with --seed " +
+                                               std::to_string(position.seed) + ", this run uses " + std::to_string(seed));
+            model.mutable_parameters() = std::move(params);
+        }
 
-    train::Progress progress(total);
-    double step_seconds = 0, last_loss = 0;
-    std::size_t images = 0;
-    train::Callbacks callbacks;
-    callbacks.on_step = [&](const train::StepReport& r) {
-        step_seconds += r.seconds;
-        images += r.images;
-        last_loss = r.loss;
-        progress.update(r.epoch, r.step, double(images) / std::max(1e-9, step_seconds), r.loss);
-    };
-    train::EpochReport last_epoch;
-    callbacks.on_epoch = [&](const train::EpochReport& r) { last_epoch = r; };
-    const auto start = std::chrono::steady_clock::now();
-    train::fit(model, *optimizer, schedule, loader, fit_options, position, callbacks);
-    progress.finish();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    model.save(save);
+        train::Progress progress(total);
+        double step_seconds = 0, last_loss = 0;
+        std::size_t images = 0;
+        train::Callbacks callbacks;
+        callbacks.on_step = [&](const train::StepReport& r) {
+            step_seconds += r.seconds;
+            images += r.images;
+            last_loss = r.loss;
+            progress.update(r.epoch, r.step, double(images) / std::max(1e-9, step_seconds), r.loss);
+        };
+        train::EpochReport last_epoch;
+        callbacks.on_epoch = [&](const train::EpochReport& r) { last_epoch = r; };
+        const auto start = std::chrono::steady_clock::now();
+        train::fit(model, *optimizer, schedule, loader, fit_options, position, callbacks);
+        progress.finish();
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        model.save(save);
 
-    std::vector<std::pair<std::string, std::string>> fields{
-        {"architecture", io::json_string(arch.name)},
-        {"dataset", io::json_string(data.name)},
-        {"optimizer", io::json_string(optimizer->name())},
-        {"lr", io::json_number(lr)},
-        {"batch_size", std::to_string(batch_size)},
-        {"steps", std::to_string(position.step)},
-        {"seed", std::to_string(seed)},
-        {"train_loss_last_epoch", io::json_number(last_epoch.train_loss)},
-        {"train_top1_last_epoch", io::json_number(last_epoch.train_top1)},
-        {"last_step_loss", io::json_number(last_loss)},
-        {"images_per_second", io::json_number(double(images) / std::max(1e-9, step_seconds))},
-        {"training_seconds", io::json_number(seconds)}};
-    if (data.has_test) {
-        const train::EvalMetrics test = train::evaluate(model, data.test);
-        std::printf("test: loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", test.loss, test.top1, test.top5,
-                    test.images);
-        fields.insert(fields.end(), {{"test_loss", io::json_number(test.loss)},
-                                     {"test_top1", io::json_number(test.top1)},
-                                     {"test_top5", io::json_number(test.top5)}});
-    }
-    std::printf("trained %s for %ld steps in %s (%.1f img/s); weights: %s\n", arch.name.c_str(), position.step,
-                train::Progress::duration(seconds).c_str(), double(images) / std::max(1e-9, step_seconds), save.c_str());
-    if (args.has("metrics")) write_metrics(args.get("metrics"), fields);
-    return 0;
+        std::vector<std::pair<std::string, std::string>> fields{
+            {"architecture", io::json_string(arch.name)},
+            {"dataset", io::json_string(data.name)},
+            {"optimizer", io::json_string(optimizer->name())},
+            {"lr", io::json_number(lr)},
+            {"batch_size", std::to_string(batch_size)},
+            {"steps", std::to_string(position.step)},
+            {"seed", std::to_string(seed)},
+            {"train_loss_last_epoch", io::json_number(last_epoch.train_loss)},
+            {"train_top1_last_epoch", io::json_number(last_epoch.train_top1)},
+            {"last_step_loss", io::json_number(last_loss)},
+            {"images_per_second", io::json_number(double(images) / std::max(1e-9, step_seconds))},
+            {"training_seconds", io::json_number(seconds)}};
+        if (data.has_test) {
+            const train::EvalMetrics test = train::evaluate(model, data.test);
+            std::printf("test: loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", test.loss, test.top1, test.top5,
+                        test.images);
+            fields.insert(fields.end(), {{"test_loss", io::json_number(test.loss)},
+                                         {"test_top1", io::json_number(test.top1)},
+                                         {"test_top5", io::json_number(test.top5)}});
+        }
+        std::printf("trained %s for %ld steps in %s (%.1f img/s); weights: %s\n", arch.name.c_str(), position.step,
+                    train::Progress::duration(seconds).c_str(), double(images) / std::max(1e-9, step_seconds), save.c_str());
+        if (args.has("metrics")) write_metrics(args.get("metrics"), fields);
+        return 0;
+    });
 }
 
 inline int run_evaluate(const std::vector<std::string>& raw) {

@@ -31,6 +31,14 @@ TEST_CASE("cuda training ops equal the reference on single layers", "[train][cud
     }
 }
 
+TEST_CASE("cuda training ops equal the reference where layers run fused or composed or in place", "[cuda][train]") {
+    const Graph g = bagnet::testing::fusion_graph();
+    for (Mode mode : {Mode::training, Mode::evaluation}) {
+        INFO((mode == Mode::training ? "training" : "evaluation") << " mode");
+        compare_training_backends<cuda>(g, random_parameters(g, 11), random_input(3, 3, 13, 11, 12), mode, 2e-4);
+    }
+}
+
 TEST_CASE("cuda training ops equal the reference on whole BagNets", "[cuda][train]") {
     const Graph small = train::graph_of(make_architecture<bagnet::small<10, 1>>(9));
     compare_training_backends<cuda>(small, random_parameters(small, 3), random_input(4, 1, 28, 28, 4), Mode::training,
