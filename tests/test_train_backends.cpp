@@ -50,7 +50,8 @@ TEST_CASE("cpu training ops equal the reference on single layers", "[train][cpu]
         }
 }
 
-TEST_CASE("cpu training ops equal the reference where layers run fused or composed or in place", "[train][cpu]") {
+TEST_CASE("cpu training ops equal the reference where layers run fused or composed or in place",
+          "[train][cpu]") {
     // Six channels (oneDNN pads its blocks of 16), a bias-free 1x1 convolution composed into the
     // 3x3 after it, batch norms with their ReLU inside, a cropped projection shortcut added over
     // its main input, an identity shortcut whose main input (a ReLU's output) must be kept, and a
@@ -58,7 +59,8 @@ TEST_CASE("cpu training ops equal the reference where layers run fused or compos
     Graph g;
     int x = g.convolution(Graph::input, ConvSpec{"c1", 3, 6, 1, 1, 0, false});  // 13 x 11
     x = g.relu(g.batch_norm(g.convolution(x, ConvSpec{"c2", 6, 6, 3, 1, 0, false}), BatchNormSpec{"bn2", 6}));
-    const int main = g.batch_norm(g.convolution(x, ConvSpec{"c3", 6, 6, 3, 2, 0, false}), BatchNormSpec{"bn3", 6});
+    const int main =
+        g.batch_norm(g.convolution(x, ConvSpec{"c3", 6, 6, 3, 2, 0, false}), BatchNormSpec{"bn3", 6});
     const int shortcut =
         g.batch_norm(g.convolution(x, ConvSpec{"down", 6, 6, 1, 2, 0, false}), BatchNormSpec{"down.bn", 6});
     x = g.relu(g.add_cropped(main, shortcut));  // 5 x 4 and 6 x 5 cropped
