@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """The default Fashion-MNIST recipe of `bagnet train`, run by PyTorch on the same small BagNet.
 
-    train_fashion_mnist_pytorch.py [--epochs 3] [--batch-size 128] [--lr 0.1] [--threads 2]
-                                   [--q 9] [--steps N] [--bagnet BIN]
+    train_fashion_mnist_pytorch.py [--epochs 12] [--batch-size 128] [--lr 0.1] [--label-smoothing 0.1]
+                                   [--threads 2] [--q 9] [--steps N] [--bagnet BIN]
 
 Prints the test top-1 and the training throughput of PyTorch, and, with --bagnet, runs
 `BIN train --dataset fashion-mnist` with the same recipe and prints its figures beside them.
@@ -102,7 +102,8 @@ def train_bagnet(args):
         metrics = os.path.join(tmp, "metrics.json")
         command = [args.bagnet, "train", "--arch", f"fashion{args.q}", "--dataset", "fashion-mnist",
                    "--lr", str(args.lr), "--batch-size", str(args.batch_size),
-                   "--weight-decay", str(args.weight_decay), "--seed", str(args.seed),
+                   "--weight-decay", str(args.weight_decay), "--label-smoothing", str(args.label_smoothing),
+                   "--seed", str(args.seed),
                    "--threads", str(args.threads), "--save", os.path.join(tmp, "w.safetensors"),
                    "--metrics", metrics]
         command += ["--steps", str(args.steps)] if args.steps else ["--epochs", str(args.epochs)]
@@ -114,12 +115,12 @@ def train_bagnet(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--steps", type=int, default=0, help="stop after N steps instead")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--weight-decay", type=float, default=5e-4)
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--warmup", type=int, help="default: min(200, steps / 10), as bagnet")
     parser.add_argument("--q", type=int, default=9)
     parser.add_argument("--seed", type=int, default=0)

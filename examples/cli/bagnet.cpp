@@ -22,7 +22,7 @@ commands:
             [--momentum F] [--weight-decay F] [--batch-size N] (--epochs N | --steps N) [--seed N]
             [--no-shuffle] [--no-augment] [--crop-padding N] [--label-smoothing F] [--warmup N]
             [--accumulate N] [--fine-tune all|head|last-stage] [--checkpoint CKPT [--checkpoint-every N]]
-            [--resume CKPT]         (--dataset fashion-mnist: default --arch fashion9 --epochs 10
+            [--resume CKPT]         (--dataset fashion-mnist: default --arch fashion9 --epochs 12
                                      --label-smoothing 0.1 --crop-padding 0; else --epochs 1 --crop-padding 2)
   evaluate  --arch A --weights W (--dataset fashion-mnist | --data-dir DIR | --data-npy X.npy --labels-npy Y.npy)
   saliency  --arch A --weights W --input X.npy --class C --output G.npy

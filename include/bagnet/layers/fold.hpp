@@ -61,15 +61,18 @@ inline FoldedConv compose_convolutions(const std::vector<ConvSpec>& convs, const
 // c[o, i, u, v] = sum_m b[o, m, u, v] a[m, i]: from d loss / d c, the gradients of b and a.
 inline std::pair<Tensor, Tensor> split_composed_gradient(const Tensor& dc, const Tensor& b, const Tensor& a) {
     require(a.dimension() == 4 && b.dimension() == 4 && a.shape()[2] == 1 && a.shape()[3] == 1 &&
-                a.shape()[0] == b.shape()[1] && dc.shape()[0] == b.shape()[0] && dc.shape()[1] == a.shape()[1],
+                a.shape()[0] == b.shape()[1] && dc.shape()[0] == b.shape()[0] &&
+                dc.shape()[1] == a.shape()[1],
             "split_composed_gradient: the weights do not compose");
-    const std::size_t out = b.shape()[0], mid = b.shape()[1], in = a.shape()[1], taps = b.shape()[2] * b.shape()[3];
+    const std::size_t out = b.shape()[0], mid = b.shape()[1], in = a.shape()[1],
+                      taps = b.shape()[2] * b.shape()[3];
     Tensor db = xt::zeros<float>(b.shape()), da = xt::zeros<float>(a.shape());
     for (std::size_t o = 0; o < out; ++o)
         for (std::size_t m = 0; m < mid; ++m)
             for (std::size_t t = 0; t < taps; ++t) {
                 double sum = 0;
-                for (std::size_t i = 0; i < in; ++i) sum += double(dc.data()[(o * in + i) * taps + t]) * a.data()[m * in + i];
+                for (std::size_t i = 0; i < in; ++i)
+                    sum += double(dc.data()[(o * in + i) * taps + t]) * a.data()[m * in + i];
                 db.data()[(o * mid + m) * taps + t] = float(sum);
             }
     for (std::size_t m = 0; m < mid; ++m)

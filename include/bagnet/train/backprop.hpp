@@ -28,9 +28,9 @@ using Gradients = std::map<std::string, Tensor>;
 template <class Value = Tensor4>
 struct Tape {
     Mode mode = Mode::evaluation;
-    std::vector<Value> values;                         // values[0] is the input; empty where a layer ran
-                                                       // fused into the next (see detail::Fusion)
-    std::vector<std::array<std::size_t, 4>> shapes;    // of every value, fused or not
+    std::vector<Value> values;                          // values[0] is the input; empty where a layer ran
+                                                        // fused into the next (see detail::Fusion)
+    std::vector<std::array<std::size_t, 4>> shapes;     // of every value, fused or not
     std::map<std::size_t, BatchStatistics> statistics;  // by layer index
     Tensor4 output_tensor;                              // the last value, N x C x H x W
     const Tensor4& output() const { return output_tensor; }
@@ -80,13 +80,16 @@ inline Fusion fusion_of(const Graph& graph) {
     for (std::size_t i = 0; i + 1 < n; ++i) {
         const Layer& next = layers[i + 1];
         const bool sole_reader = next.input == int(i + 1) && readers[i + 1] == 1;
-        fusion.relu_inside[i] = (layers[i].kind == LayerKind::batch_norm || layers[i].kind == LayerKind::add_cropped) &&
-                                next.kind == LayerKind::relu && sole_reader;
+        fusion.relu_inside[i] =
+            (layers[i].kind == LayerKind::batch_norm || layers[i].kind == LayerKind::add_cropped) &&
+            next.kind == LayerKind::relu && sole_reader;
         const ConvSpec& a = layers[i].conv;
         const ConvSpec& b = next.conv;
         // Multiplications per output location: composed, against the two convolutions apart.
-        const long taps = long(b.kernel) * b.kernel, composed_cost = long(a.in_channels) * b.out_channels * taps;
-        const long separate_cost = long(a.in_channels) * a.out_channels + long(a.out_channels) * b.out_channels * taps;
+        const long taps = long(b.kernel) * b.kernel,
+                   composed_cost = long(a.in_channels) * b.out_channels * taps;
+        const long separate_cost =
+            long(a.in_channels) * a.out_channels + long(a.out_channels) * b.out_channels * taps;
         fusion.compose_with_next[i] = layers[i].kind == LayerKind::convolution &&
                                       next.kind == LayerKind::convolution && sole_reader && a.kernel == 1 &&
                                       a.stride == 1 && a.padding == 0 && !a.bias && !fusion.composed(i) &&
@@ -94,7 +97,8 @@ inline Fusion fusion_of(const Graph& graph) {
     }
     for (std::size_t i = 0; i < n; ++i) {
         const Layer& layer = layers[i];
-        if (layer.kind != LayerKind::add_cropped || layer.input == Graph::input || readers[std::size_t(layer.input)] != 1)
+        if (layer.kind != LayerKind::add_cropped || layer.input == Graph::input ||
+            readers[std::size_t(layer.input)] != 1)
             continue;
         const std::size_t producer = std::size_t(layer.input) - 1;
         fusion.overwrite_main[i] = layers[producer].kind != LayerKind::relu && !fusion.relu_inside[producer];
@@ -103,7 +107,8 @@ inline Fusion fusion_of(const Graph& graph) {
 }
 
 // Convolutions i - 1 and i of a graph as one (Fusion::compose_with_next[i - 1]).
-inline FoldedConv composed_convolution(const std::vector<Layer>& layers, std::size_t i, const Parameters& params) {
+inline FoldedConv composed_convolution(const std::vector<Layer>& layers, std::size_t i,
+                                       const Parameters& params) {
     ConvSpec second = layers[i].conv;
     second.padding = 0;  // a 1x1 convolution without bias maps zero padding to zero padding
     second.bias = false;
@@ -118,8 +123,8 @@ template <class Backend>
 using TapeOf = Tape<typename TrainingOps<Backend>::Value>;
 
 template <class Backend>
-TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Parameters& params, const Tensor4& x,
-                        Mode mode) {
+TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Parameters& params,
+                        const Tensor4& x, Mode mode) {
     namespace ref = reference_layers;
     const detail::Fusion fusion = detail::fusion_of(graph);
     TapeOf<Backend> tape;
@@ -147,8 +152,9 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
             require(shape[2] + 2 * std::size_t(conv.padding) >= std::size_t(conv.kernel) &&
                         shape[3] + 2 * std::size_t(conv.padding) >= std::size_t(conv.kernel),
                     conv.name + ": input " + shape_string(shape) + " is smaller than its kernel");
-            require(int(shape[1]) == conv.in_channels, conv.name + " expects " + std::to_string(conv.in_channels) +
-                                                          " input channels, got " + shape_string(shape));
+            require(int(shape[1]) == conv.in_channels, conv.name + " expects " +
+                                                           std::to_string(conv.in_channels) +
+                                                           " input channels, got " + shape_string(shape));
             const detail::Shape4 out_shape{shape[0], std::size_t(conv.out_channels),
                                            std::size_t(conv.output_size(int(shape[2]))),
                                            std::size_t(conv.output_size(int(shape[3])))};
@@ -173,11 +179,13 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
             const bool relu = fusion.relu_inside[i];
             if (mode == Mode::training) {
                 require(shape[0] * shape[2] * shape[3] > 1,
-                        bn.name + ": batch norm in training mode needs more than one value per channel (batch of 1 "
-                                  "with a 1 x 1 map)");
+                        bn.name +
+                            ": batch norm in training mode needs more than one value per channel (batch of 1 "
+                            "with a 1 x 1 map)");
                 push_fused(ops.batch_norm_training(in, bn, gamma, beta, tape.statistics[i], relu), shape);
             } else {
-                push_fused(ops.batch_norm_inference(in, bn, gamma, beta, detail::running_statistics(bn, params), relu),
+                push_fused(ops.batch_norm_inference(in, bn, gamma, beta,
+                                                    detail::running_statistics(bn, params), relu),
                            shape);
             }
             break;
@@ -189,7 +197,8 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
             const detail::Shape4& shortcut = tape.shapes[std::size_t(layer.shortcut)];
             require(shortcut[0] == shape[0] && shortcut[1] == shape[1] && shortcut[2] >= shape[2] &&
                         shortcut[3] >= shape[3],
-                    "add_cropped: shortcut " + shape_string(shortcut) + " cannot be cropped to " + shape_string(shape));
+                    "add_cropped: shortcut " + shape_string(shortcut) + " cannot be cropped to " +
+                        shape_string(shape));
             push_fused(ops.add_cropped(in, tape.values[std::size_t(layer.shortcut)], fusion.relu_inside[i],
                                        fusion.overwrite_main[i]),
                        shape);
@@ -282,8 +291,10 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
     auto accumulate = [&](int value, Value g) {
         if (!needs[std::size_t(value)]) return;
         auto& slot = grads[std::size_t(value)];
-        if (slot) ops.add_to(*slot, g);
-        else slot = std::move(g);
+        if (slot)
+            ops.add_to(*slot, g);
+        else
+            slot = std::move(g);
     };
     auto keep = [&](const std::string& key, Tensor g) {
         if (trains(key)) result.parameters[key] = std::move(g);
@@ -303,8 +314,8 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
                 const Layer& first = layers[i - 1];
                 const bool need_first_input = needs[std::size_t(first.input)];
                 const FoldedConv composed = detail::composed_convolution(layers, i, params);
-                auto g = ops.convolution_backward(tape.values[std::size_t(first.input)], std::move(dy), composed.spec,
-                                                  composed.weight, need_first_input);
+                auto g = ops.convolution_backward(tape.values[std::size_t(first.input)], std::move(dy),
+                                                  composed.spec, composed.weight, need_first_input);
                 auto [second_weight, first_weight] = split_composed_gradient(
                     g.weight, params.at(conv.name + ".weight"), params.at(first.conv.name + ".weight"));
                 keep(conv.name + ".weight", std::move(second_weight));
@@ -313,7 +324,8 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
                 if (need_first_input) accumulate(first.input, std::move(g.input));
                 break;
             }
-            auto g = ops.convolution_backward(in, std::move(dy), conv, params.at(conv.name + ".weight"), need_input);
+            auto g = ops.convolution_backward(in, std::move(dy), conv, params.at(conv.name + ".weight"),
+                                              need_input);
             keep(conv.name + ".weight", std::move(g.weight));
             if (conv.bias) keep(conv.name + ".bias", std::move(g.bias));
             if (need_input) accumulate(layer.input, std::move(g.input));
@@ -324,8 +336,9 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
             const bool relu = fusion.relu_inside[i];
             const BatchStatistics stats = training ? tape.statistics.at(i) : detail::running_statistics(bn, params);
             // With the ReLU inside, dy is the gradient of the ReLU's output, tape.values[i + 2].
-            auto g = ops.batch_norm_backward(in, tape.values[i + 1 + std::size_t(relu)], std::move(dy), bn,
-                                             params.at(bn.name + ".weight"), stats, training, relu, need_input);
+            auto g =
+                ops.batch_norm_backward(in, tape.values[i + 1 + std::size_t(relu)], std::move(dy), bn,
+                                        params.at(bn.name + ".weight"), stats, training, relu, need_input);
             keep(bn.name + ".weight", std::move(g.weight));
             keep(bn.name + ".bias", std::move(g.bias));
             if (need_input) accumulate(layer.input, std::move(g.input));
@@ -333,8 +346,10 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
         }
         case LayerKind::relu:
             // A ReLU inside a batch norm is differentiated with it; inside a crop-and-add, here.
-            if (fusion.relu_fused(i) && layers[i - 1].kind == LayerKind::batch_norm) accumulate(layer.input, std::move(dy));
-            else accumulate(layer.input, ops.relu_backward(tape.values[i + 1], std::move(dy)));
+            if (fusion.relu_fused(i) && layers[i - 1].kind == LayerKind::batch_norm)
+                accumulate(layer.input, std::move(dy));
+            else
+                accumulate(layer.input, ops.relu_backward(tape.values[i + 1], std::move(dy)));
             break;
         case LayerKind::add_cropped:
             if (needs[std::size_t(layer.shortcut)])
@@ -342,12 +357,12 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
             accumulate(layer.input, std::move(dy));
             break;
         case LayerKind::spatial_mean:
-            accumulate(layer.input,
-                       ops.import(ref::spatial_mean_backward(ops.to_tensor(dy), tape.shapes[std::size_t(layer.input)])));
+            accumulate(layer.input, ops.import(ref::spatial_mean_backward(
+                                        ops.to_tensor(dy), tape.shapes[std::size_t(layer.input)])));
             break;
         case LayerKind::linear: {
-            ref::LinearGradients g =
-                ref::linear_backward(ops.to_tensor(in), ops.to_tensor(dy), params.at(layer.linear.name + ".weight"));
+            ref::LinearGradients g = ref::linear_backward(ops.to_tensor(in), ops.to_tensor(dy),
+                                                          params.at(layer.linear.name + ".weight"));
             keep(layer.linear.name + ".weight", std::move(g.weight));
             keep(layer.linear.name + ".bias", std::move(g.bias));
             accumulate(layer.input, ops.import(std::move(g.input)));
@@ -356,7 +371,8 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
         }
     }
     if (options.input_gradient)
-        result.input = grads[0] ? Tensor4(ops.to_tensor(*grads[0])) : Tensor4(xt::zeros<float>(tape.shapes[0]));
+        result.input =
+            grads[0] ? Tensor4(ops.to_tensor(*grads[0])) : Tensor4(xt::zeros<float>(tape.shapes[0]));
     return result;
 }
 

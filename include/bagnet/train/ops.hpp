@@ -54,23 +54,24 @@ public:
                                                const Tensor& weight, bool input_gradient) {
         return reference_layers::conv2d_backward(x, dy, conv, weight, input_gradient);
     }
-    Value batch_norm_training(const Value& x, const BatchNormSpec& bn, const Tensor& gamma, const Tensor& beta,
-                              BatchStatistics& out, bool relu) {
+    Value batch_norm_training(const Value& x, const BatchNormSpec& bn, const Tensor& gamma,
+                              const Tensor& beta, BatchStatistics& out, bool relu) {
         out = reference_layers::batch_statistics(x);
         return batch_norm_inference(x, bn, gamma, beta, out, relu);
     }
-    Value batch_norm_inference(const Value& x, const BatchNormSpec& bn, const Tensor& gamma, const Tensor& beta,
-                               const BatchStatistics& stats, bool relu) {
+    Value batch_norm_inference(const Value& x, const BatchNormSpec& bn, const Tensor& gamma,
+                               const Tensor& beta, const BatchStatistics& stats, bool relu) {
         Tensor4 y = x;
         reference_layers::batch_norm_inference(y, bn, gamma, beta, stats.mean, stats.variance);
         if (relu) reference_layers::relu(y);
         return y;
     }
-    LayerGradients<Value> batch_norm_backward(const Value& x, const Value& y, const Value& dy, const BatchNormSpec& bn,
-                                              const Tensor& gamma, const BatchStatistics& stats, bool training,
-                                              bool relu, bool input_gradient) {
-        return reference_layers::batch_norm_backward(x, relu ? relu_backward(y, dy) : dy, stats, gamma, bn.eps,
-                                                     training, input_gradient);
+    LayerGradients<Value> batch_norm_backward(const Value& x, const Value& y, const Value& dy,
+                                              const BatchNormSpec& bn, const Tensor& gamma,
+                                              const BatchStatistics& stats, bool training, bool relu,
+                                              bool input_gradient) {
+        return reference_layers::batch_norm_backward(x, relu ? relu_backward(y, dy) : dy, stats, gamma,
+                                                     bn.eps, training, input_gradient);
     }
     Value relu(const Value& x) {
         Tensor4 y = x;

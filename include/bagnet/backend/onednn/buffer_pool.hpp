@@ -48,9 +48,11 @@ public:
         if (!data) {
             std::lock_guard<std::mutex> lock(mutex_);
             in_use_ -= bytes;
-            throw Error("out of memory allocating " + std::to_string(bytes) + " bytes for training activations");
+            throw Error("out of memory allocating " + std::to_string(bytes) +
+                        " bytes for training activations");
         }
-        return std::shared_ptr<void>(data, [pool = shared_from_this(), bytes](void* p) { pool->put(p, bytes); });
+        return std::shared_ptr<void>(data,
+                                     [pool = shared_from_this(), bytes](void* p) { pool->put(p, bytes); });
     }
 
 private:

@@ -55,7 +55,8 @@ public:
 
     Tensor4 to_tensor(const Value& x) {
         const auto dims = x.data.mem.get_desc().dims();
-        Tensor4 out = Tensor4::from_shape({std::size_t(dims[0]), std::size_t(dims[1]), std::size_t(dims[2]), std::size_t(dims[3])});
+        Tensor4 out = Tensor4::from_shape(
+            {std::size_t(dims[0]), std::size_t(dims[1]), std::size_t(dims[2]), std::size_t(dims[3])});
         reorder(x.data.mem, memory(plain(dims), engine(), out.data()));
         return out;
     }
@@ -72,16 +73,20 @@ public:
         return y;
     }
 
-    LayerGradients<Value> convolution_backward(const Value& x, Value dy, const ConvSpec& conv, const Tensor& weight,
-                                               bool input_gradient) {
+    LayerGradients<Value> convolution_backward(const Value& x, Value dy, const ConvSpec& conv,
+                                               const Tensor& weight, bool input_gradient) {
         auto& p = convolution_primitives(x, conv);
         LayerGradients<Value> g;
         g.weight = Tensor::from_shape(conv.weight_shape());
         const memory plain_weights = wrap(weights_plain(conv), g.weight.data());
         const memory::desc weights_desc = p.weights_pd.diff_weights_desc();
-        const Buffer diff_weights = weights_desc == plain_weights.get_desc() ? Buffer{plain_weights, {}} : allocate(weights_desc);
-        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, conform(x.data, p.weights_pd.src_desc()).mem},
-                                             {DNNL_ARG_DIFF_DST, conform(dy.data, p.weights_pd.diff_dst_desc()).mem},
+        const Buffer diff_weights =
+            weights_desc == plain_weights.get_desc() ? Buffer{plain_weights, {}} : allocate(weights_desc);
+        // Named, so that their storage outlives the primitive's run.
+        const Buffer src = conform(x.data, p.weights_pd.src_desc());
+        const Buffer diff_dst = conform(dy.data, p.weights_pd.diff_dst_desc());
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src.mem},
+                                             {DNNL_ARG_DIFF_DST, diff_dst.mem},
                                              {DNNL_ARG_DIFF_WEIGHTS, diff_weights.mem}};
         if (conv.bias) {
             g.bias = Tensor::from_shape({std::size_t(conv.out_channels)});
@@ -98,37 +103,39 @@ public:
         return g;
     }
 
-    Value batch_norm_training(const Value& x, const BatchNormSpec& bn, const Tensor& gamma, const Tensor& beta,
-                              BatchStatistics& out, bool relu) {
+    Value batch_norm_training(const Value& x, const BatchNormSpec& bn, const Tensor& gamma,
+                              const Tensor& beta, BatchStatistics& out, bool relu) {
         const std::size_t channels = std::size_t(bn.channels);
         out = {Tensor::from_shape({channels}), Tensor::from_shape({channels})};
         return batch_norm_forward(x, bn, gamma, beta, out, true, relu);
     }
 
-    Value batch_norm_inference(const Value& x, const BatchNormSpec& bn, const Tensor& gamma, const Tensor& beta,
-                               const BatchStatistics& running, bool relu) {
+    Value batch_norm_inference(const Value& x, const BatchNormSpec& bn, const Tensor& gamma,
+                               const Tensor& beta, const BatchStatistics& running, bool relu) {
         return batch_norm_forward(x, bn, gamma, beta, running, false, relu);
     }
 
-    LayerGradients<Value> batch_norm_backward(const Value& x, const Value& y, Value dy, const BatchNormSpec& bn,
-                                              const Tensor& gamma, const BatchStatistics& stats, bool training,
-                                              bool relu, bool input_gradient) {
+    LayerGradients<Value> batch_norm_backward(const Value& x, const Value& y, Value dy,
+                                              const BatchNormSpec& bn, const Tensor& gamma,
+                                              const BatchStatistics& stats, bool training, bool relu,
+                                              bool input_gradient) {
         auto& p = batch_norm_primitives(x.data.mem.get_desc(), bn, training, relu);
         const std::size_t channels = std::size_t(bn.channels);
         LayerGradients<Value> g{{}, Tensor::from_shape({channels}), Tensor::from_shape({channels})};
         // The gradient is computed in place: dy is not needed afterwards.
         const Buffer diff = conform(dy.data, p.backward_pd.diff_dst_desc());
         const memory::desc c = channel_desc(bn);
-        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x.data.mem},
-                                             {DNNL_ARG_DIFF_DST, diff.mem},
-                                             {DNNL_ARG_MEAN, wrap(c, stats.mean.data())},
-                                             {DNNL_ARG_VARIANCE, wrap(c, stats.variance.data())},
-                                             {DNNL_ARG_SCALE, wrap(c, gamma.data())},
-                                             // oneDNN 2.6 insists on a shift argument that the backward pass never reads.
-                                             {DNNL_ARG_SHIFT, wrap(c, gamma.data())},
-                                             {DNNL_ARG_DIFF_SRC, diff.mem},
-                                             {DNNL_ARG_DIFF_SCALE, wrap(c, g.weight.data())},
-                                             {DNNL_ARG_DIFF_SHIFT, wrap(c, g.bias.data())}};
+        std::unordered_map<int, memory> args{
+            {DNNL_ARG_SRC, x.data.mem},
+            {DNNL_ARG_DIFF_DST, diff.mem},
+            {DNNL_ARG_MEAN, wrap(c, stats.mean.data())},
+            {DNNL_ARG_VARIANCE, wrap(c, stats.variance.data())},
+            {DNNL_ARG_SCALE, wrap(c, gamma.data())},
+            // oneDNN 2.6 insists on a shift argument that the backward pass never reads.
+            {DNNL_ARG_SHIFT, wrap(c, gamma.data())},
+            {DNNL_ARG_DIFF_SRC, diff.mem},
+            {DNNL_ARG_DIFF_SCALE, wrap(c, g.weight.data())},
+            {DNNL_ARG_DIFF_SHIFT, wrap(c, g.bias.data())}};
         if (relu) args[DNNL_ARG_WORKSPACE] = y.workspace.mem;
         run(p.backward, args);
         if (input_gradient) g.input.data = diff;
@@ -145,7 +152,8 @@ public:
     Value relu_backward(const Value& y, Value dy) {
         auto& p = relu_primitives(y.data.mem.get_desc());
         const Buffer diff = conform(dy.data, p.backward_pd.diff_dst_desc());
-        run(p.backward, {{DNNL_ARG_DST, y.data.mem}, {DNNL_ARG_DIFF_DST, diff.mem}, {DNNL_ARG_DIFF_SRC, diff.mem}});
+        run(p.backward,
+            {{DNNL_ARG_DST, y.data.mem}, {DNNL_ARG_DIFF_DST, diff.mem}, {DNNL_ARG_DIFF_SRC, diff.mem}});
         return {diff, {}};
     }
 
@@ -159,7 +167,8 @@ public:
         // fill their blocks (padded to 16): such a sum gets storage of its own.
         const bool padded = desc.data.padded_dims[1] != desc.data.dims[1];
         Value sum{overwrite_main && !(relu && padded) ? main.data : allocate(desc), {}};
-        run(p.primitive, {{DNNL_ARG_SRC_0, main.data.mem}, {DNNL_ARG_SRC_1, cropped.mem}, {DNNL_ARG_DST, sum.data.mem}});
+        run(p.primitive,
+            {{DNNL_ARG_SRC_0, main.data.mem}, {DNNL_ARG_SRC_1, cropped.mem}, {DNNL_ARG_DST, sum.data.mem}});
         return sum;
     }
 
@@ -216,7 +225,9 @@ private:
     static memory::desc weights_plain(const ConvSpec& c) {
         return memory::desc({c.out_channels, c.in_channels, c.kernel, c.kernel}, dt::f32, tag::oihw);
     }
-    static memory::desc channel_desc(const BatchNormSpec& bn) { return memory::desc({bn.channels}, dt::f32, tag::x); }
+    static memory::desc channel_desc(const BatchNormSpec& bn) {
+        return memory::desc({bn.channels}, dt::f32, tag::x);
+    }
     static memory wrap(const memory::desc& desc, const float* data) {
         return memory(desc, engine(), const_cast<float*>(data));
     }
@@ -280,7 +291,8 @@ private:
         const dnnl_memory_desc_t& d = desc.data;
         std::ostringstream key;
         key << int(d.data_type) << ':' << int(d.format_kind) << ':' << d.offset0 << ':';
-        for (int i = 0; i < d.ndims; ++i) key << d.dims[i] << '/' << d.padded_dims[i] << '/' << d.padded_offsets[i] << ',';
+        for (int i = 0; i < d.ndims; ++i)
+            key << d.dims[i] << '/' << d.padded_dims[i] << '/' << d.padded_offsets[i] << ',';
         if (d.format_kind == dnnl_blocked) {
             const auto& b = d.format_desc.blocking;
             for (int i = 0; i < d.ndims; ++i) key << 's' << b.strides[i];
@@ -293,14 +305,15 @@ private:
         const memory::dims src_dims = x.data.mem.get_desc().dims();
         std::ostringstream key;
         for (auto d : src_dims) key << d << ',';
-        key << c.in_channels << ',' << c.out_channels << ',' << c.kernel << ',' << c.stride << ',' << c.padding << ','
-            << c.bias;
+        key << c.in_channels << ',' << c.out_channels << ',' << c.kernel << ',' << c.stride << ','
+            << c.padding << ',' << c.bias;
         auto found = convolutions_.find(key.str());
         if (found != convolutions_.end()) return found->second;
         const memory::dims strides{c.stride, c.stride}, padding{c.padding, c.padding};
         const auto src = any(src_dims);
         const auto weights = any({c.out_channels, c.in_channels, c.kernel, c.kernel});
-        const auto dst = any({src_dims[0], c.out_channels, c.output_size(int(src_dims[2])), c.output_size(int(src_dims[3]))});
+        const auto dst = any(
+            {src_dims[0], c.out_channels, c.output_size(int(src_dims[2])), c.output_size(int(src_dims[3]))});
         const auto bias = c.bias ? memory::desc({c.out_channels}, dt::f32, tag::x) : memory::desc();
         const auto algorithm = dnnl::algorithm::convolution_direct;
         // The forward primitive's choices are the hints for the backward ones, so all three agree on layouts.
@@ -312,15 +325,16 @@ private:
             {algorithm, src, weights, bias, dst, strides, padding, padding}, engine(), forward_pd);
         make_room(convolutions_);
         return convolutions_
-            .emplace(key.str(), ConvPrimitives{forward_pd, data_pd, weights_pd, dnnl::convolution_forward(forward_pd),
-                                               dnnl::convolution_backward_data(data_pd),
-                                               dnnl::convolution_backward_weights(weights_pd)})
+            .emplace(key.str(),
+                     ConvPrimitives{forward_pd, data_pd, weights_pd, dnnl::convolution_forward(forward_pd),
+                                    dnnl::convolution_backward_data(data_pd),
+                                    dnnl::convolution_backward_weights(weights_pd)})
             .first->second;
     }
 
     // Batch norm runs in its input's layout (a convolution's output: blocked, where its fast kernels are).
-    BatchNormPrimitives& batch_norm_primitives(const memory::desc& data, const BatchNormSpec& bn, bool training,
-                                               bool relu) {
+    BatchNormPrimitives& batch_norm_primitives(const memory::desc& data, const BatchNormSpec& bn,
+                                               bool training, bool relu) {
         std::ostringstream key;
         key << layout_key(data) << training << relu << bn.eps;
         auto found = batch_norms_.find(key.str());
@@ -335,7 +349,8 @@ private:
                                                                        forward_pd);
         make_room(batch_norms_);
         return batch_norms_
-            .emplace(key.str(), BatchNormPrimitives{forward_pd, backward_pd, dnnl::batch_normalization_forward(forward_pd),
+            .emplace(key.str(), BatchNormPrimitives{forward_pd, backward_pd,
+                                                    dnnl::batch_normalization_forward(forward_pd),
                                                     dnnl::batch_normalization_backward(backward_pd)})
             .first->second;
     }
