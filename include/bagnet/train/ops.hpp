@@ -29,8 +29,8 @@ using reference_layers::LayerGradients;
 //   Value relu(x);  Value relu_backward(y, Value dy)
 //   Value add_cropped(main, shortcut, bool relu, bool overwrite_main)
 //       main + shortcut[:, :, :H, :W] (then ReLU); overwrite_main: main's storage may hold the result.
-//   Value uncrop(Value dy, const Value& shortcut)   d shortcut of add_cropped: dy top-left, zeros elsewhere;
-//                                                   always new storage
+//   Value uncrop(const Value& dy, const Value& shortcut)   d shortcut of add_cropped, laid out as the
+//                                                   shortcut: dy top-left, zeros elsewhere; new storage
 //   void add_to(Value& sum, const Value& g)         sum += g (sum's storage is owned by the caller)
 // Layers taking `Value dy` by value may reuse its storage for their result.
 template <class Backend>
