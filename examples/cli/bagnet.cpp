@@ -1,14 +1,23 @@
 // The `bagnet` command line: one subcommand per task, a thin layer over the
 // library's free functions. Anything that goes wrong ends the program with one
 // line on stderr and a non-zero exit code: 1 for bad data or files, 2 for bad usage.
+//
+// Started by mpirun, every process runs the same command and the work is shared
+// (train, evaluate, patches, explain, heatmap, attribute); only the first process
+// prints and writes files, and a failure in any process stops them all.
 #include <algorithm>
 #include <iostream>
 
 #include "explain_commands.hpp"
 #include "inference_commands.hpp"
 #include "train_commands.hpp"
+#if BAGNET_WITH_MPI
+#include "bagnet/distributed/mpi.hpp"
+#endif
 
 namespace {
+
+using bagnet::distributed::Communicator;
 
 const char* epilogue = R"(
 Run `bagnet COMMAND --help` (or `bagnet help COMMAND`) for a command's options and their defaults.
@@ -21,62 +30,86 @@ std::string program(const CLI::App& app) {
     return "bagnet";
 }
 
-}  // namespace
+// Stops every process when one failed (a failure seen by all of them, such as a bad
+// option, stops them all the same way) and returns what the first process prints.
+std::string stop_all(Communicator& processes, const std::string& message) {
+    try {
+        processes.fail(message);
+    } catch (const bagnet::distributed::PeerFailure& e) {
+        return e.what();
+    }
+    return message;  // not reached: fail() always throws (GCC cannot see it through the virtual call)
+}
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv, Communicator& processes) {
     CLI::App app{"bagnet: BagNets (Brendel & Bethge, ICLR 2019) on the CPU and the GPU", "bagnet"};
     app.option_defaults()->always_capture_default();
     app.footer(epilogue);
     app.require_subcommand(1);
-    bagnet::cli::add_inference_commands(app);
-    bagnet::cli::add_train_commands(app);
-    bagnet::cli::add_explain_commands(app);
-    std::vector<CLI::App*> commands;
+    bagnet::cli::add_inference_commands(app, processes);
+    bagnet::cli::add_train_commands(app, processes);
+    bagnet::cli::add_explain_commands(app, processes);
+    std::vector<CLI::App*> commands = app.get_subcommands({});
     std::string topic;
     CLI::App* help = app.add_subcommand("help", "the options of a command: bagnet help COMMAND");
     help->add_option("command", topic, "a command")->required();
     help->callback([&] {
         for (const CLI::App* command : commands)
             if (command->get_name() == topic) {
-                std::cout << command->help("bagnet");
+                if (processes.is_root()) std::cout << command->help("bagnet");
                 return;
             }
         throw bagnet::cli::UsageError("unknown command '" + topic + "' (try bagnet --help)");
     });
-    if (argc < 2) {
-        std::cerr << app.help();
-        return 2;
-    }
+    const auto report = [&](const std::string& line, int code) {
+        if (processes.is_root()) std::cerr << line << "\n";
+        return code;
+    };
+    if (argc < 2) return report(app.help(), 2);
     const std::string first = argv[1];
-    commands = app.get_subcommands({});
     if (first[0] != '-' && std::none_of(commands.begin(), commands.end(),
-                                        [&](const CLI::App* c) { return c->get_name() == first; })) {
-        std::cerr << "bagnet: error: unknown command '" << first << "' (try bagnet --help)\n";
-        return 2;
-    }
+                                        [&](const CLI::App* c) { return c->get_name() == first; }))
+        return report("bagnet: error: unknown command '" + first + "' (try bagnet --help)", 2);
+    // Every process parses the same arguments, so a parse error stops each of them alike.
     try {
         app.parse(argc, argv);
-        return 0;
     } catch (const CLI::CallForHelp&) {
-        std::cout << app.help();  // the help of the command being parsed, if any
+        if (processes.is_root()) std::cout << app.help();  // the help of the command being parsed, if any
         return 0;
     } catch (const CLI::ParseError& e) {
-        std::cerr << program(app) << ": error: " << e.what() << " (see " << program(app) << " --help)\n";
-        return 2;
+        return report(program(app) + ": error: " + e.what() + " (see " + program(app) + " --help)", 2);
     } catch (const bagnet::cli::UsageError& e) {
-        std::cerr << program(app) << ": error: " << e.what() << "\n";
-        return 2;
-    } catch (const bagnet::Error& e) {
-        std::cerr << program(app) << ": error: " << e.what() << "\n";
-        return 1;
+        return report(program(app) + ": error: " + stop_all(processes, e.what()), 2);
+    } catch (const bagnet::distributed::PeerFailure& e) {
+        return report(program(app) + ": error: " + e.what(), 1);
     } catch (const dnnl::error& e) {
-        std::cerr << program(app) << ": error: " << "oneDNN failed: " << e.what() << "\n";
-        return 1;
+        return report(program(app) + ": error: " + stop_all(processes, std::string("oneDNN failed: ") + e.what()), 1);
     } catch (const std::bad_alloc&) {
-        std::cerr << program(app) << ": error: " << "out of memory\n";
-        return 1;
+        return report(program(app) + ": error: " + stop_all(processes, "out of memory"), 1);
     } catch (const std::exception& e) {
-        std::cerr << program(app) << ": error: " << e.what() << "\n";
-        return 1;
+        return report(program(app) + ": error: " + stop_all(processes, e.what()), 1);
+    }
+    // The last collective: a process that fails while the others finish stops them here.
+    try {
+        processes.check();
+    } catch (const bagnet::distributed::PeerFailure& e) {
+        return report(program(app) + ": error: " + e.what(), 1);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+#if BAGNET_WITH_MPI
+        bagnet::distributed::Mpi processes(argc, argv);
+#else
+        bagnet::distributed::SingleProcess processes;
+#endif
+        return run(argc, argv, processes);
+    } catch (const bagnet::Error& e) {  // started as one of several processes, without MPI
+        std::cerr << "bagnet: error: " << e.what() << "\n";
+        return 2;
     }
 }

@@ -174,7 +174,8 @@ struct HeatmapOptions {
     }
 };
 
-inline void run_heatmap(const HeatmapOptions& o) {
+inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "heatmap");
     const bool png = ends_with(o.output, ".png");
     if (!png && !ends_with(o.output, ".npy")) throw UsageError("--output must end in .npy or .png, got '" + o.output + "'");
     if (!png && o.percentile_given->count()) throw UsageError("--percentile is for .png pictures");
@@ -248,7 +249,8 @@ struct PatchesOptions {
     }
 };
 
-inline void run_patches(const PatchesOptions& o) {
+inline void run_patches(const PatchesOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "patches");
     const std::vector<int> classes = o.chosen(o.model.architecture());
     io::require_writable_folder(o.output_dir);
     on_device(o.model, [&](const auto& model) {
@@ -293,7 +295,8 @@ struct ExplainOptions {
     }
 };
 
-inline void run_explain(const ExplainOptions& o) {
+inline void run_explain(const ExplainOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "explain");
     io::require_writable_folder(o.output_dir);
     io::OutputSet outputs;
     const std::string json_path = outputs.stage(o.output_dir + "/report.json");
@@ -354,7 +357,8 @@ struct AttributeOptions {
     }
 };
 
-inline void run_attribute(const AttributeOptions& o) {
+inline void run_attribute(const AttributeOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "attribute");
     o.model.require_fp32("attribute");
     if (!o.output.empty()) io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
@@ -377,14 +381,14 @@ inline void run_attribute(const AttributeOptions& o) {
     });
 }
 
-inline void add_explain_commands(CLI::App& app) {
-    add_command<HeatmapOptions>(app, "heatmap", "class-evidence heatmaps (coarse, or exact per pixel with --dense)",
+inline void add_explain_commands(CLI::App& app, distributed::Communicator& processes) {
+    add_command<HeatmapOptions>(app, processes, "heatmap", "class-evidence heatmaps (coarse, or exact per pixel with --dense)",
                                 run_heatmap);
-    add_command<PatchesOptions>(app, "patches", "the most informative patches of classes over a data set",
+    add_command<PatchesOptions>(app, processes, "patches", "the most informative patches of classes over a data set",
                                 run_patches);
-    add_command<ExplainOptions>(app, "explain", "explained decisions and mistakes (report.html and report.json)",
+    add_command<ExplainOptions>(app, processes, "explain", "explained decisions and mistakes (report.html and report.json)",
                                 run_explain);
-    add_command<AttributeOptions>(app, "attribute", "attribution methods scored against the exact evidence",
+    add_command<AttributeOptions>(app, processes, "attribute", "attribution methods scored against the exact evidence",
                                   run_attribute);
 }
 

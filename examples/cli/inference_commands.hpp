@@ -34,7 +34,8 @@ struct LogitsOptions {
     }
 };
 
-inline void run_logits(const LogitsOptions& o) {
+inline void run_logits(const LogitsOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "logits");
     io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
         const Tensor4 x = load_input(o.input);
@@ -65,7 +66,8 @@ struct ClassifyOptions {
     }
 };
 
-inline void run_classify(const ClassifyOptions& o) {
+inline void run_classify(const ClassifyOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "classify");
     on_device(o.model, [&](const auto& model) {
         const Architecture& arch = model.architecture();
         if (o.topk > arch.classes())
@@ -109,7 +111,8 @@ struct BenchOptions {
     }
 };
 
-inline void run_bench(const BenchOptions& o) {
+inline void run_bench(const BenchOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "bench");
     using clock = std::chrono::steady_clock;
     const auto seconds_since = [](clock::time_point start) {
         return std::chrono::duration<double>(clock::now() - start).count();
@@ -136,10 +139,10 @@ inline void run_bench(const BenchOptions& o) {
     });
 }
 
-inline void add_inference_commands(CLI::App& app) {
-    add_command<LogitsOptions>(app, "logits", "logits (or the logit map) of images in an npy array", run_logits);
-    add_command<ClassifyOptions>(app, "classify", "the top classes of image files", run_classify);
-    add_command<BenchOptions>(app, "bench", "inference speed on random inputs", run_bench);
+inline void add_inference_commands(CLI::App& app, distributed::Communicator& processes) {
+    add_command<LogitsOptions>(app, processes, "logits", "logits (or the logit map) of images in an npy array", run_logits);
+    add_command<ClassifyOptions>(app, processes, "classify", "the top classes of image files", run_classify);
+    add_command<BenchOptions>(app, processes, "bench", "inference speed on random inputs", run_bench);
 }
 
 }  // namespace bagnet::cli

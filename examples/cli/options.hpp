@@ -11,6 +11,7 @@
 
 #include "bagnet/bagnet.hpp"
 #include "bagnet/config.hpp"
+#include "bagnet/distributed/communicator.hpp"
 
 namespace bagnet::cli {
 
@@ -35,14 +36,22 @@ auto as_usage_error(Make&& make) -> decltype(make()) {
 }
 
 // A subcommand whose options bind to a value of `Options`, kept alive by the
-// callback that runs the command with it after parsing.
+// callback that runs the command with them and the processes sharing the work.
 template <class Options, class Run>
-CLI::App* add_command(CLI::App& app, const std::string& name, const std::string& description, Run run,
-                      std::shared_ptr<Options> options = std::make_shared<Options>()) {
+CLI::App* add_command(CLI::App& app, distributed::Communicator& processes, const std::string& name,
+                      const std::string& description, Run run) {
+    auto options = std::make_shared<Options>();
     CLI::App* command = app.add_subcommand(name, description);
-    command->callback([options, run] { run(*options); });
+    command->callback([options, run, &processes] { run(*options, processes); });
     options->add_to(*command);
     return command;
+}
+
+// For the commands that one process runs alone.
+inline void require_one_process(const distributed::Communicator& processes, const std::string& command) {
+    if (processes.size() > 1)
+        throw UsageError(command + " runs in one process; start it without mpirun (train, evaluate, patches, "
+                                   "explain, heatmap and attribute share their work between processes)");
 }
 
 // Where a command's model comes from and how it runs.

@@ -198,7 +198,8 @@ struct TrainOptions {
     }
 };
 
-inline void run_train(const TrainOptions& o) {
+inline void run_train(const TrainOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "train");
     // Everything that can fail on the user's input is checked before any work.
     o.data.check();
     o.model.require_fp32("training");
@@ -299,7 +300,8 @@ struct EvaluateOptions {
     }
 };
 
-inline void run_evaluate(const EvaluateOptions& o) {
+inline void run_evaluate(const EvaluateOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "evaluate");
     o.data.check();
     if (!o.metrics.empty()) io::require_writable(o.metrics);
     on_device(o.model, [&](const auto& model) {
@@ -326,7 +328,8 @@ struct SaliencyOptions {
     }
 };
 
-inline void run_saliency(const SaliencyOptions& o) {
+inline void run_saliency(const SaliencyOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "saliency");
     o.model.require_fp32("saliency");
     io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
@@ -334,11 +337,11 @@ inline void run_saliency(const SaliencyOptions& o) {
     });
 }
 
-inline void add_train_commands(CLI::App& app) {
-    add_command<TrainOptions>(app, "train", "train or fine-tune a BagNet (the built-in Fashion-MNIST recipe, or "
+inline void add_train_commands(CLI::App& app, distributed::Communicator& processes) {
+    add_command<TrainOptions>(app, processes, "train", "train or fine-tune a BagNet (the built-in Fashion-MNIST recipe, or "
                                             "your own data)", run_train);
-    add_command<EvaluateOptions>(app, "evaluate", "loss, top-1 and top-5 accuracy on a data set", run_evaluate);
-    add_command<SaliencyOptions>(app, "saliency", "the gradient of a class logit with respect to the input",
+    add_command<EvaluateOptions>(app, processes, "evaluate", "loss, top-1 and top-5 accuracy on a data set", run_evaluate);
+    add_command<SaliencyOptions>(app, processes, "saliency", "the gradient of a class logit with respect to the input",
                                  run_saliency);
 }
 
