@@ -78,29 +78,48 @@ TEST_CASE("schedules warm up linearly and decay", "[train][schedule]") {
     CHECK(step(12) == 0.25);
 }
 
-TEST_CASE("the loader is deterministic, covers every image and augments", "[train][data]") {
+// A stream over images in memory (the data set and the stream live together).
+struct Stream {
+    Stream(const LabelledImages& data, data::StreamOptions options, data::TensorAugment augment = {})
+        : set(data, augment), stream(set, options) {}
+    data::TensorDataset set;
+    data::BatchStream stream;
+};
+
+TEST_CASE("the stream is deterministic, covers every image and augments", "[train][data]") {
     const LabelledImages data = synthetic();
-    train::BatchLoader a(data, train::LoaderOptions().batch(8), 3), b(data, train::LoaderOptions().batch(8), 3);
+    Stream a(data, data::StreamOptions().batch(8).seeded(3)), b(data, data::StreamOptions().batch(8).seeded(3));
     std::vector<std::int64_t> seen;
     std::vector<train::Batch> in_order;
-    for (std::size_t i = 0; i < a.batches_per_epoch(); ++i) {
-        in_order.push_back(a.batch(0, i));
+    for (std::size_t i = 0; i < a.stream.batches_per_epoch(); ++i) {
+        in_order.push_back(a.stream.batch(0, i));
         seen.insert(seen.end(), in_order.back().labels.begin(), in_order.back().labels.end());
     }
-    for (std::size_t i = b.batches_per_epoch(); i-- > 0;) CHECK(identical(b.batch(0, i).images, in_order[i].images));
+    for (std::size_t i = b.stream.batches_per_epoch(); i-- > 0;)
+        CHECK(identical(b.stream.batch(0, i).images, in_order[i].images));
     std::sort(seen.begin(), seen.end());
     std::vector<std::int64_t> all = data.labels;
     std::sort(all.begin(), all.end());
     CHECK(seen == all);
-    CHECK_FALSE(a.batch(0, 0).labels == a.batch(1, 0).labels);  // reshuffled each epoch
+    CHECK_FALSE(a.stream.batch(0, 0).labels == a.stream.batch(1, 0).labels);  // reshuffled each epoch
 
-    train::BatchLoader plain(data, train::LoaderOptions().batch(24).shuffled(false), 0);
-    CHECK(identical(plain.batch(0, 0).images, data.images));
-    train::BatchLoader flipped(data, train::LoaderOptions().batch(24).shuffled(false).random_flip(true), 0);
-    const auto f = flipped.batch(0, 0).images;
-    bool any_flipped = false;
-    for (std::size_t i = 0; i < 24; ++i) any_flipped = any_flipped || f(i, 0, 3, 0) == data.images(i, 0, 3, 27);
-    CHECK(any_flipped);
+    Stream plain(data, data::StreamOptions().batch(24).shuffled(false));
+    CHECK(identical(plain.stream.batch(0, 0).images, data.images));
+    Stream flipped(data, data::StreamOptions().batch(24).shuffled(false), data::TensorAugment().random_flip(true));
+    const auto f = flipped.stream.batch(0, 0).images;
+    std::size_t mirrored = 0;
+    for (std::size_t i = 0; i < 24; ++i) {
+        bool is_mirror = true, is_same = true;
+        for (std::size_t y = 0; y < 28; ++y)
+            for (std::size_t x = 0; x < 28; ++x) {
+                is_mirror = is_mirror && f(i, 0, y, x) == data.images(i, 0, y, 27 - x);
+                is_same = is_same && f(i, 0, y, x) == data.images(i, 0, y, x);
+            }
+        CHECK((is_mirror || is_same));
+        mirrored += is_mirror;
+    }
+    CHECK(mirrored > 0);
+    CHECK(mirrored < 24);
 }
 
 TEST_CASE("a resumed run ends with the same weights as an uninterrupted one", "[train][checkpoint]") {
@@ -110,14 +129,16 @@ TEST_CASE("a resumed run ends with the same weights as an uninterrupted one", "[
     auto run = [&](long steps, const std::string& resume_from, const std::string& checkpoint) {
         Model<cpu> model(tiny(), 7);
         train::Sgd sgd(train::SgdOptions().momentum(0.9).weight_decay(1e-3));
-        train::BatchLoader loader(data, train::LoaderOptions().batch(8).random_crop(2, 0.f).random_flip(true), 5);
+        Stream loader(data, data::StreamOptions().batch(8).seeded(5),
+                      data::TensorAugment().random_crop(2, 0.f).random_flip(true));
         train::Position position{0, 0, 0, 5};
         if (!resume_from.empty()) {
             Parameters params;
             position = train::load_checkpoint(resume_from, model.architecture(), params, sgd);
             model.mutable_parameters() = params;
         }
-        train::fit(model, sgd, schedule, loader, train::FitOptions().with_steps(steps).with_checkpoint(checkpoint), position);
+        train::fit(model, sgd, schedule, loader.stream, train::FitOptions().with_steps(steps).with_checkpoint(checkpoint),
+                   position);
         return model.parameters();
     };
     const Parameters uninterrupted = run(6, "", dir.file("full.ckpt"));
@@ -145,16 +166,16 @@ TEST_CASE("a non-finite loss stops training and keeps the last checkpoint", "[tr
     LabelledImages data = synthetic();
     Model<cpu> model(tiny());
     train::Sgd sgd;
-    train::BatchLoader loader(data, train::LoaderOptions().batch(8), 0);
+    Stream loader(data, data::StreamOptions().batch(8));
     train::Position position;
-    train::fit(model, sgd, train::Schedule::constant(0.01), loader,
+    train::fit(model, sgd, train::Schedule::constant(0.01), loader.stream,
                train::FitOptions().with_steps(1).with_checkpoint(dir.file("c.ckpt")), position);
     std::ifstream before_file(dir.file("c.ckpt"), std::ios::binary);
     const std::string before((std::istreambuf_iterator<char>(before_file)), {});
     data.images(3, 0, 4, 4) = std::numeric_limits<float>::infinity();
-    train::BatchLoader poisoned(data, train::LoaderOptions().batch(24).shuffled(false), 0);
+    Stream poisoned(data, data::StreamOptions().batch(24).shuffled(false));
     position = {};
-    CHECK_THROWS_WITH(train::fit(model, sgd, train::Schedule::constant(0.01), poisoned,
+    CHECK_THROWS_WITH(train::fit(model, sgd, train::Schedule::constant(0.01), poisoned.stream,
                                  train::FitOptions().with_steps(2).with_checkpoint(dir.file("c.ckpt")), position),
                       Catch::Contains("non-finite"));
     std::ifstream after_file(dir.file("c.ckpt"), std::ios::binary);
@@ -168,7 +189,7 @@ TEST_CASE("frozen layers stay as they are; only the head is fine-tuned", "[train
     train::TrainOptions options;
     options.frozen = train::frozen_except(model.architecture(), {"fc."});
     const LabelledImages data = synthetic(8);
-    train::train_step(model, sgd, train::Batch{data.images, data.labels}, 0.1, options);
+    train::train_step(model, sgd, train::Batch{data.images, data.labels, {}}, 0.1, options);
     for (const auto& [key, value] : before.tensors()) {
         INFO(key);
         CHECK(identical(model.parameters().at(key), value) == (key.rfind("fc.", 0) != 0));
@@ -183,7 +204,7 @@ TEST_CASE("gradient accumulation gives the full batch's step", "[train][loop]") 
         train::TrainOptions options;
         options.accumulate = accumulate;
         options.batch_norm = train::Mode::evaluation;  // batch statistics would differ per micro-batch
-        train::train_step(model, sgd, train::Batch{data.images, data.labels}, 0.1, options);
+        train::train_step(model, sgd, train::Batch{data.images, data.labels, {}}, 0.1, options);
         return model.parameters();
     };
     const Parameters whole = step(1), accumulated = step(4);

@@ -14,17 +14,19 @@ const char* usage = R"(usage: bagnet COMMAND [options]
 
 commands:
   logits    --arch A --weights W --input X.npy --output Y.npy [--map]
-  classify  --arch A --weights W IMAGE... [--topk 5] [--json]
+  classify  --arch A --weights W IMAGE... [--topk 5] [--json] [--max-pixels N]
   bench     --arch A [--weights W] [--batch B] [--size S] [--repeat R] [--map]
   train     [--arch A] (--dataset fashion-mnist | --data-dir DIR [--size S] [--skip-corrupt]
-            | --data-npy X.npy --labels-npy Y.npy)
+            [--train-transform imagenet|center|none] | --data-npy X.npy --labels-npy Y.npy)
             --save OUT.safetensors [--metrics M.json] [--init W] [--optimizer sgd|adamw] [--lr F]
             [--momentum F] [--weight-decay F] [--batch-size N] (--epochs N | --steps N) [--seed N]
             [--no-shuffle] [--no-augment] [--crop-padding N] [--label-smoothing F] [--warmup N]
             [--accumulate N] [--fine-tune all|head|last-stage] [--checkpoint CKPT [--checkpoint-every N]]
             [--resume CKPT]         (--dataset fashion-mnist: default --arch fashion9 --epochs 12
-                                     --label-smoothing 0.1 --crop-padding 0; else --epochs 1 --crop-padding 2)
-  evaluate  --arch A --weights W (--dataset fashion-mnist | --data-dir DIR | --data-npy X.npy --labels-npy Y.npy)
+                                     --label-smoothing 0.1 --crop-padding 0; else --epochs 1 --crop-padding 2;
+                                     --data-dir: --train-transform imagenet = RandomResizedCrop(S) + flip)
+  evaluate  --arch A --weights W (--dataset fashion-mnist | --data-dir DIR [--size S] [--skip-corrupt]
+            | --data-npy X.npy --labels-npy Y.npy) [--batch-size 500] [--metrics M.json]
   saliency  --arch A --weights W --input X.npy --class C --output G.npy
   heatmap   --arch A --weights W DATA (--class C[,C...] | --top K) [--dense] --output OUT.npy|OUT.png
             [--percentile 99]          (npy: the first image's map, H x W or K x H x W; coarse without --dense)
@@ -37,6 +39,8 @@ commands:
 
 DATA: --input X.npy [--labels Y.npy] | --dataset fashion-mnist [--split test] | IMAGE...; --limit N
 common options: --precision fp32|bf16  --threads N  --classes K  --device cpu|cuda
+image options:  --workers N (loading threads; default: the cores --threads leaves, at least 1)
+                --max-pixels N (refuse larger images from their header; default 178956970, PIL's)
 architectures: bagnet9, bagnet17, bagnet33 (ImageNet); fashion9, small9 (28 x 28 grey; also q = 3, 5, 17, 25)
 exit codes: 0 success, 1 bad data or files, 2 bad usage
 )";

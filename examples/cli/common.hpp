@@ -1,11 +1,14 @@
 #pragma once
 // What every model-running command shares: choosing the architecture, loading
 // weights, precision and threads.
+#include <algorithm>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "arguments.hpp"
 #include "bagnet/bagnet.hpp"
+#include "bagnet/io/image_data.hpp"
 
 namespace bagnet::cli {
 
@@ -16,8 +19,23 @@ inline std::set<std::string> with(std::set<std::string> a, const std::set<std::s
     return a;
 }
 
-inline void apply_threads(const Arguments& args) {
-    onednn::set_threads(int(args.get_int("threads", 2, 1, 1024)));
+inline int threads_of(const Arguments& args) { return int(args.get_int("threads", 2, 1, 1024)); }
+
+inline void apply_threads(const Arguments& args) { onednn::set_threads(threads_of(args)); }
+
+// How images are read: --workers N loading threads (by default the cores the
+// compute threads leave free, at least 1) and --max-pixels, the decompression-bomb
+// limit (PIL's 178,956,970 by default).
+inline std::set<std::string> loading_options() { return {"workers", "max-pixels"}; }
+
+inline int workers_of(const Arguments& args) {
+    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    return int(args.get_int("workers", std::max(1, cores - threads_of(args)), 1, 1024));
+}
+
+inline io::DecodeOptions decode_options_of(const Arguments& args) {
+    return io::DecodeOptions().with_max_pixels(
+        std::uint64_t(args.get_int("max-pixels", long(io::default_max_pixels), 1, 1L << 40)));
 }
 
 inline Precision precision_of(const Arguments& args) {

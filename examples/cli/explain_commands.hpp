@@ -2,11 +2,15 @@
 // bagnet heatmap | patches | explain | attribute
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <numeric>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
 
+#include "bagnet/data/image_folder.hpp"
+#include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/explain.hpp"
 #include "bagnet/io/idx.hpp"
 #include "inference_commands.hpp"
@@ -64,18 +68,17 @@ inline const std::vector<std::string>& fashion_mnist_class_names() {
 //   --data-dir DIR                   DIR/<class>/<image> (patches only: streamed)
 //   IMAGE...                         files, ImageNet preprocessing
 // with --limit N keeping the first N images.
-inline std::set<std::string> explain_data_options() { return {"input", "labels", "dataset", "split", "data-dir", "limit"}; }
+inline std::set<std::string> explain_data_options() {
+    return with({"input", "labels", "dataset", "split", "data-dir", "limit"}, loading_options());
+}
 
 struct Inputs {
-    LabelledImages data;                    // empty images for an image folder
-    ImageFolder folder;                     // only for --data-dir
+    LabelledImages data;                    // in memory; empty for an image folder
+    std::unique_ptr<data::ImageFolderDataset> folder;  // only for --data-dir: decoded as needed
     std::vector<std::string> names;         // one per image
     std::vector<std::string> class_names;   // empty: the model's own names
     Display display;
-    std::size_t size() const { return folder.files.empty() ? data.images.shape()[0] : folder.files.size(); }
-    BatchSource batches(std::size_t batch) const {
-        return folder.files.empty() ? tensor_batches(data.images, data.labels, batch) : image_folder_batches(folder, batch);
-    }
+    std::size_t size() const { return folder ? folder->size() : data.images.shape()[0]; }
 };
 
 inline Inputs inputs_of(const Arguments& args, bool folder_allowed = false) {
@@ -87,9 +90,10 @@ inline Inputs inputs_of(const Arguments& args, bool folder_allowed = false) {
     Inputs in;
     if (args.has("data-dir")) {
         if (!folder_allowed) throw UsageError("--data-dir is for `bagnet patches`; give image files instead");
-        in.folder = scan_image_folder(args.get("data-dir"));
-        in.names = in.folder.files;
-        in.class_names = in.folder.class_names;
+        in.folder = std::make_unique<data::ImageFolderDataset>(
+            data::scan_image_folder(args.get("data-dir")), data::ImageTransform::imagenet_eval(), decode_options_of(args));
+        in.names = in.folder->folder().files;
+        in.class_names = in.folder->class_names();
         in.display = Display::imagenet();
         return in;
     }
@@ -111,7 +115,13 @@ inline Inputs inputs_of(const Arguments& args, bool folder_allowed = false) {
                     std::to_string(in.data.images.shape()[0]) + " images");
         for (std::size_t n = 0; n < in.data.labels.size(); ++n) in.names.push_back(args.get("input") + "[" + std::to_string(n) + "]");
     } else {
-        in.data.images = Tensor4(io::load_images_batch(args.positional()));
+        // The few files named on the command line, decoded together on the workers.
+        const data::ImageFolderDataset files(data::image_files(args.positional()), data::ImageTransform::imagenet_eval(),
+                                             decode_options_of(args));
+        data::BatchStream stream(files, data::StreamOptions::in_order(files.size(), workers_of(args)));
+        std::vector<std::size_t> all(files.size());
+        std::iota(all.begin(), all.end(), std::size_t(0));
+        in.data.images = stream.gather(0, all).images;
         in.data.labels.assign(in.data.images.shape()[0], -1);
         in.names = args.positional();
         in.display = Display::imagenet();
@@ -201,7 +211,11 @@ inline int run_patches(const std::vector<std::string>& raw) {
         }
         const Inputs in = inputs_of(args, true);
         const auto k = std::size_t(args.get_int("top", 8, 1, 1000));
-        const auto found = top_patches(model, in.batches(std::size_t(args.get_int("batch", 64, 1, 4096))), classes, k);
+        const auto batch = std::size_t(args.get_int("batch", 64, 1, 4096));
+        const data::TensorDataset memory(in.data.images, in.data.labels, {}, args.get("input", args.get("split", "test")));
+        data::BatchStream stream(in.folder ? static_cast<const data::Dataset&>(*in.folder) : memory,
+                                 data::StreamOptions::in_order(batch, workers_of(args)));
+        const auto found = top_patches(model, stream, classes, k);
         for (const TopPatches& top : found) {
             const std::string name = class_label(arch, in, top.class_index);
             const std::string stem = out + "/patches_class" + std::to_string(top.class_index);

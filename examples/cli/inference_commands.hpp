@@ -43,8 +43,9 @@ inline std::string class_name(const Architecture& arch, int index) {
 }
 
 inline int run_classify(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(model_options(), {"topk"}), {"json"});
+    const Arguments args(raw, with(model_options(), {"topk", "max-pixels"}), {"json"});
     if (args.positional().empty()) throw UsageError("classify needs at least one image");
+    const io::DecodeOptions decode = decode_options_of(args);
     return on_device(args, [&](const auto& model) {
         const int classes = model.architecture().classes();
         const int topk = int(args.get_int("topk", 5, 1, classes));
@@ -52,7 +53,7 @@ inline int run_classify(const std::vector<std::string>& raw) {
         if (json) std::cout << "[";
         const auto& images = args.positional();
         for (std::size_t i = 0; i < images.size(); ++i) {
-            const Tensor2 scores = logits(model, Tensor4(io::imagenet_preprocess(images[i])));
+            const Tensor2 scores = logits(model, Tensor4(io::imagenet_preprocess(images[i], decode)));
             // Softmax, shifted by the maximum for stability.
             std::vector<double> p(static_cast<std::size_t>(classes));
             const double top = *std::max_element(scores.begin(), scores.end());

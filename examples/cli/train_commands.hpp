@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "bagnet/io/atomic_file.hpp"
-#include "bagnet/io/image_folder.hpp"
+#include "bagnet/data/image_folder.hpp"
 #include "bagnet/io/json.hpp"
 #include "bagnet/io/npy.hpp"
 #include "bagnet/train.hpp"
@@ -15,53 +15,78 @@
 namespace bagnet::cli {
 
 // Where the images come from: --dataset fashion-mnist, --data-dir DIR (one sub-folder per
-// class, ImageNet preprocessing at --size), or --data-npy with --labels-npy.
+// class, decoded as they are needed), or --data-npy with --labels-npy. In-memory images are
+// held here; the data sets refer to them, so a DataSource stays where it was filled.
 struct DataSource {
-    LabelledImages train, test;
-    bool has_test = false;
+    LabelledImages train_images, test_images;
+    std::unique_ptr<data::Dataset> train, test;  // test: Fashion-MNIST's test split when training
     std::string name;
+    bool folder = false;
 };
 
-inline std::set<std::string> data_options() { return {"dataset", "data-dir", "data-npy", "labels-npy", "size"}; }
+inline std::set<std::string> data_options() {
+    return with({"dataset", "data-dir", "data-npy", "labels-npy", "size"}, loading_options());
+}
 
-// Loads the data named by the options: for training, the training set (and Fashion-MNIST's
-// test set); for evaluation, the set to evaluate.
-inline DataSource load_data(const Arguments& args, bool training) {
+// The transform of a training folder: --train-transform imagenet (RandomResizedCrop + flip,
+// the default), center (the evaluation transform) or none (images used as they are).
+inline data::ImageTransform train_transform_of(const Arguments& args, int size) {
+    const std::string name = args.get("train-transform", args.flag("no-augment") ? "center" : "imagenet");
+    if (name == "imagenet") return data::ImageTransform::imagenet_train(size);
+    if (name == "center") return data::ImageTransform::imagenet_eval(size);
+    if (name == "none") return data::ImageTransform::unchanged(size);
+    throw UsageError("unknown --train-transform '" + name + "' (expected imagenet, center or none)");
+}
+
+// Fills `data` with the data the options name: for training, the training set (augmented
+// by `augment` when in memory) and Fashion-MNIST's test set; for evaluation, the set to evaluate.
+inline void load_data(const Arguments& args, bool training, const data::TensorAugment& augment, DataSource& data) {
     const int sources = int(args.has("dataset")) + int(args.has("data-dir")) + int(args.has("data-npy"));
     if (sources != 1) throw UsageError("give exactly one of --dataset, --data-dir or --data-npy");
-    DataSource data;
+    if (args.has("train-transform") && !args.has("data-dir"))
+        throw UsageError("--train-transform is for --data-dir (in-memory data sets use --crop-padding and flips)");
+    auto& target = training ? data.train : data.test;
     if (args.has("dataset")) {
         const std::string name = args.get("dataset");
         if (name != "fashion-mnist") throw UsageError("unknown dataset '" + name + "' (expected fashion-mnist)");
         data.name = name;
         if (training) {
-            data.train = load_fashion_mnist("train");
-            normalize_fashion_mnist(data.train.images);
+            data.train_images = load_fashion_mnist("train");
+            normalize_fashion_mnist(data.train_images.images);
+            data.train = std::make_unique<data::TensorDataset>(data.train_images, augment, "train");
         }
-        data.test = load_fashion_mnist("test");
-        normalize_fashion_mnist(data.test.images);
-        data.has_test = true;
-        return data;
+        data.test_images = load_fashion_mnist("test");
+        normalize_fashion_mnist(data.test_images.images);
+        data.test = std::make_unique<data::TensorDataset>(data.test_images, data::TensorAugment(), "test");
+        return;
     }
     if (args.has("data-dir")) {
-        ImageFolderOptions options;
-        options.crop = int(args.get_int("size", 224, 8, 4096));
-        options.resize = options.crop * 256 / 224;
-        options.skip_corrupt = args.flag("skip-corrupt");
-        options.threads = int(args.get_int("threads", 2, 1, 1024));
-        LoadedImageFolder folder = load_image_folder(args.get("data-dir"), options);
+        const int size = int(args.get_int("size", 224, 8, 4096));
+        data::ImageTransform transform = training ? train_transform_of(args, size) : data::ImageTransform::imagenet_eval(size);
         data.name = args.get("data-dir");
-        (training ? data.train : data.test) = std::move(folder.data);
-        return data;
+        data.folder = true;
+        target = std::make_unique<data::ImageFolderDataset>(data::scan_image_folder(data.name), std::move(transform),
+                                                            decode_options_of(args));
+        return;
     }
     const std::string images = args.get("data-npy"), labels_path = args.get("labels-npy");
     data.name = images;
-    LabelledImages loaded{load_input(images), io::load_npy_int64(labels_path)};
+    LabelledImages& loaded = training ? data.train_images : data.test_images;
+    loaded = {load_input(images), io::load_npy_int64(labels_path)};
     require(loaded.labels.size() == loaded.images.shape()[0],
             labels_path + " holds " + std::to_string(loaded.labels.size()) + " labels but " + images + " holds " +
                 std::to_string(loaded.images.shape()[0]) + " images");
-    (training ? data.train : data.test) = std::move(loaded);
-    return data;
+    target = std::make_unique<data::TensorDataset>(loaded, training ? augment : data::TensorAugment(), images);
+}
+
+// The files a stream left out as corrupt, for the metrics JSON.
+inline std::vector<std::pair<std::string, std::string>> skipped_fields(const data::BatchStream& stream) {
+    std::string list = "[";
+    const auto skipped = stream.skipped();
+    for (std::size_t i = 0; i < skipped.size(); ++i)
+        list += std::string(i ? ",\n  " : "\n  ") + "{\"file\": " + io::json_string(skipped[i].name) +
+                ", \"error\": " + io::json_string(skipped[i].error) + "}";
+    return {{"skipped", std::to_string(skipped.size())}, {"skipped_files", list + (skipped.empty() ? "]" : "\n ]")}};
 }
 
 // --init: a converted checkpoint. Every tensor must fit except the linear head,
@@ -115,7 +140,7 @@ inline int run_train(const std::vector<std::string>& raw) {
                          with(with(model_options(), data_options()),
                               {"init", "optimizer", "lr", "momentum", "weight-decay", "batch-size", "epochs", "steps",
                                "seed", "resume", "save", "metrics", "checkpoint", "checkpoint-every", "label-smoothing",
-                               "warmup", "accumulate", "fine-tune", "crop-padding"}),
+                               "warmup", "accumulate", "fine-tune", "crop-padding", "train-transform"}),
                          {"no-shuffle", "no-augment", "nesterov", "skip-corrupt"});
     check_device(args);
     apply_threads(args);
@@ -136,30 +161,37 @@ inline int run_train(const std::vector<std::string>& raw) {
     if (!(lr > 0)) throw UsageError("--lr must be positive");
     if (!(smoothing >= 0 && smoothing < 1)) throw UsageError("--label-smoothing must be in [0, 1)");
 
-    // Everything that can fail on the user's input is checked before any work.
-    DataSource data = load_data(args, true);
-    train::check_labels(data.train, arch.classes(), data.name);
-    if (data.has_test) train::check_labels(data.test, arch.classes(), data.name + " (test)");
-    require(int(data.train.images.shape()[1]) == arch.in_channels,
-            data.name + ": images have " + std::to_string(data.train.images.shape()[1]) + " channels but " + arch.name +
+    // Augmentation of in-memory images: random horizontal flips (clothes are left-right
+    // symmetric) and random crops over a --crop-padding border filled with the background
+    // (black for Fashion-MNIST, the mean elsewhere: normalised 0); none for Fashion-MNIST by
+    // default (see the recipe above). Image folders take --train-transform instead.
+    data::TensorAugment augment;
+    if (!args.flag("no-augment")) {
+        augment.random_flip(true);
+        const int padding = int(args.get_int("crop-padding", fashion ? 0 : 2, 0, 64));
+        if (padding > 0) augment.random_crop(padding, fashion ? fashion_mnist_background : 0.f);
+    }
+    const int workers = workers_of(args);
+
+    // Everything that can fail on the user's input is checked before any work (a corrupt
+    // image is found when it is loaded: it stops the run before weights or metrics are written).
+    DataSource data;
+    load_data(args, true, augment, data);
+    data::check_labels(*data.train, arch.classes(), data.name);
+    if (data.test) data::check_labels(*data.test, arch.classes(), data.name + " (test)");
+    require(int(data.train->shape().channels) == arch.in_channels,
+            data.name + ": images have " + std::to_string(data.train->shape().channels) + " channels but " + arch.name +
                 " expects " + std::to_string(arch.in_channels));
     return with_backend(args, [&](auto backend) {
         Model<decltype(backend)> model(arch, seed);
         if (args.has("init")) load_initial_weights(model, args.get("init"));
         auto optimizer = optimizer_of(args, fashion && !args.has("optimizer"));
-
-        train::LoaderOptions loader_options;
-        loader_options.batch(batch_size).shuffled(!args.flag("no-shuffle"));
-        // Augmentation: random horizontal flips (clothes are left-right symmetric) and
-        // random crops over a --crop-padding border filled with the background (black
-        // for Fashion-MNIST, the mean elsewhere: normalised 0); none for Fashion-MNIST
-        // by default (see the recipe above).
-        if (!args.flag("no-augment")) {
-            loader_options.random_flip(true);
-            const int padding = int(args.get_int("crop-padding", fashion ? 0 : 2, 0, 64));
-            if (padding > 0) loader_options.random_crop(padding, fashion ? fashion_mnist_background : 0.f);
-        }
-        train::BatchLoader loader(data.train, loader_options, seed);
+        data::BatchStream loader(*data.train, data::StreamOptions()
+                                                  .batch(batch_size)
+                                                  .shuffled(!args.flag("no-shuffle"))
+                                                  .seeded(seed)
+                                                  .with_workers(workers)
+                                                  .skipping_corrupt(args.flag("skip-corrupt")));
 
         train::FitOptions fit_options;
         if (args.has("steps")) fit_options.with_steps(args.get_int("steps", 1, 1, 1L << 40));
@@ -186,11 +218,12 @@ inline int run_train(const std::vector<std::string>& raw) {
         }
 
         train::Progress progress(total);
-        double step_seconds = 0, last_loss = 0;
+        double step_seconds = 0, wait_seconds = 0, last_loss = 0;
         std::size_t images = 0;
         train::Callbacks callbacks;
         callbacks.on_step = [&](const train::StepReport& r) {
             step_seconds += r.seconds;
+            wait_seconds += r.data_seconds;
             images += r.images;
             last_loss = r.loss;
             progress.update(r.epoch, r.step, double(images) / std::max(1e-9, step_seconds), r.loss);
@@ -215,9 +248,16 @@ inline int run_train(const std::vector<std::string>& raw) {
             {"train_top1_last_epoch", io::json_number(last_epoch.train_top1)},
             {"last_step_loss", io::json_number(last_loss)},
             {"images_per_second", io::json_number(double(images) / std::max(1e-9, step_seconds))},
-            {"training_seconds", io::json_number(seconds)}};
-        if (data.has_test) {
-            const train::EvalMetrics test = train::evaluate(model, data.test);
+            {"training_seconds", io::json_number(seconds)},
+            {"workers", std::to_string(workers)},
+            {"data_wait_seconds", io::json_number(wait_seconds)},
+            {"data_wait_fraction", io::json_number(wait_seconds / std::max(1e-9, wait_seconds + step_seconds))}};
+        if (data.folder) fields.emplace_back("train_transform", io::json_string(args.get("train-transform", args.flag("no-augment") ? "center" : "imagenet")));
+        const auto skipped = skipped_fields(loader);
+        fields.insert(fields.end(), skipped.begin(), skipped.end());
+        if (data.test) {
+            data::BatchStream test_stream(*data.test, data::StreamOptions::in_order(500, workers));
+            const train::EvalMetrics test = train::evaluate(model, test_stream);
             std::printf("test: loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", test.loss, test.top1, test.top5,
                         test.images);
             fields.insert(fields.end(), {{"test_loss", io::json_number(test.loss)},
@@ -233,17 +273,23 @@ inline int run_train(const std::vector<std::string>& raw) {
 
 inline int run_evaluate(const std::vector<std::string>& raw) {
     const Arguments args(raw, with(with(model_options(), data_options()), {"metrics", "batch-size"}), {"skip-corrupt"});
+    const auto batch_size = std::size_t(args.get_int("batch-size", 500, 1, 1 << 16));
+    const int workers = workers_of(args);
     return on_device(args, [&](const auto& model) {
-        const DataSource data = load_data(args, false);
-        const auto metrics =
-            train::evaluate(model, data.test, std::size_t(args.get_int("batch-size", 500, 1, 1 << 16)));
+        DataSource data;
+        load_data(args, false, {}, data);
+        data::BatchStream stream(*data.test,
+                                 data::StreamOptions::in_order(batch_size, workers).skipping_corrupt(args.flag("skip-corrupt")));
+        const auto metrics = train::evaluate(model, stream);
         std::printf("loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", metrics.loss, metrics.top1, metrics.top5,
                     metrics.images);
-        if (args.has("metrics"))
-            write_metrics(args.get("metrics"), {{"loss", io::json_number(metrics.loss)},
-                                                {"top1", io::json_number(metrics.top1)},
-                                                {"top5", io::json_number(metrics.top5)},
-                                                {"images", std::to_string(metrics.images)}});
+        std::vector<std::pair<std::string, std::string>> fields{{"loss", io::json_number(metrics.loss)},
+                                                                {"top1", io::json_number(metrics.top1)},
+                                                                {"top5", io::json_number(metrics.top5)},
+                                                                {"images", std::to_string(metrics.images)}};
+        const auto skipped = skipped_fields(stream);
+        fields.insert(fields.end(), skipped.begin(), skipped.end());
+        if (args.has("metrics")) write_metrics(args.get("metrics"), fields);
         return 0;
     });
 }
