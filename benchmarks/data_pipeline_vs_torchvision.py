@@ -19,24 +19,7 @@ import subprocess
 import sys
 import time
 
-
-def make_folder(directory, images, width=500, height=375):
-    import numpy as np
-    from PIL import Image
-
-    marker = os.path.join(directory, f".complete-{images}")
-    if os.path.exists(marker):
-        return
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:height, 0:width]
-    for i in range(images):
-        folder = os.path.join(directory, f"class{i % 10}")
-        os.makedirs(folder, exist_ok=True)
-        phase = rng.uniform(0, 6.28, 3)
-        picture = np.stack([127 + 120 * np.sin(xx / (17 + 5 * c) + yy / (23 + 3 * c) + phase[c]) for c in range(3)], -1)
-        picture += rng.normal(0, 12, picture.shape)  # photo-like noise: JPEGs of realistic size
-        Image.fromarray(picture.clip(0, 255).astype(np.uint8)).save(os.path.join(folder, f"{i}.jpg"), quality=90)
-    open(marker, "w").close()
+from generated_jpegs import make_folder
 
 
 def torchvision_epoch(directory, workers):
@@ -69,7 +52,7 @@ def main():
     import torch
 
     torch.set_num_threads(1)
-    make_folder(args.dir, args.images)
+    make_folder(args.dir, args.images, 500, 375)
     print(f"{args.images} JPEGs of 500 x 375 in {args.dir}; RandomResizedCrop(224) + flip + normalise, batch 32")
     print("| workers | torchvision img/s | bagnet img/s | bagnet img/s per worker | bagnet / torchvision |")
     print("| --- | --- | --- | --- | --- |")

@@ -274,3 +274,26 @@ TEST_CASE("bagnet train gives the same weights with 1 and 3 workers", "[data][cl
     CHECK_THAT(metrics, Contains("\"workers\": 3") && Contains("\"data_wait_fraction\"") &&
                             Contains("\"skipped_files\": []") && Contains("\"train_transform\": \"imagenet\""));
 }
+
+TEST_CASE("the analyses stream an image folder: heatmap, patches and explain take --data-dir", "[data][cli][fixture]") {
+    using bagnet::testing::run_bagnet;
+    bagnet::testing::ScratchDirectory scratch;
+    const std::string weights = scratch.file("w.safetensors");
+    Model<cpu>(architecture_by_name("bagnet9", 3), 2).save(weights);
+    const std::string model = "--arch bagnet9 --classes 3 --weights " + weights + " --threads 2 --workers 2 ";
+    const std::string data = "--data-dir " + folder_fixture() + " --limit 3 ";
+    auto result = run_bagnet("heatmap " + model + data + "--class 1 --output " + scratch.file("h.png"));
+    INFO(result.err);
+    CHECK(result.exit_code == 0);
+    const io::Image picture = io::load_image(scratch.file("h.png"));
+    CHECK(picture.height > 3 * 224);  // three figures, one under the other
+
+    result = run_bagnet("patches " + model + data + "--class 0 --top 2 --output-dir " + scratch.file("."));
+    CHECK(result.exit_code == 0);
+    const std::string listing = read_file(scratch.file("patches_class0.json"));
+    CHECK_THAT(listing, Contains("\"images_scanned\": 3") && Contains(folder_fixture() + "/cat/"));
+
+    result = run_bagnet("explain " + model + data + "--images 2 --top 1 --patches 1 --output-dir " + scratch.file("."));
+    CHECK(result.exit_code == 0);
+    CHECK_THAT(read_file(scratch.file("report.json")), Contains(folder_fixture() + "/cat/2.jpg"));
+}

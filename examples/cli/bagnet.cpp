@@ -31,13 +31,12 @@ commands:
   heatmap   --arch A --weights W DATA (--class C[,C...] | --top K) [--dense] --output OUT.npy|OUT.png
             [--percentile 99]          (npy: the first image's map, H x W or K x H x W; coarse without --dense)
   patches   --arch A --weights W DATA --class C[,C...]|all [--top 8] [--batch 64] --output-dir DIR
-            (also --data-dir DIR with DIR/<class>/<image>)
   explain   --arch A --weights W DATA [--label L] [--images I,J | --count 4 [--mistakes]] [--top 3]
             [--patches 6] --output-dir DIR                (DIR/report.html and DIR/report.json)
   attribute --arch A --weights W DATA [--tile T] [--steps 16] [--ig-steps 16] [--window W] [--stride S]
             [--output TABLE.md]        (deletion and rank-correlation scores, exact evidence first)
 
-DATA: --input X.npy [--labels Y.npy] | --dataset fashion-mnist [--split test] | IMAGE...; --limit N
+DATA: --input X.npy [--labels Y.npy] | --dataset fashion-mnist [--split test] | --data-dir DIR | IMAGE...; --limit N
 common options: --precision fp32|bf16  --threads N  --classes K  --device cpu|cuda
 image options:  --workers N (loading threads; default: the cores --threads leaves, at least 1)
                 --max-pixels N (refuse larger images from their header; default 178956970, PIL's)

@@ -65,75 +65,83 @@ inline const std::vector<std::string>& fashion_mnist_class_names() {
 // Images for the explaining commands, from exactly one of
 //   --input X.npy [--labels Y.npy]   normalised N x C x H x W (labels optional)
 //   --dataset fashion-mnist [--split test]
-//   --data-dir DIR                   DIR/<class>/<image> (patches only: streamed)
+//   --data-dir DIR                   DIR/<class>/<image>, ImageNet preprocessing
 //   IMAGE...                         files, ImageNet preprocessing
-// with --limit N keeping the first N images.
+// with --limit N keeping the first N images. Image files are decoded as they are
+// needed, on --workers threads: memory does not grow with the number of images.
 inline std::set<std::string> explain_data_options() {
     return with({"input", "labels", "dataset", "split", "data-dir", "limit"}, loading_options());
 }
 
+// Built in place (its data set may refer to the images it holds), never moved.
 struct Inputs {
-    LabelledImages data;                    // in memory; empty for an image folder
-    std::unique_ptr<data::ImageFolderDataset> folder;  // only for --data-dir: decoded as needed
-    std::vector<std::string> names;         // one per image
-    std::vector<std::string> class_names;   // empty: the model's own names
+    LabelledImages data;                      // in memory (npy, Fashion-MNIST)
+    std::unique_ptr<data::Dataset> source;    // every source as a data set
+    std::unique_ptr<data::Dataset> set;       // its first --limit images
+    std::vector<std::string> class_names;     // empty: the model's own names
     Display display;
-    std::size_t size() const { return folder ? folder->size() : data.images.shape()[0]; }
+    int workers = 1;
+
+    explicit Inputs(const Arguments& args);
+    Inputs(const Inputs&) = delete;
+    Inputs& operator=(const Inputs&) = delete;
+
+    std::size_t size() const { return set->size(); }
+    std::string name(std::size_t index) const { return set->name(index); }
+    data::BatchStream stream(std::size_t batch) const {
+        return data::BatchStream(*set, data::StreamOptions::in_order(batch, workers));
+    }
 };
 
-inline Inputs inputs_of(const Arguments& args, bool folder_allowed = false) {
+inline Inputs::Inputs(const Arguments& args) {
     const int sources = int(args.has("input")) + int(args.has("dataset")) + int(args.has("data-dir")) +
                         int(!args.positional().empty());
     if (sources != 1)
-        throw UsageError(std::string("give exactly one of --input X.npy, --dataset fashion-mnist") +
-                         (folder_allowed ? ", --data-dir DIR" : "") + " or image files");
-    Inputs in;
+        throw UsageError("give exactly one of --input X.npy, --dataset fashion-mnist, --data-dir DIR or image files");
+    workers = workers_of(args);
+    const auto files = [&](data::ImageFolder listing) {
+        source = std::make_unique<data::ImageFolderDataset>(std::move(listing), data::ImageTransform::imagenet_eval(),
+                                                            decode_options_of(args));
+        class_names = source->class_names();
+        display = Display::imagenet();
+    };
     if (args.has("data-dir")) {
-        if (!folder_allowed) throw UsageError("--data-dir is for `bagnet patches`; give image files instead");
-        in.folder = std::make_unique<data::ImageFolderDataset>(
-            data::scan_image_folder(args.get("data-dir")), data::ImageTransform::imagenet_eval(), decode_options_of(args));
-        in.names = in.folder->folder().files;
-        in.class_names = in.folder->class_names();
-        in.display = Display::imagenet();
-        return in;
-    }
-    if (args.has("dataset")) {
+        files(data::scan_image_folder(args.get("data-dir")));
+    } else if (!args.positional().empty()) {
+        files(data::image_files(args.positional()));
+    } else if (args.has("dataset")) {
         if (args.get("dataset") != "fashion-mnist")
             throw UsageError("unknown --dataset '" + args.get("dataset") + "' (expected fashion-mnist)");
         const std::string split = args.get("split", "test");
-        in.data = load_fashion_mnist(split);
-        normalize_fashion_mnist(in.data.images);
-        in.class_names = fashion_mnist_class_names();
-        in.display = {{fashion_mnist_mean}, {fashion_mnist_std}};
-        for (std::size_t n = 0; n < in.data.labels.size(); ++n) in.names.push_back(split + " " + std::to_string(n));
-    } else if (args.has("input")) {
-        in.data.images = load_input(args.get("input"));
-        in.data.labels = args.has("labels") ? io::load_npy_int64(args.get("labels"))
-                                            : std::vector<std::int64_t>(in.data.images.shape()[0], -1);
-        require(in.data.labels.size() == in.data.images.shape()[0],
-                args.get("labels", "") + " has " + std::to_string(in.data.labels.size()) + " labels for " +
-                    std::to_string(in.data.images.shape()[0]) + " images");
-        for (std::size_t n = 0; n < in.data.labels.size(); ++n) in.names.push_back(args.get("input") + "[" + std::to_string(n) + "]");
+        data = load_fashion_mnist(split);
+        normalize_fashion_mnist(data.images);
+        class_names = fashion_mnist_class_names();
+        display = {{fashion_mnist_mean}, {fashion_mnist_std}};
+        source = std::make_unique<data::TensorDataset>(data, data::TensorAugment(), split);
     } else {
-        // The few files named on the command line, decoded together on the workers.
-        const data::ImageFolderDataset files(data::image_files(args.positional()), data::ImageTransform::imagenet_eval(),
-                                             decode_options_of(args));
-        data::BatchStream stream(files, data::StreamOptions::in_order(files.size(), workers_of(args)));
-        std::vector<std::size_t> all(files.size());
-        std::iota(all.begin(), all.end(), std::size_t(0));
-        in.data.images = stream.gather(0, all).images;
-        in.data.labels.assign(in.data.images.shape()[0], -1);
-        in.names = args.positional();
-        in.display = Display::imagenet();
+        data.images = load_input(args.get("input"));
+        data.labels = args.has("labels") ? io::load_npy_int64(args.get("labels"))
+                                         : std::vector<std::int64_t>(data.images.shape()[0], -1);
+        require(data.labels.size() == data.images.shape()[0],
+                args.get("labels", "") + " has " + std::to_string(data.labels.size()) + " labels for " +
+                    std::to_string(data.images.shape()[0]) + " images");
+        source = std::make_unique<data::TensorDataset>(data, data::TensorAugment(), args.get("input"));
     }
     const auto limit = std::size_t(args.get_int("limit", 0, 0, 1L << 40));
-    if (limit > 0 && limit < in.data.labels.size()) {
-        in.data.images = Tensor4(xt::view(in.data.images, xt::range(std::size_t(0), limit)));
-        in.data.labels.resize(limit);
-        in.names.resize(limit);
-    }
-    return in;
+    set = std::make_unique<data::FirstItems>(*source, limit > 0 ? limit : source->size());
 }
+
+// Runs body(batch) on the images, `batch` at a time, in order, while it returns true.
+template <class Body>
+void for_each_batch(const Inputs& in, std::size_t batch, Body&& body) {
+    data::BatchStream stream = in.stream(batch);
+    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b)
+        if (!body(stream.batch(0, b))) return;
+}
+
+// How many images the analyses that look at every image (heatmaps, the
+// attribution benchmark, the search for mistakes) hold at once.
+constexpr std::size_t analysis_batch = 16;
 
 // The data set's class names if it has them, else ImageNet's ("281 tabby") or "class 3".
 inline std::string class_label(const Architecture& arch, const Inputs& in, int index) {
@@ -161,37 +169,41 @@ inline int run_heatmap(const std::vector<std::string>& raw) {
     if (!(percentile > 0 && percentile <= 100)) throw UsageError("--percentile must be in (0, 100]");
     require_writable_destination(output);
     return on_device(args, [&](const auto& model) {
-        const Inputs in = inputs_of(args);
-        const Tensor4& x = in.data.images;
+        const Inputs in(args);
         const Architecture& arch = model.architecture();
         const bool dense = args.flag("dense");
-        const Heatmaps maps = dense ? dense_heatmap(model, x, choice, progress_line("dense heatmap")) : coarse_heatmap(model, x, choice);
-        if (!png) {
-            // One class: H x W (or H' x W'); several: K x H x W; always of the first image.
-            Tensor first = xt::view(maps.evidence, 0);
-            if (first.shape()[0] == 1) first = xt::view(maps.evidence, 0, 0);
-            io::save_npy(output, first);
-            return 0;
-        }
-        const Tensor2 scores = logits(model, x);
         std::vector<Picture> figures;
-        for (std::size_t n = 0; n < x.shape()[0]; ++n) {
-            const std::size_t height = x.shape()[2], width = x.shape()[3], k = maps.classes[n].size();
-            Tensor shown = Tensor::from_shape({k, height, width});
-            std::vector<std::string> labels;
-            for (std::size_t c = 0; c < k; ++c) {
-                const int cls = maps.classes[n][c];
-                const Tensor map = xt::view(maps.evidence, n, c);
-                xt::view(shown, c) = dense ? map : coarse_to_pixels(map, arch, height, width);
-                labels.push_back(class_label(arch, in, cls) + ": logit " + format_number(scores(n, std::size_t(cls))));
+        // The npy output is the first image's map: one batch of one image is enough.
+        for_each_batch(in, png ? analysis_batch : 1, [&](const data::Batch& batch) {
+            const Tensor4& x = batch.images;
+            const Heatmaps maps = dense ? dense_heatmap(model, x, choice, progress_line("dense heatmap")) : coarse_heatmap(model, x, choice);
+            if (!png) {
+                // One class: H x W (or H' x W'); several: K x H x W.
+                Tensor first = xt::view(maps.evidence, 0);
+                if (first.shape()[0] == 1) first = xt::view(maps.evidence, 0, 0);
+                io::save_npy(output, first);
+                return false;
             }
-            const std::string truth = in.data.labels[n] >= 0 ? " (true: " + class_label(arch, in, int(in.data.labels[n])) + ")" : "";
-            figures.push_back(heatmap_figure(displayable(x, n, in.display), shown, labels,
-                                             in.names[n] + truth + " - " + arch.name +
-                                                 (dense ? ", exact per-pixel evidence" : ", coarse evidence"),
-                                             percentile));
-        }
-        stacked(figures).save_png(output);
+            const Tensor2 scores = logits(model, x);
+            for (std::size_t n = 0; n < x.shape()[0]; ++n) {
+                const std::size_t height = x.shape()[2], width = x.shape()[3], k = maps.classes[n].size();
+                Tensor shown = Tensor::from_shape({k, height, width});
+                std::vector<std::string> labels;
+                for (std::size_t c = 0; c < k; ++c) {
+                    const int cls = maps.classes[n][c];
+                    const Tensor map = xt::view(maps.evidence, n, c);
+                    xt::view(shown, c) = dense ? map : coarse_to_pixels(map, arch, height, width);
+                    labels.push_back(class_label(arch, in, cls) + ": logit " + format_number(scores(n, std::size_t(cls))));
+                }
+                const std::string truth = batch.labels[n] >= 0 ? " (true: " + class_label(arch, in, int(batch.labels[n])) + ")" : "";
+                figures.push_back(heatmap_figure(displayable(x, n, in.display), shown, labels,
+                                                 in.name(batch.indices[n]) + truth + " - " + arch.name +
+                                                     (dense ? ", exact per-pixel evidence" : ", coarse evidence"),
+                                                 percentile));
+            }
+            return true;
+        });
+        if (png) stacked(figures).save_png(output);
         return 0;
     });
 }
@@ -209,12 +221,9 @@ inline int run_patches(const std::vector<std::string>& raw) {
         } else {
             for (long c : integer_list(args, "class")) classes.push_back(int(std::clamp(c, -1L, long(1 << 30))));
         }
-        const Inputs in = inputs_of(args, true);
+        const Inputs in(args);
         const auto k = std::size_t(args.get_int("top", 8, 1, 1000));
-        const auto batch = std::size_t(args.get_int("batch", 64, 1, 4096));
-        const data::TensorDataset memory(in.data.images, in.data.labels, {}, args.get("input", args.get("split", "test")));
-        data::BatchStream stream(in.folder ? static_cast<const data::Dataset&>(*in.folder) : memory,
-                                 data::StreamOptions::in_order(batch, workers_of(args)));
+        data::BatchStream stream = in.stream(std::size_t(args.get_int("batch", 64, 1, 4096)));
         const auto found = top_patches(model, stream, classes, k);
         for (const TopPatches& top : found) {
             const std::string name = class_label(arch, in, top.class_index);
@@ -233,10 +242,11 @@ inline int run_explain(const std::vector<std::string>& raw) {
     const std::string out = args.get("output-dir");
     require_writable_destination(out + "/report.html");
     return on_device(args, [&](const auto& model) {
-        Inputs in = inputs_of(args);
+        const Inputs in(args);
         const Architecture& arch = model.architecture();
         const std::size_t n = in.size();
-        if (args.has("label")) in.data.labels.assign(n, args.get_int("label", -1, 0, arch.classes() - 1));
+        const bool relabelled = args.has("label");
+        const std::int64_t label = args.get_int("label", -1, 0, arch.classes() - 1);
         std::vector<std::size_t> chosen;
         if (args.has("images")) {
             for (long i : integer_list(args, "images")) {
@@ -244,22 +254,28 @@ inline int run_explain(const std::vector<std::string>& raw) {
                 chosen.push_back(std::size_t(i));
             }
         } else {
+            // The first --count images (or mistakes), found by streaming the data set.
             const auto count = std::size_t(args.get_int("count", 4, 1, 1000));
             const bool mistakes = args.flag("mistakes");
-            const Tensor2 scores = logits(model, in.data.images);
-            for (std::size_t i = 0; i < n && chosen.size() < count; ++i)
-                if (!mistakes || (in.data.labels[i] >= 0 && ClassChoice::top_classes(scores, i, 1)[0] != in.data.labels[i]))
-                    chosen.push_back(i);
+            for_each_batch(in, analysis_batch, [&](const data::Batch& batch) {
+                const Tensor2 scores = logits(model, batch.images);
+                for (std::size_t i = 0; i < batch.labels.size() && chosen.size() < count; ++i) {
+                    const std::int64_t truth = relabelled ? label : batch.labels[i];
+                    if (!mistakes || (truth >= 0 && ClassChoice::top_classes(scores, i, 1)[0] != truth))
+                        chosen.push_back(batch.indices[i]);
+                }
+                return chosen.size() < count;
+            });
             require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n) +
-                                         (args.has("labels") || args.has("dataset") ? "" : " (give --labels or --label)"));
+                                         (args.has("labels") || args.has("dataset") || args.has("data-dir") ? "" : " (give --labels or --label)"));
         }
         const int top = int(args.get_int("top", 3, 1, arch.classes()));
         const auto patches = std::size_t(args.get_int("patches", 6, 0, 100));
+        const data::Batch images = in.stream(1).gather(0, chosen);
         std::string html, json = "[";
         for (std::size_t i = 0; i < chosen.size(); ++i) {
-            const std::size_t index = chosen[i];
-            const Explanation e = explain(model, in.data.images, index, top, in.data.labels[index], patches,
-                                          [&](int c) { return class_label(arch, in, c); }, in.names[index], in.display);
+            const Explanation e = explain(model, images.images, i, top, relabelled ? label : images.labels[i], patches,
+                                          [&](int c) { return class_label(arch, in, c); }, in.name(chosen[i]), in.display);
             html += to_html(e, in.display);
             json += std::string(i ? ",\n " : "\n ") + to_json(e);
         }
@@ -275,7 +291,7 @@ inline int run_attribute(const std::vector<std::string>& raw) {
                          {});
     if (args.has("output")) require_writable_destination(args.get("output"));
     return on_device(args, [&](const auto& model) {
-        const Inputs in = inputs_of(args);
+        const Inputs in(args);
         const Architecture& arch = model.architecture();
         const int window = int(args.get_int("window", arch.patch_size, 1, 4096));
         const std::vector<AttributionMethod> methods{
@@ -288,9 +304,23 @@ inline int run_attribute(const std::vector<std::string>& raw) {
         };
         const int tile = int(args.get_int("tile", output_stride(arch), 1, 4096));
         const int steps = int(args.get_int("steps", 16, 2, 1024));
-        const std::string table = to_markdown(benchmark_attributions(model, in.data.images, methods, tile, steps), in.size());
-        if (args.has("output")) save_text(args.get("output"), table);
-        std::cout << table;
+        // Each batch's means, weighted by its share of the images.
+        std::vector<AttributionScore> table;
+        for_each_batch(in, analysis_batch, [&](const data::Batch& batch) {
+            const auto part = benchmark_attributions(model, batch.images, methods, tile, steps);
+            const double weight = double(batch.labels.size()) / double(in.size());
+            if (table.empty()) table.assign(part.size(), {});
+            for (std::size_t m = 0; m < part.size(); ++m) {
+                table[m].method = part[m].method;
+                table[m].deletion_score += part[m].deletion_score * weight;
+                table[m].rank_correlation += part[m].rank_correlation * weight;
+                table[m].seconds += part[m].seconds * weight;
+            }
+            return true;
+        });
+        const std::string markdown = to_markdown(table, in.size());
+        if (args.has("output")) save_text(args.get("output"), markdown);
+        std::cout << markdown;
         return 0;
     });
 }

@@ -6,6 +6,7 @@
 //
 // bagnet/data/tensor_dataset.hpp has the in-memory kind (Fashion-MNIST, npy
 // arrays), bagnet/data/image_folder.hpp the kind that reads image files.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,6 +38,22 @@ public:
         static const std::vector<std::string> none;
         return none;
     }
+};
+
+// The first `count` items of another data set (which must outlive it).
+class FirstItems : public Dataset {
+public:
+    FirstItems(const Dataset& all, std::size_t count) : all_(all), count_(std::min(count, all.size())) {}
+    std::size_t size() const override { return count_; }
+    std::int64_t label(std::size_t index) const override { return all_.label(index); }
+    std::string name(std::size_t index) const override { return all_.name(index); }
+    ItemShape shape() const override { return all_.shape(); }
+    void load(std::size_t index, Random& rng, float* out) const override { all_.load(index, rng, out); }
+    const std::vector<std::string>& class_names() const override { return all_.class_names(); }
+
+private:
+    const Dataset& all_;
+    std::size_t count_;
 };
 
 // Checks every label against the class count before any work: one line naming the first bad one.
