@@ -82,7 +82,9 @@ public:
         std::string nothing;
         group_.exchange(rank_, nothing, [](const std::vector<std::string>&, std::string&) {});
     }
-    [[noreturn]] void fail(const std::string& message) override { throw distributed::PeerFailure(message); }
+
+protected:
+    void tell_failure(const std::string&) override {}
 
 private:
     template <class T>

@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
         Net trained;
         bagnet::train::Sgd sgd(bagnet::train::SgdOptions().momentum(0.9).weight_decay(1e-4));
         const std::size_t train_batch = 32;
-        bagnet::train::Batch batch{random_images(train_batch, std::size_t(size)), {}};
+        bagnet::train::Batch batch{random_images(train_batch, std::size_t(size)), {}, {}};
         for (std::size_t i = 0; i < train_batch; ++i) batch.labels.push_back(std::int64_t(i % 1000));
         bagnet::train::train_step(trained, sgd, batch, 1e-3);  // builds the convolution plans
         const auto start = Clock::now();

@@ -38,7 +38,6 @@ std::string stop_all(Communicator& processes, const std::string& message) {
     } catch (const bagnet::distributed::PeerFailure& e) {
         return e.what();
     }
-    return message;  // not reached: fail() always throws (GCC cannot see it through the virtual call)
 }
 
 int run(int argc, char** argv, Communicator& processes) {
@@ -106,6 +105,7 @@ int main(int argc, char** argv) {
 #if BAGNET_WITH_MPI
         bagnet::distributed::Mpi processes(argc, argv);
 #else
+        bagnet::distributed::require_one_launched_process();
         bagnet::distributed::SingleProcess processes;
 #endif
         return run(argc, argv, processes);

@@ -10,6 +10,7 @@
 
 #include "bagnet/data/image_folder.hpp"
 #include "bagnet/data/tensor_dataset.hpp"
+#include "bagnet/distributed/shard.hpp"
 #include "bagnet/explain.hpp"
 #include "bagnet/io/idx.hpp"
 #include "inference_commands.hpp"
@@ -103,6 +104,7 @@ struct Inputs {
     data::BatchStream stream(std::size_t batch) const {
         return data::BatchStream(*set, data::StreamOptions::in_order(batch, workers));
     }
+    distributed::ShardOptions shards(std::size_t batch) const { return {batch, workers, false}; }
 };
 
 // Labels must name classes of the model (or be -1: unknown).
@@ -113,12 +115,23 @@ inline void require_labels(const Inputs& in, const Architecture& arch) {
                     " with " + std::to_string(arch.classes()) + " classes");
 }
 
-// Runs body(batch) on the images, `batch` at a time, in order, while it returns true.
-template <class Body>
-void for_each_batch(const Inputs& in, std::size_t batch, Body&& body) {
-    data::BatchStream stream = in.stream(batch);
-    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b)
-        if (!body(stream.batch(0, b))) return;
+// A picture as bytes for another process, and back.
+inline void write_picture(distributed::Writer& out, const Picture& picture) {
+    out.number(picture.width()).number(picture.height());
+    std::string pixels;
+    for (int y = 0; y < picture.height(); ++y)
+        for (int x = 0; x < picture.width(); ++x) pixels += {char(picture.at(x, y).r), char(picture.at(x, y).g), char(picture.at(x, y).b)};
+    out.text(pixels);
+}
+inline Picture read_picture(distributed::Reader& in) {
+    const int width = in.number<int>(), height = in.number<int>();
+    const std::string pixels = in.text();
+    Picture picture(width, height);
+    for (int y = 0, i = 0; y < height; ++y)
+        for (int x = 0; x < width; ++x, i += 3)
+            picture.at(x, y) = {std::uint8_t(pixels[std::size_t(i)]), std::uint8_t(pixels[std::size_t(i) + 1]),
+                                std::uint8_t(pixels[std::size_t(i) + 2])};
+    return picture;
 }
 
 // How many images the analyses that look at every image (heatmaps, the
@@ -179,30 +192,34 @@ struct HeatmapOptions {
 };
 
 inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "heatmap");
     const bool png = ends_with(o.output, ".png");
     if (!png && !ends_with(o.output, ".npy")) throw UsageError("--output must end in .npy or .png, got '" + o.output + "'");
     if (!png && o.percentile_given->count()) throw UsageError("--percentile is for .png pictures");
     if (!(o.percentile > 0 && o.percentile <= 100)) throw UsageError("--percentile must be in (0, 100]");
     const ClassChoice choice = o.classes.choice();
-    io::require_writable(o.output);
+    if (processes.is_root()) io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
         const Inputs in(o.data, o.model.threads);
         const Architecture& arch = model.architecture();
-        std::vector<Picture> figures;
-        // The npy output is the first image's map: one batch of one image is enough.
-        for_each_batch(in, png ? analysis_batch : 1, [&](const data::Batch& batch) {
+        const auto maps_of = [&](const Tensor4& x) {
+            return o.dense ? dense_heatmap(model, x, choice, processes.is_root() ? progress_line("dense heatmap")
+                                                                                 : HeatmapProgress())
+                           : coarse_heatmap(model, x, choice);
+        };
+        if (!png) {  // the first image's maps: one H x W (or H' x W'), or K x H x W for several classes
+            if (!processes.is_root()) return;
+            const Heatmaps maps = maps_of(in.stream(1).gather(0, {0}).images);
+            Tensor first = xt::view(maps.evidence, 0);
+            if (first.shape()[0] == 1) first = xt::view(maps.evidence, 0, 0);
+            io::save_npy(o.output, first);
+            return;
+        }
+        // Every image's figure, made by the process that computes its batch.
+        const auto parts = distributed::map_batches(*in.set, in.shards(analysis_batch), processes, [&](const data::Batch& batch) {
             const Tensor4& x = batch.images;
-            const Heatmaps maps = o.dense ? dense_heatmap(model, x, choice, progress_line("dense heatmap"))
-                                          : coarse_heatmap(model, x, choice);
-            if (!png) {
-                // One class: H x W (or H' x W'); several: K x H x W.
-                Tensor first = xt::view(maps.evidence, 0);
-                if (first.shape()[0] == 1) first = xt::view(maps.evidence, 0, 0);
-                io::save_npy(o.output, first);
-                return false;
-            }
+            const Heatmaps maps = maps_of(x);
             const Tensor2 scores = logits(model, x);
+            distributed::Writer out;
             for (std::size_t n = 0; n < x.shape()[0]; ++n) {
                 const std::size_t height = x.shape()[2], width = x.shape()[3], k = maps.classes[n].size();
                 Tensor shown = Tensor::from_shape({k, height, width});
@@ -215,14 +232,18 @@ inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& proc
                 }
                 const std::string truth =
                     batch.labels[n] >= 0 ? " (true: " + class_label(arch, in, int(batch.labels[n])) + ")" : "";
-                figures.push_back(heatmap_figure(displayable(x, n, in.display), shown, labels,
-                                                 in.name(batch.indices[n]) + truth + " - " + arch.name +
-                                                     (o.dense ? ", exact per-pixel evidence" : ", coarse evidence"),
-                                                 o.percentile));
+                write_picture(out, heatmap_figure(displayable(x, n, in.display), shown, labels,
+                                                  in.name(batch.indices[n]) + truth + " - " + arch.name +
+                                                      (o.dense ? ", exact per-pixel evidence" : ", coarse evidence"),
+                                                  o.percentile));
             }
-            return true;
+            return out.bytes();
         });
-        if (png) stacked(figures).save_png(o.output);
+        if (!processes.is_root()) return;
+        std::vector<Picture> figures;
+        for (const std::string& part : parts)
+            for (distributed::Reader in_part(part); !in_part.done();) figures.push_back(read_picture(in_part));
+        stacked(figures).save_png(o.output);
     });
 }
 
@@ -259,15 +280,14 @@ struct PatchesOptions {
 };
 
 inline void run_patches(const PatchesOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "patches");
     const std::vector<int> classes = o.chosen(o.model.architecture());
-    io::require_writable_folder(o.output_dir);
+    if (processes.is_root()) io::require_writable_folder(o.output_dir);
     on_device(o.model, [&](const auto& model) {
         const Architecture& arch = model.architecture();
         const Inputs in(o.data, o.model.threads);
         require_labels(in, arch);
-        data::BatchStream stream = in.stream(o.batch);
-        const auto found = top_patches(model, stream, classes, o.top);
+        const auto found = top_patches(model, *in.set, classes, o.top, in.shards(o.batch), processes);
+        if (!processes.is_root()) return;
         io::OutputSet outputs;
         std::string report;
         for (const TopPatches& top : found) {
@@ -306,11 +326,11 @@ struct ExplainOptions {
 };
 
 inline void run_explain(const ExplainOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "explain");
-    io::require_writable_folder(o.output_dir);
+    const bool root = processes.is_root();
+    if (root) io::require_writable_folder(o.output_dir);
     io::OutputSet outputs;
-    const std::string json_path = outputs.stage(o.output_dir + "/report.json");
-    const std::string html_path = outputs.stage(o.output_dir + "/report.html");
+    const std::string json_path = root ? outputs.stage(o.output_dir + "/report.json") : "";
+    const std::string html_path = root ? outputs.stage(o.output_dir + "/report.html") : "";
     on_device(o.model, [&](const auto& model) {
         const Architecture& arch = model.architecture();
         if (o.top > arch.classes())
@@ -322,26 +342,41 @@ inline void run_explain(const ExplainOptions& o, distributed::Communicator& proc
         std::vector<std::size_t> chosen = o.images;
         for (std::size_t i : chosen)
             require(i < n, "--images: image " + std::to_string(i) + " is not among the " + std::to_string(n));
-        if (chosen.empty()) {
-            if (o.mistakes) {
-                data::BatchStream stream = in.stream(analysis_batch);
-                chosen = mistakes(model, stream, o.count);
-                require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n) +
-                                             (o.data.labels.empty() && o.data.dataset.empty() && o.data.data_dir.empty() &&
-                                                      o.data.label < 0
-                                                  ? " (give --labels or --label)"
-                                                  : ""));
-            } else {
-                for (std::size_t i = 0; i < std::min(n, o.count); ++i) chosen.push_back(i);
-            }
+        if (chosen.empty() && o.mistakes) {
+            // Each batch's first --count mistakes; the first --count of them all are the data set's.
+            const auto parts = distributed::map_batches(*in.set, in.shards(analysis_batch), processes, [&](const data::Batch& batch) {
+                distributed::Writer out;
+                for (std::size_t index : misclassified(model, batch)) out.number(std::uint64_t(index));
+                return out.bytes();
+            });
+            for (const std::string& part : parts)
+                for (distributed::Reader found(part); !found.done() && chosen.size() < o.count;)
+                    chosen.push_back(std::size_t(found.number<std::uint64_t>()));
+            double count = double(chosen.size());
+            processes.broadcast(&count, sizeof count, 0);
+            chosen.resize(std::size_t(count));
+            processes.broadcast(chosen.data(), chosen.size() * sizeof(std::size_t), 0);
+            require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n) +
+                                         (o.data.labels.empty() && o.data.dataset.empty() && o.data.data_dir.empty() &&
+                                                  o.data.label < 0
+                                              ? " (give --labels or --label)"
+                                              : ""));
         }
-        const data::Batch images = in.stream(1).gather(0, chosen);
-        std::string html, json = "[";
-        for (std::size_t i = 0; i < chosen.size(); ++i) {
-            const Explanation e = explain(model, images.images, i, o.top, images.labels[i], o.patches,
+        if (chosen.empty())
+            for (std::size_t i = 0; i < std::min(n, o.count); ++i) chosen.push_back(i);
+        // Image i of the chosen is explained by process i mod N.
+        const auto parts = distributed::map_units(chosen.size(), processes, [&](std::size_t i) {
+            const data::Batch one = in.stream(1).gather(0, {chosen[i]});
+            const Explanation e = explain(model, one.images, 0, o.top, one.labels[0], o.patches,
                                           [&](int c) { return class_label(arch, in, c); }, in.name(chosen[i]), in.display);
-            html += to_html(e, in.display);
-            json += std::string(i ? ",\n " : "\n ") + to_json(e);
+            return distributed::Writer().text(to_html(e, in.display)).text(to_json(e)).bytes();
+        });
+        if (!root) return;
+        std::string html, json = "[";
+        for (std::size_t i = 0; i < parts.size(); ++i) {
+            distributed::Reader part(parts[i]);
+            html += part.text();
+            json += std::string(i ? ",\n " : "\n ") + part.text();
         }
         io::write_text(json_path, json + "\n]\n");
         io::write_text(html_path, html_page(arch.name + " explained", html));
@@ -371,9 +406,8 @@ struct AttributeOptions {
 };
 
 inline void run_attribute(const AttributeOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "attribute");
     o.model.require_fp32("attribute");
-    if (!o.output.empty()) io::require_writable(o.output);
+    if (processes.is_root() && !o.output.empty()) io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
         const Inputs in(o.data, o.model.threads);
         const Architecture& arch = model.architecture();
@@ -387,13 +421,31 @@ inline void run_attribute(const AttributeOptions& o, distributed::Communicator& 
             random_attribution(),
         };
         const int tile = o.tile > 0 ? o.tile : output_stride(arch);
-        // Each batch's means, weighted by its share of the images.
-        std::vector<AttributionScore> scores;
-        for_each_batch(in, analysis_batch, [&](const data::Batch& batch) {
-            add_weighted(scores, benchmark_attributions(model, batch.images, methods, tile, o.steps),
-                         double(batch.labels.size()) / double(in.size()));
-            return true;
+        // Each batch's means, weighted by its share of the images, summed in batch order.
+        const auto parts = distributed::map_batches(*in.set, in.shards(analysis_batch), processes, [&](const data::Batch& batch) {
+            distributed::Writer out;
+            out.number(double(batch.labels.size()));
+            for (const AttributionScore& row : benchmark_attributions(model, batch.images, methods, tile, o.steps))
+                out.text(row.method).number(row.rank_correlation).number(row.patch_deletion).number(row.pixel_deletion).number(row.seconds);
+            return out.bytes();
         });
+        if (!processes.is_root()) return;
+        std::vector<AttributionScore> scores;
+        for (const std::string& part : parts) {
+            distributed::Reader in_part(part);
+            const double images = in_part.number<double>();
+            std::vector<AttributionScore> rows;
+            while (!in_part.done()) {
+                AttributionScore row;
+                row.method = in_part.text();
+                row.rank_correlation = in_part.number<double>();
+                row.patch_deletion = in_part.number<double>();
+                row.pixel_deletion = in_part.number<double>();
+                row.seconds = in_part.number<double>();
+                rows.push_back(row);
+            }
+            add_weighted(scores, rows, images / double(in.size()));
+        }
         const std::string table = to_markdown(scores, in.size());
         if (!o.output.empty()) io::write_text(o.output, table);
         std::cout << table;

@@ -98,10 +98,9 @@ inline void load_data(const DataOptions& o, bool training, const data::TensorAug
     target = std::make_unique<data::TensorDataset>(loaded, training ? augment : data::TensorAugment(), o.data_npy);
 }
 
-// The files a stream left out as corrupt, for the metrics JSON.
-inline std::vector<std::pair<std::string, std::string>> skipped_fields(const data::BatchStream& stream) {
+// The files left out as corrupt, for the metrics JSON.
+inline std::vector<std::pair<std::string, std::string>> skipped_fields(const std::vector<data::SkippedItem>& skipped) {
     std::string list = "[";
-    const auto skipped = stream.skipped();
     for (std::size_t i = 0; i < skipped.size(); ++i)
         list += std::string(i ? ",\n  " : "\n  ") + "{\"file\": " + io::json_string(skipped[i].name) +
                 ", \"error\": " + io::json_string(skipped[i].error) + "}";
@@ -149,7 +148,7 @@ struct TrainOptions {
     std::uint64_t seed = 0;
     std::size_t batch_size = 128;
     int accumulate = 1, crop_padding = 2;
-    bool nesterov = false, no_shuffle = false, no_augment = false;
+    bool nesterov = false, no_shuffle = false, no_augment = false, sync_batch_norm = false;
     // The options whose default depends on the recipe, or that only some choices take.
     CLI::Option *epochs_given, *steps_given, *lr_given, *momentum_given, *nesterov_given, *weight_decay_given,
         *schedule_given, *warmup_given, *smoothing_given, *crop_given, *step_size_given, *gamma_given;
@@ -194,6 +193,9 @@ struct TrainOptions {
             ->check(CLI::Range(1L, 1L << 40))
             ->needs(ckpt);
         c.add_option("--resume", resume, "continue the run of this checkpoint (same recipe and seed)");
+        c.add_flag("--sync-batch-norm", sync_batch_norm,
+                   "under mpirun: batch norms normalise over the whole batch of all processes (what one process "
+                   "computes), not each process's share");
     }
 
     // The defaults (the built-in Fashion-MNIST recipe, or the generic one) with the
@@ -240,7 +242,6 @@ struct TrainOptions {
 };
 
 inline void run_train(const TrainOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "train");
     // Everything that can fail on the user's input is checked before any work.
     o.data.check();
     o.model.require_fp32("training");
@@ -250,10 +251,14 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
     if (model_options.arch.empty()) model_options.arch = "fashion9";
     const Architecture arch = model_options.architecture();
     const train::Recipe recipe = o.recipe();
+    if (recipe.batch_size % std::size_t(processes.size()) != 0)
+        throw UsageError("--batch-size " + std::to_string(recipe.batch_size) + " is the batch of all " +
+                         std::to_string(processes.size()) + " processes together and must be a multiple of it");
+    const bool root = processes.is_root();  // the process that prints and writes
     io::OutputSet outputs;
-    const std::string save = outputs.stage(o.save);
-    const std::string metrics = o.metrics.empty() ? "" : outputs.stage(o.metrics);
-    if (!o.checkpoint.empty()) io::require_writable(o.checkpoint);
+    const std::string save = root ? outputs.stage(o.save) : "";
+    const std::string metrics = root && !o.metrics.empty() ? outputs.stage(o.metrics) : "";
+    if (root && !o.checkpoint.empty()) io::require_writable(o.checkpoint);
     onednn::set_threads(o.model.threads);
     const int workers = o.data.loading.workers_for(o.model.threads);
 
@@ -270,14 +275,18 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
         Model<decltype(backend)> model(arch, o.seed);
         if (!o.init.empty()) load_initial_weights(model, o.init);
         auto optimizer = recipe.make_optimizer();
-        data::BatchStream loader(*source.train,
-                                 recipe.stream_options(o.seed).with_workers(workers).skipping_corrupt(o.data.skip_corrupt));
+        data::BatchStream loader(*source.train, recipe.stream_options(o.seed)
+                                                    .with_workers(workers)
+                                                    .skipping_corrupt(o.data.skip_corrupt)
+                                                    .shard(processes.rank(), processes.size()));
 
         train::FitOptions fit_options;
         if (recipe.steps > 0) fit_options.with_steps(recipe.steps);
         else fit_options.with_epochs(recipe.epochs);
         fit_options.train.label_smoothing = recipe.label_smoothing;
         fit_options.train.accumulate = recipe.accumulate;
+        fit_options.train.processes = &processes;
+        fit_options.train.sync_batch_norm = o.sync_batch_norm;
         if (o.fine_tune == "head") fit_options.train.frozen = train::frozen_except(arch, {arch.fc.name + "."});
         if (o.fine_tune == "last-stage") fit_options.train.frozen = train::frozen_except(arch, {"layer4.", arch.fc.name + "."});
         if (!o.checkpoint.empty()) fit_options.with_checkpoint(o.checkpoint, o.checkpoint_every);
@@ -285,8 +294,15 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
         const train::Schedule schedule = recipe.make_schedule(total);
         train::Position position{0, 0, 0, o.seed};
         if (!o.resume.empty()) position = train::resume(o.resume, model, *optimizer, schedule, loader, fit_options);
-        std::printf("training %s on %s: %s\n", arch.name.c_str(), o.data.name().c_str(), recipe.describe(total).c_str());
-        std::fflush(stdout);
+        if (root) {
+            std::printf("training %s on %s: %s%s\n", arch.name.c_str(), o.data.name().c_str(),
+                        recipe.describe(total).c_str(),
+                        processes.size() > 1 ? (", on " + std::to_string(processes.size()) + " processes" +
+                                                (o.sync_batch_norm ? " (batch norm synchronised)" : ""))
+                                                   .c_str()
+                                             : "");
+            std::fflush(stdout);
+        }
 
         train::Progress progress(total);
         double step_seconds = 0, wait_seconds = 0, last_loss = 0;
@@ -297,13 +313,13 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
             wait_seconds += r.data_seconds;
             images += r.images;
             last_loss = r.loss;
-            progress.update(r.epoch, r.step, double(images) / std::max(1e-9, step_seconds), r.loss);
+            if (root) progress.update(r.epoch, r.step, double(images) / std::max(1e-9, step_seconds), r.loss);
         };
         train::EpochReport last_epoch;
         callbacks.on_epoch = [&](const train::EpochReport& r) { last_epoch = r; };
         const auto start = std::chrono::steady_clock::now();
         train::fit(model, *optimizer, schedule, loader, fit_options, position, callbacks);
-        progress.finish();
+        if (root) progress.finish();
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const double rate = double(images) / std::max(1e-9, step_seconds);
 
@@ -312,6 +328,8 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
             {"dataset", io::json_string(o.data.name())},
             {"recipe", recipe.to_json(total)},
             {"seed", std::to_string(o.seed)},
+            {"processes", std::to_string(processes.size())},
+            {"sync_batch_norm", o.sync_batch_norm ? "true" : "false"},
             {"steps", std::to_string(position.step)},
             {"train_loss_last_epoch", io::json_number(last_epoch.train_loss)},
             {"train_top1_last_epoch", io::json_number(last_epoch.train_top1)},
@@ -323,17 +341,19 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
             {"data_wait_fraction", io::json_number(wait_seconds / std::max(1e-9, wait_seconds + step_seconds))}};
         if (!o.data.data_dir.empty())
             fields.emplace_back("train_transform", io::json_string(o.data.folder_transform(recipe.flip || recipe.crop_padding > 0)));
-        const auto skipped = skipped_fields(loader);
+        const auto skipped =
+            skipped_fields(distributed::gather_skipped(loader.skipped(), [](std::size_t i) { return i; }, processes));
         fields.insert(fields.end(), skipped.begin(), skipped.end());
         if (source.test) {
-            data::BatchStream test_stream(*source.test, data::StreamOptions::in_order(500, workers));
-            const train::EvalMetrics result = train::evaluate(model, test_stream);
-            std::printf("test: loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", result.loss, result.top1, result.top5,
-                        result.images);
+            const train::EvalMetrics result = train::evaluate(model, *source.test, {500, workers, false}, processes);
+            if (root)
+                std::printf("test: loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", result.loss, result.top1,
+                            result.top5, result.images);
             fields.insert(fields.end(), {{"test_loss", io::json_number(result.loss)},
                                          {"test_top1", io::json_number(result.top1)},
                                          {"test_top5", io::json_number(result.top5)}});
         }
+        if (!root) return;
         model.save(save);
         if (!metrics.empty()) io::write_text(metrics, metrics_json(fields));
         outputs.commit();
@@ -356,22 +376,22 @@ struct EvaluateOptions {
 };
 
 inline void run_evaluate(const EvaluateOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "evaluate");
     o.data.check();
-    if (!o.metrics.empty()) io::require_writable(o.metrics);
+    if (processes.is_root() && !o.metrics.empty()) io::require_writable(o.metrics);
     on_device(o.model, [&](const auto& model) {
         DataSource source;
         load_data(o.data, false, {}, source);
-        data::BatchStream stream(*source.test, data::StreamOptions::in_order(o.batch_size, o.data.loading.workers_for(
-                                                                                                o.model.threads))
-                                                   .skipping_corrupt(o.data.skip_corrupt));
-        const train::EvalMetrics metrics = train::evaluate(model, stream);
+        std::vector<data::SkippedItem> skipped;
+        const train::EvalMetrics metrics = train::evaluate(
+            model, *source.test, {o.batch_size, o.data.loading.workers_for(o.model.threads), o.data.skip_corrupt},
+            processes, &skipped);
+        if (!processes.is_root()) return;
         std::vector<std::pair<std::string, std::string>> fields{{"loss", io::json_number(metrics.loss)},
                                                                 {"top1", io::json_number(metrics.top1)},
                                                                 {"top5", io::json_number(metrics.top5)},
                                                                 {"images", std::to_string(metrics.images)}};
-        const auto skipped = skipped_fields(stream);
-        fields.insert(fields.end(), skipped.begin(), skipped.end());
+        const auto skipped_list = skipped_fields(skipped);
+        fields.insert(fields.end(), skipped_list.begin(), skipped_list.end());
         if (!o.metrics.empty()) io::write_text(o.metrics, metrics_json(fields));
         std::printf("loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", metrics.loss, metrics.top1, metrics.top5,
                     metrics.images);

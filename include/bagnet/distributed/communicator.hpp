@@ -55,7 +55,10 @@ public:
     // This process cannot go on: tells the others (see above), then throws PeerFailure
     // with the message of the first process that failed (this one's, or a lower rank's
     // that failed at the same time).
-    [[noreturn]] virtual void fail(const std::string& message) = 0;
+    [[noreturn]] void fail(const std::string& message) {
+        tell_failure(message);
+        throw PeerFailure(message);
+    }
 
     // Runs `work`; if it throws anything but a PeerFailure, this process fails with its
     // message (so that the others stop too) and every process throws PeerFailure.
@@ -69,6 +72,11 @@ public:
             fail(e.what());
         }
     }
+
+protected:
+    // The collective side of fail(): may throw PeerFailure itself (with the first
+    // failing process's message).
+    virtual void tell_failure(const std::string& message) = 0;
 };
 
 // The environment variables through which MPI launchers (Open MPI, MPICH, Slurm's
@@ -79,17 +87,18 @@ inline int launched_processes() {
     return 1;
 }
 
+// A program built without MPI refuses to be one of several processes a launcher
+// started: each would train the same model on the same data and write the same files.
+inline void require_one_launched_process() {
+    const int launched = launched_processes();
+    require(launched == 1, "this program was started as one of " + std::to_string(launched) +
+                               " processes, but was built without MPI: rebuild with -DBAGNET_WITH_MPI=ON "
+                               "(libopenmpi-dev) or start one process");
+}
+
 // One process: every collective is the identity.
 class SingleProcess : public Communicator {
 public:
-    // Refuses to be the only process when a launcher started several: without MPI
-    // each would train the same model on the same data and write the same files.
-    SingleProcess() {
-        const int launched = launched_processes();
-        require(launched == 1, "this program was started as one of " + std::to_string(launched) +
-                                   " processes, but was built without MPI: rebuild with -DBAGNET_WITH_MPI=ON "
-                                   "(libopenmpi-dev) or start one process");
-    }
     int rank() const override { return 0; }
     int size() const override { return 1; }
     void all_reduce_sum(float*, std::size_t) override {}
@@ -97,7 +106,9 @@ public:
     void broadcast(void*, std::size_t, int) override {}
     std::vector<std::string> gather(const std::string& bytes, int) override { return {bytes}; }
     void check() override {}
-    [[noreturn]] void fail(const std::string& message) override { throw PeerFailure(message); }
+
+protected:
+    void tell_failure(const std::string&) override {}
 };
 
 }  // namespace bagnet::distributed

@@ -34,18 +34,15 @@ struct Explanation {
     bool mistake() const { return true_label >= 0 && predicted != true_label; }
 };
 
-// The first `count` images of a data set that the model misclassifies, by position,
-// streamed (an image labelled -1 has no known class, so it is never a mistake).
+// The images of a batch that the model misclassifies, by their data-set index (an
+// image labelled -1 has no known class, so it is never a mistake).
 template <class Backend>
-std::vector<std::size_t> mistakes(const Model<Backend>& model, data::BatchStream& stream, std::size_t count) {
+std::vector<std::size_t> misclassified(const Model<Backend>& model, const data::Batch& batch) {
     std::vector<std::size_t> found;
-    for (std::size_t b = 0; b < stream.batches_per_epoch() && found.size() < count; ++b) {
-        const data::Batch batch = stream.batch(0, b);
-        if (batch.labels.empty()) continue;
-        const Tensor2 scores = logits(model, batch.images);
-        for (std::size_t i = 0; i < batch.labels.size() && found.size() < count; ++i)
-            if (batch.labels[i] >= 0 && top_classes(scores, i, 1)[0] != batch.labels[i]) found.push_back(batch.indices[i]);
-    }
+    if (batch.labels.empty()) return found;
+    const Tensor2 scores = logits(model, batch.images);
+    for (std::size_t i = 0; i < batch.labels.size(); ++i)
+        if (batch.labels[i] >= 0 && top_classes(scores, i, 1)[0] != batch.labels[i]) found.push_back(batch.indices[i]);
     return found;
 }
 

@@ -15,6 +15,7 @@
 #include <xtensor/xview.hpp>
 
 #include "bagnet/data/stream.hpp"
+#include "bagnet/distributed/shard.hpp"
 #include "bagnet/explain/geometry.hpp"
 #include "bagnet/inference.hpp"
 #include "bagnet/io/json.hpp"
@@ -74,51 +75,127 @@ private:
     std::vector<Patch> heap_;  // std heap ordered by ranks_before: front() ranks last
 };
 
-// Streams one epoch (epoch 0) of the stream for several classes at a time (one
-// forward pass per batch serves them all); StreamOptions::in_order visits every
-// image once. Patches are the logit map's: the q x q patches at the output-stride grid.
-template <class Backend>
-std::vector<TopPatches> top_patches(const Model<Backend>& model, data::BatchStream& stream,
-                                    const std::vector<int>& classes, std::size_t k) {
-    const Architecture& arch = model.architecture();
+namespace detail {
+
+inline void require_patch_classes(const Architecture& arch, const std::vector<int>& classes, std::size_t k) {
     require(!classes.empty(), "no class to find patches of");
     for (int c : classes)
         require(c >= 0 && c < arch.classes(), "class " + std::to_string(c) + " is out of range: " + arch.name + " has " +
                                                   std::to_string(arch.classes()) + " classes (0.." +
                                                   std::to_string(arch.classes() - 1) + ")");
     require(k >= 1, "the number of patches must be at least 1");
-    const int q = arch.patch_size, stride = output_stride(arch);
-    std::vector<BoundedPatchHeap> of_class(classes.size(), BoundedPatchHeap(k)), of_others = of_class;
+}
+
+// The best patches so far of every class: among images of the class, and among the others.
+struct PatchHeaps {
+    std::vector<BoundedPatchHeap> of_class, of_others;
     std::size_t images = 0;
-    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b) {
-        const data::Batch batch = stream.batch(0, b);
-        if (batch.labels.empty()) continue;
-        const Tensor4 map = logit_map(model, batch.images);
-        for (std::size_t n = 0; n < map.shape()[0]; ++n)
-            for (std::size_t c = 0; c < classes.size(); ++c) {
-                BoundedPatchHeap& heap = batch.labels[n] == classes[c] ? of_class[c] : of_others[c];
-                for (std::size_t i = 0; i < map.shape()[1]; ++i)
-                    for (std::size_t j = 0; j < map.shape()[2]; ++j) {
-                        Patch patch;
-                        patch.score = map(n, i, j, std::size_t(classes[c]));
-                        patch.image = batch.indices[n];
-                        patch.y = int(i) * stride;
-                        patch.x = int(j) * stride;
-                        if (!heap.would_keep(patch)) continue;
-                        patch.label = batch.labels[n];
-                        patch.source = stream.dataset().name(patch.image);
-                        patch.pixels = xt::view(batch.images, n, xt::all(), xt::range(patch.y, patch.y + q),
-                                                xt::range(patch.x, patch.x + q));
-                        heap.push(std::move(patch));
-                    }
-            }
-        images += map.shape()[0];
+    PatchHeaps(std::size_t classes, std::size_t k) : of_class(classes, BoundedPatchHeap(k)), of_others(of_class) {}
+
+    std::vector<TopPatches> result(const std::vector<int>& classes) const {
+        require(images > 0, "the data set is empty: no images to find patches in");
+        std::vector<TopPatches> out(classes.size());
+        for (std::size_t c = 0; c < classes.size(); ++c)
+            out[c] = {classes[c], of_class[c].best_first(), of_others[c].best_first(), images};
+        return out;
     }
-    require(images > 0, "the data set is empty: no images to find patches in");
-    std::vector<TopPatches> result(classes.size());
-    for (std::size_t c = 0; c < classes.size(); ++c)
-        result[c] = {classes[c], of_class[c].best_first(), of_others[c].best_first(), images};
-    return result;
+};
+
+// Adds one batch's patches (batch.indices index `data`, which names them).
+template <class Backend>
+void add_patches(const Model<Backend>& model, const data::Batch& batch, const data::Dataset& data,
+                 const std::vector<int>& classes, PatchHeaps& heaps) {
+    if (batch.labels.empty()) return;
+    const int q = model.architecture().patch_size, stride = output_stride(model.architecture());
+    const Tensor4 map = logit_map(model, batch.images);
+    for (std::size_t n = 0; n < map.shape()[0]; ++n)
+        for (std::size_t c = 0; c < classes.size(); ++c) {
+            BoundedPatchHeap& heap = batch.labels[n] == classes[c] ? heaps.of_class[c] : heaps.of_others[c];
+            for (std::size_t i = 0; i < map.shape()[1]; ++i)
+                for (std::size_t j = 0; j < map.shape()[2]; ++j) {
+                    Patch patch;
+                    patch.score = map(n, i, j, std::size_t(classes[c]));
+                    patch.image = batch.indices[n];
+                    patch.y = int(i) * stride;
+                    patch.x = int(j) * stride;
+                    if (!heap.would_keep(patch)) continue;
+                    patch.label = batch.labels[n];
+                    patch.source = data.name(patch.image);
+                    patch.pixels = xt::view(batch.images, n, xt::all(), xt::range(patch.y, patch.y + q),
+                                            xt::range(patch.x, patch.x + q));
+                    heap.push(std::move(patch));
+                }
+        }
+    heaps.images += map.shape()[0];
+}
+
+inline void write_patches(distributed::Writer& out, const std::vector<Patch>& patches) {
+    out.number(std::uint64_t(patches.size()));
+    for (const Patch& p : patches)
+        out.number(p.score).number(std::uint64_t(p.image)).text(p.source).number(p.label).number(p.y).number(p.x).tensor(
+            p.pixels);
+}
+
+inline void read_patches(distributed::Reader& in, BoundedPatchHeap& heap) {
+    for (auto count = in.number<std::uint64_t>(); count > 0; --count) {
+        Patch p;
+        p.score = in.number<float>();
+        p.image = std::size_t(in.number<std::uint64_t>());
+        p.source = in.text();
+        p.label = in.number<std::int64_t>();
+        p.y = in.number<int>();
+        p.x = in.number<int>();
+        p.pixels = in.tensor();
+        heap.push(std::move(p));
+    }
+}
+
+}  // namespace detail
+
+// Streams one epoch (epoch 0) of the stream for several classes at a time (one
+// forward pass per batch serves them all); StreamOptions::in_order visits every
+// image once. Patches are the logit map's: the q x q patches at the output-stride grid.
+template <class Backend>
+std::vector<TopPatches> top_patches(const Model<Backend>& model, data::BatchStream& stream,
+                                    const std::vector<int>& classes, std::size_t k) {
+    detail::require_patch_classes(model.architecture(), classes, k);
+    detail::PatchHeaps heaps(classes.size(), k);
+    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b)
+        detail::add_patches(model, stream.batch(0, b), stream.dataset(), classes, heaps);
+    return heaps.result(classes);
+}
+
+// The same with the data set's batches shared between processes
+// (distributed/shard.hpp); the result, on the
+// first process, is exactly one process's: the k best of every batch's k best, in
+// the same total order (ties broken by position). Empty on the other processes.
+template <class Backend>
+std::vector<TopPatches> top_patches(const Model<Backend>& model, const data::Dataset& data,
+                                    const std::vector<int>& classes, std::size_t k,
+                                    const distributed::ShardOptions& options, distributed::Communicator& processes) {
+    detail::require_patch_classes(model.architecture(), classes, k);
+    const auto parts = distributed::map_batches(data, options, processes, [&](const data::Batch& images) {
+        detail::PatchHeaps heaps(classes.size(), k);
+        detail::add_patches(model, images, data, classes, heaps);
+        distributed::Writer out;
+        out.number(std::uint64_t(heaps.images));
+        for (std::size_t c = 0; c < classes.size(); ++c) {
+            detail::write_patches(out, heaps.of_class[c].best_first());
+            detail::write_patches(out, heaps.of_others[c].best_first());
+        }
+        return out.bytes();
+    });
+    if (!processes.is_root()) return {};
+    detail::PatchHeaps heaps(classes.size(), k);
+    for (const std::string& part : parts) {
+        distributed::Reader in(part);
+        heaps.images += std::size_t(in.number<std::uint64_t>());
+        for (std::size_t c = 0; c < classes.size(); ++c) {
+            detail::read_patches(in, heaps.of_class[c]);
+            detail::read_patches(in, heaps.of_others[c]);
+        }
+    }
+    return heaps.result(classes);
 }
 
 template <class Backend>

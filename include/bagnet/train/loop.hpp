@@ -11,9 +11,12 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <numeric>
 #include <set>
 #include <string>
 
+#include "bagnet/distributed/gradient_reduction.hpp"
+#include "bagnet/distributed/shard.hpp"
 #include "bagnet/inference.hpp"
 #include "bagnet/train/backprop.hpp"
 #include "bagnet/train/checkpoint.hpp"
@@ -29,6 +32,14 @@ struct TrainOptions {
     int accumulate = 1;            // micro-batches per optimizer step (gradient accumulation)
     std::set<std::string> frozen;  // parameter keys left as they are
     Mode batch_norm = Mode::training;  // evaluation: normalise with (and keep) the running statistics
+    // Data parallelism: the processes that share every batch, each holding its share
+    // (data::StreamOptions::shard); null: this process alone. Their gradients are summed,
+    // so that the step is the whole batch's. Batch norm normalises each process's share
+    // on its own (PyTorch DDP's default), or with sync_batch_norm the whole batch (what
+    // one process computes). Either way the running statistics of the first process are
+    // every process's after each step (DDP's broadcast_buffers), so all copies agree.
+    distributed::Communicator* processes = nullptr;
+    bool sync_batch_norm = false;
 };
 
 // Every parameter key except those starting with one of `trained_prefixes`,
@@ -58,49 +69,80 @@ struct StepReport {
     double data_seconds = 0;   // time spent waiting for its batch (fit only)
 };
 
-// One optimizer step on `batch`: forward in training mode, softmax cross-entropy,
-// backward, then the update. With options.accumulate = k the batch is processed
-// as k micro-batches whose gradients add up to the full batch's mean-loss gradient.
-// A non-finite loss or gradient throws before anything is updated.
+namespace detail {
+// The sizes of every process's share of a batch.
+inline std::vector<double> share_sizes(std::size_t mine, distributed::Communicator* processes) {
+    if (!processes) return {double(mine)};
+    std::vector<double> sizes(std::size_t(processes->size()), 0.0);
+    sizes[std::size_t(processes->rank())] = double(mine);
+    processes->all_reduce_sum(sizes.data(), sizes.size());
+    return sizes;
+}
+}  // namespace detail
+
+// One optimizer step on `batch` (with options.processes: this process's share of the
+// batch): forward in training mode, softmax cross-entropy, backward, then the update.
+// With options.accumulate = k the batch is processed as k micro-batches whose
+// gradients add up to the full batch's mean-loss gradient. A non-finite loss or
+// gradient throws before anything is updated.
 template <class Backend>
 StepReport train_step(Model<Backend>& model, Optimizer& optimizer, const Batch& batch, double lr,
                       const TrainOptions& options = {}) {
     const auto start = std::chrono::steady_clock::now();
+    distributed::Communicator* processes =
+        options.processes && options.processes->size() > 1 ? options.processes : nullptr;
+    distributed::Communicator* synchronised = options.sync_batch_norm ? processes : nullptr;
     const Graph graph = graph_of(model.architecture());
     auto& ops = training_ops<Backend>();
     const std::size_t n = batch.labels.size();
-    const std::size_t parts = std::size_t(std::max(1, std::min<int>(options.accumulate, int(n))));
+    const std::vector<double> shares = detail::share_sizes(n, processes);
+    const double whole = std::accumulate(shares.begin(), shares.end(), 0.0);
+    const double smallest = *std::min_element(shares.begin(), shares.end());
+    StepReport report;
+    report.images = std::size_t(whole);
+    report.lr = lr;
+    // Synchronised batch norms need every process in every forward pass.
+    if (whole == 0 || (synchronised && smallest == 0)) return report;
+    const std::size_t micro = synchronised ? std::size_t(smallest) : n;
+    const std::size_t parts = std::size_t(std::clamp<long>(options.accumulate, 1, long(std::max<std::size_t>(micro, 1))));
     Parameters& params = model.mutable_parameters();
     // Running statistics change only once the whole step has succeeded.
     Parameters updated_statistics;
     for (const auto& [key, value] : params.tensors())
         if (is_running_statistic(key)) updated_statistics.tensors()[key] = value;
     Gradients total;
-    StepReport report;
-    report.images = n;
-    report.lr = lr;
-    for (std::size_t part = 0; part < parts; ++part) {
+    for (const std::string& key : trainable_keys(graph))  // a process with an empty share adds zeros
+        if (!options.frozen.count(key)) total[key] = xt::zeros<float>(params.at(key).shape());
+    double loss_sum = 0, correct = 0;
+    for (std::size_t part = 0; part < parts && n > 0; ++part) {
         const std::size_t begin = n * part / parts, end = n * (part + 1) / parts;
         const Tensor4 x = slice_batch(batch.images, begin, end);
         const std::vector<std::int64_t> labels(batch.labels.begin() + long(begin), batch.labels.begin() + long(end));
-        const auto tape = forward(ops, graph, params, x, options.batch_norm);
+        const auto tape = forward(ops, graph, params, x, options.batch_norm, synchronised);
         LossResult loss = softmax_cross_entropy(tape.output(), labels, options.label_smoothing);
         if (!std::isfinite(loss.loss))
             throw Error("the loss became non-finite (" + std::to_string(loss.loss) +
                         "); lower the learning rate (training stopped, the last checkpoint is kept)");
-        report.loss += loss.loss * double(end - begin) / double(n);
-        report.correct += loss.correct;
-        loss.gradient *= float(double(end - begin) / double(n));
+        loss_sum += loss.loss * double(end - begin);
+        correct += double(loss.correct);
+        // The gradient of this part's share of the whole batch's mean loss.
+        loss.gradient *= float(double(end - begin) / whole);
         BackwardOptions backward_options;
         backward_options.frozen = options.frozen;
-        Gradients gradients = backward(ops, graph, params, tape, loss.gradient, backward_options).parameters;
-        for (auto& [key, g] : gradients) {
-            auto it = total.find(key);
-            if (it == total.end()) total.emplace(key, std::move(g));
-            else it->second += g;
-        }
+        for (auto& [key, g] : backward(ops, graph, params, tape, loss.gradient, backward_options).parameters)
+            total.at(key) += g;
         if (options.batch_norm == Mode::training) update_running_statistics(graph, tape, updated_statistics);
     }
+    if (processes) {
+        distributed::sum_gradients(total, *processes);
+        double sums[2] = {loss_sum, correct};
+        processes->all_reduce_sum(sums, 2);
+        loss_sum = sums[0];
+        correct = sums[1];
+        distributed::broadcast_tensors(updated_statistics.tensors(), *processes);
+    }
+    report.loss = loss_sum / whole;
+    report.correct = std::size_t(correct);
     for (const auto& [key, value] : updated_statistics.tensors())
         if (!options.frozen.count(key)) params.at(key) = value;
     // ReLU turns NaN into 0, so a poisoned step can show a finite loss: check the gradients too.
@@ -119,36 +161,44 @@ struct EvalMetrics {
     std::size_t images = 0;
 };
 
-// Loss, top-1 and top-5 accuracy in evaluation mode (the fast inference path),
-// over one pass of the stream (StreamOptions::in_order: every item once).
+namespace detail {
+// A batch's summed loss, top-1 and top-5 hits and images, added to `metrics` (not yet divided).
 template <class Backend>
-EvalMetrics evaluate(const Model<Backend>& model, data::BatchStream& stream) {
-    data::check_labels(stream.dataset(), model.architecture().classes(), "evaluation data");
-    const std::size_t classes = std::size_t(model.architecture().classes());
-    EvalMetrics metrics;
-    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b) {
-        const Batch batch = stream.batch(0, b);
-        const std::size_t n = batch.labels.size();
-        if (n == 0) continue;
-        const Tensor2 scores = logits(model, batch.images);
-        Tensor4 as4 = Tensor4::from_shape({n, classes, std::size_t(1), std::size_t(1)});
-        std::copy(scores.begin(), scores.end(), as4.begin());
-        const LossResult loss = softmax_cross_entropy(as4, batch.labels);
-        metrics.loss += loss.loss * double(n);
-        metrics.top1 += double(loss.correct);
-        for (std::size_t i = 0; i < n; ++i) {
-            const float target = scores(i, std::size_t(batch.labels[i]));
-            std::size_t above = 0;
-            for (std::size_t k = 0; k < classes; ++k) above += scores(i, k) > target;
-            metrics.top5 += above < 5;
-        }
-        metrics.images += n;
+void add_batch_metrics(const Model<Backend>& model, const Batch& batch, EvalMetrics& metrics) {
+    const std::size_t n = batch.labels.size(), classes = std::size_t(model.architecture().classes());
+    if (n == 0) return;
+    const Tensor2 scores = logits(model, batch.images);
+    Tensor4 as4 = Tensor4::from_shape({n, classes, std::size_t(1), std::size_t(1)});
+    std::copy(scores.begin(), scores.end(), as4.begin());
+    const LossResult loss = softmax_cross_entropy(as4, batch.labels);
+    metrics.loss += loss.loss * double(n);
+    metrics.top1 += double(loss.correct);
+    for (std::size_t i = 0; i < n; ++i) {
+        const float target = scores(i, std::size_t(batch.labels[i]));
+        std::size_t above = 0;
+        for (std::size_t k = 0; k < classes; ++k) above += scores(i, k) > target;
+        metrics.top5 += above < 5;
     }
+    metrics.images += n;
+}
+
+inline EvalMetrics averaged(EvalMetrics metrics) {
     require(metrics.images > 0, "evaluation data: no image could be loaded");
     metrics.loss /= double(metrics.images);
     metrics.top1 /= double(metrics.images);
     metrics.top5 /= double(metrics.images);
     return metrics;
+}
+}  // namespace detail
+
+// Loss, top-1 and top-5 accuracy in evaluation mode (the fast inference path),
+// over one pass of the stream (StreamOptions::in_order: every item once).
+template <class Backend>
+EvalMetrics evaluate(const Model<Backend>& model, data::BatchStream& stream) {
+    data::check_labels(stream.dataset(), model.architecture().classes(), "evaluation data");
+    EvalMetrics metrics;
+    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b) detail::add_batch_metrics(model, stream.batch(0, b), metrics);
+    return detail::averaged(metrics);
 }
 
 // The same over images in memory.
@@ -157,6 +207,34 @@ EvalMetrics evaluate(const Model<Backend>& model, const LabelledImages& data, st
     const data::TensorDataset dataset(data);
     data::BatchStream stream(dataset, data::StreamOptions::in_order(batch_size));
     return evaluate(model, stream);
+}
+
+// The same over a data set whose batches are shared between processes
+// (distributed/shard.hpp): every process gets exactly the metrics one process
+// computes; the first process also gets the files skipped as corrupt.
+template <class Backend>
+EvalMetrics evaluate(const Model<Backend>& model, const data::Dataset& data, const distributed::ShardOptions& options,
+                     distributed::Communicator& processes, std::vector<data::SkippedItem>* skipped = nullptr) {
+    data::check_labels(data, model.architecture().classes(), "evaluation data");
+    const auto parts = distributed::map_batches(data, options, processes, [&](const Batch& batch) {
+        EvalMetrics part;
+        detail::add_batch_metrics(model, batch, part);
+        return distributed::Writer().number(part.loss).number(part.top1).number(part.top5).number(std::uint64_t(part.images)).bytes();
+    }, skipped);
+    // Summed in batch order on the first process, as one process sums them.
+    double totals[4] = {0, 0, 0, 0};
+    for (const std::string& part : parts) {
+        distributed::Reader in(part);
+        for (int i = 0; i < 3; ++i) totals[i] += in.number<double>();
+        totals[3] += double(in.number<std::uint64_t>());
+    }
+    processes.broadcast(totals, sizeof totals, 0);
+    EvalMetrics metrics;
+    metrics.loss = totals[0];
+    metrics.top1 = totals[1];
+    metrics.top5 = totals[2];
+    metrics.images = std::size_t(totals[3]);
+    return detail::averaged(metrics);
 }
 
 struct EpochReport {
@@ -196,20 +274,30 @@ template <class Backend>
 void fit(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, data::BatchStream& stream,
          const FitOptions& options, Position& position, const Callbacks& callbacks = {}) {
     data::check_labels(stream.dataset(), model.architecture().classes(), "training data");
+    distributed::SingleProcess alone;
+    distributed::Communicator& processes = options.train.processes ? *options.train.processes : alone;
+    require(stream.options().ranks == processes.size() && stream.options().rank == processes.rank(),
+            "the stream's share (process " + std::to_string(stream.options().rank) + " of " +
+                std::to_string(stream.options().ranks) + ") is not this process's (" + std::to_string(processes.rank()) +
+                " of " + std::to_string(processes.size()) + ")");
+    // Every process starts from the first one's parameters and optimizer state.
+    distributed::broadcast_tensors(model.mutable_parameters().tensors(), processes);
+    distributed::broadcast_tensors(optimizer.state(), processes);
     const long total = total_steps(options, stream);
     const long per_epoch = long(stream.batches_per_epoch());
     EpochReport epoch_report;
     auto save = [&] {
-        if (!options.checkpoint.empty())
+        if (!options.checkpoint.empty() && processes.is_root())
             save_checkpoint(options.checkpoint, model.architecture(), model.parameters(), optimizer, position,
                             {schedule.describe(), total});
     };
     while (position.step < total) {
         const auto asked = std::chrono::steady_clock::now();
-        const Batch batch = stream.batch(std::uint64_t(position.epoch), std::size_t(position.batch));
+        const Batch batch =
+            processes.guard([&] { return stream.batch(std::uint64_t(position.epoch), std::size_t(position.batch)); });
         const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
-        StepReport report;
-        if (!batch.labels.empty()) report = train_step(model, optimizer, batch, schedule(position.step), options.train);
+        StepReport report =
+            processes.guard([&] { return train_step(model, optimizer, batch, schedule(position.step), options.train); });
         report.data_seconds = waited;
         report.epoch = position.epoch;
         report.step = ++position.step;
@@ -233,7 +321,7 @@ void fit(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, 
         }
         if (epoch_done || position.step == total ||
             (options.checkpoint_every > 0 && position.step % options.checkpoint_every == 0))
-            save();
+            processes.guard(save);
     }
 }
 
