@@ -24,16 +24,31 @@ inline std::string read_text(const std::string& path) {
     return text.str();
 }
 
-// `arguments` is passed to the shell as written (quote paths with spaces).
-inline ProgramResult run_bagnet(const std::string& arguments) {
+// Runs `launcher bagnet arguments` in the shell; `arguments` is passed as written (quote
+// paths with spaces).
+inline ProgramResult run_program(const std::string& launcher, const std::string& arguments) {
     ScratchDirectory scratch;
-    const std::string command = bagnet_program() + " " + arguments + " >" + scratch.file("out") + " 2>" + scratch.file("err");
+    const std::string command =
+        launcher + bagnet_program() + " " + arguments + " >" + scratch.file("out") + " 2>" + scratch.file("err");
     const int status = std::system(command.c_str());
     ProgramResult result;
     result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     result.out = read_text(scratch.file("out"));
     result.err = read_text(scratch.file("err"));
     return result;
+}
+
+inline ProgramResult run_bagnet(const std::string& arguments) { return run_program("", arguments); }
+
+// The same as `processes` MPI processes (BAGNET_MPIEXEC: Open MPI's mpirun, which may run as root
+// and start more processes than there are cores; -q keeps its own notices off stderr).
+// Open MPI's start-up allocations stay reachable only through libraries without frame
+// pointers, so the leak checker can match them to tests/lsan.supp only with full unwinding.
+inline ProgramResult run_bagnet_processes(int processes, const std::string& arguments) {
+    const std::string launcher = "ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0 timeout 300 " +
+                                 environment("BAGNET_MPIEXEC") + " --allow-run-as-root --oversubscribe -q -np " +
+                                 std::to_string(processes) + " ";
+    return run_program(launcher, arguments);
 }
 
 // A failure as the project promises it: the given exit code and exactly one line on stderr.

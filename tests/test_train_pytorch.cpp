@@ -1,51 +1,28 @@
-// Training against PyTorch (tests/reference/make_train_fixture.py, float64): the
-// eval-mode input gradient, and SGD steps with momentum, weight decay and
-// training-mode batch norm, compared tensor by tensor.
-//
-// Tolerances are calibrated per tensor: the fixture records how far PyTorch's own
-// float32 run lands from its float64 run. A deep batch-norm net at initialisation
-// is ill-conditioned (the batch-norm backward pass cancels most of its incoming
-// gradient), so some tensors' updates are only known to 10% or so in float32.
-// Errors are norm-wise (||a - b|| / ||b||): rounding flips the ReLU mask of a few
-// activations that sit at zero, which moves a few gradient entries by a lot and
-// would dominate a max-norm comparison whichever float32 implementation runs.
-// Each tensor must stay within 10x PyTorch's error (plus a floor); and typically
-// (the median over tensors) within 2x, which a wrong gradient anywhere would not be.
+// Training against PyTorch (tests/reference/make_train_fixture.py, make_ddp_fixture.py,
+// float64): the eval-mode input gradient, and SGD steps with momentum, weight decay and
+// training-mode batch norm, on one process and as two DDP processes, compared tensor by
+// tensor with tolerances calibrated per tensor (tests/pytorch_updates.hpp).
 #include <catch2/catch.hpp>
 
-#include <algorithm>
-#include <fstream>
-#include <sstream>
+#include <memory>
+
+#include <xtensor/xview.hpp>
 
 #include "bagnet/bagnet.hpp"
 #include "bagnet/io/npy.hpp"
 #include "bagnet/train.hpp"
 #include "fixtures.hpp"
+#include "pytorch_updates.hpp"
+#include "thread_communicator.hpp"
 #include "train_test_support.hpp"
 
 using namespace bagnet;
 using bagnet::testing::fixture;
 using bagnet::testing::max_relative_error;
-using bagnet::testing::norm_relative_error;
+using bagnet::testing::check_updates_match;
+using bagnet::testing::read_tolerances;
 
 namespace {
-
-// The numbers of a flat JSON object {"key": number, ...}, as tolerance.json holds.
-std::map<std::string, double> read_tolerances(const std::string& path) {
-    std::ifstream in(path);
-    REQUIRE(in);
-    std::stringstream text;
-    text << in.rdbuf();
-    std::map<std::string, double> values;
-    const std::string s = text.str();
-    for (std::size_t at = s.find('"'); at != std::string::npos; at = s.find('"', at)) {
-        const std::size_t end = s.find('"', at + 1);
-        const std::size_t colon = s.find(':', end);
-        values[s.substr(at + 1, end - at - 1)] = std::stod(s.substr(colon + 1));
-        at = s.find_first_of(",}", colon);
-    }
-    return values;
-}
 
 Model<cpu> load_model(int q, const std::string& dir) {
     Model<cpu> model(make_architecture<imagenet>(q, 10));
@@ -68,36 +45,31 @@ void compare_input_gradient(int q, const std::string& name) {
     if (classes[0] == classes[1]) CHECK(max_relative_error(input_gradient(model, x, classes[0]), expected) < 3e-3);
 }
 
-void compare_sgd(int q, const std::string& name, double lr, double weight_decay, int steps) {
+// `steps` SGD steps on the fixture's batch: one process on the whole batch, or `processes`
+// threads standing in for processes, each on its consecutive share with its own batch norm, as
+// the DDP fixture (make_ddp_fixture.py) splits it. Returns process 0's parameters.
+Parameters sgd_steps(const Architecture& arch, const std::string& dir, double lr, double weight_decay, int steps,
+                     int processes) {
+    const train::Batch batch{Tensor4(io::load_npy_float(dir + "/input.npy")), io::load_npy_int64(dir + "/labels.npy"), {}};
+    std::vector<std::unique_ptr<Model<cpu>>> models;
+    for (int r = 0; r < processes; ++r) models.push_back(std::make_unique<Model<cpu>>(arch, dir + "/weights.safetensors"));
+    bagnet::testing::run_ranks(processes, [&](distributed::Communicator& communicator) {
+        const std::size_t r = std::size_t(communicator.rank()), n = batch.labels.size();
+        const std::size_t begin = n * r / std::size_t(processes), end = n * (r + 1) / std::size_t(processes);
+        const train::Batch share{xt::view(batch.images, xt::range(begin, end)),
+                                 {batch.labels.begin() + long(begin), batch.labels.begin() + long(end)}, {}};
+        train::Sgd sgd(train::SgdOptions().momentum(0.9).weight_decay(weight_decay));
+        train::TrainOptions options;
+        options.processes = &communicator;
+        for (int i = 0; i < steps; ++i) train::train_step(*models[r], sgd, share, lr, options);
+    });
+    return models[0]->parameters();
+}
+
+void compare_sgd(const Architecture& arch, const std::string& name, double lr, double weight_decay, int steps,
+                 int processes = 1) {
     const std::string dir = fixture(name);
-    Model<cpu> model = load_model(q, dir);
-    const Parameters before = model.parameters();
-    train::Batch batch{Tensor4(io::load_npy_float(dir + "/input.npy")), io::load_npy_int64(dir + "/labels.npy"), {}};
-    train::Sgd sgd(train::SgdOptions().momentum(0.9).weight_decay(weight_decay));
-    for (int i = 0; i < steps; ++i) train::train_step(model, sgd, batch, lr);
-    const Parameters after = Parameters::load(model.architecture(), dir + "/after.safetensors");
-    const auto tolerances = read_tolerances(dir + "/tolerance.json");
-    std::size_t compared = 0;
-    std::vector<double> ratios;
-    for (const auto& slot : parameter_slots(model.architecture())) {
-        const Tensor& expected_after = after.at(slot.key);
-        if (slot.is_counter) {
-            CHECK(model.parameters().at(slot.key)() == expected_after());
-            continue;
-        }
-        const Tensor update = model.parameters().at(slot.key) - before.at(slot.key);
-        const Tensor expected = expected_after - before.at(slot.key);
-        const double calibrated = tolerances.at(slot.key);
-        const double error = norm_relative_error(update, expected);
-        INFO(slot.key << ": relative error of the update " << error << ", PyTorch fp32 " << calibrated);
-        CHECK(error < 10 * calibrated + 2e-3);
-        ratios.push_back(error / (calibrated + 1e-4));
-        ++compared;
-    }
-    CHECK(compared == tolerances.size());
-    std::sort(ratios.begin(), ratios.end());
-    INFO("median error relative to PyTorch's own fp32 error: " << ratios[ratios.size() / 2]);
-    CHECK(ratios[ratios.size() / 2] < 2);
+    check_updates_match(arch, dir, sgd_steps(arch, dir, lr, weight_decay, steps, processes));
 }
 
 }  // namespace
@@ -108,10 +80,15 @@ TEST_CASE("input gradients equal PyTorch's in float64", "[train][pytorch]") {
 }
 
 TEST_CASE("one SGD step equals PyTorch's: every parameter's update and running statistic", "[train][pytorch]") {
-    compare_sgd(17, "train_sgd_q17", 0.01, 1e-4, 1);
-    compare_sgd(33, "train_sgd_q33", 0.01, 1e-4, 1);
+    compare_sgd(make_architecture<imagenet>(17, 10), "train_sgd_q17", 0.01, 1e-4, 1);
+    compare_sgd(make_architecture<imagenet>(33, 10), "train_sgd_q33", 0.01, 1e-4, 1);
 }
 
 TEST_CASE("two tiny SGD steps equal PyTorch's: momentum and weight decay", "[train][pytorch]") {
-    compare_sgd(17, "train_sgd_q17_two_tiny", 1e-6, 0.05, 2);
+    compare_sgd(make_architecture<imagenet>(17, 10), "train_sgd_q17_two_tiny", 1e-6, 0.05, 2);
+}
+
+TEST_CASE("two processes train as PyTorch DDP does: averaged gradients, per-process batch norm, process 0's "
+          "running statistics", "[train][pytorch][distributed]") {
+    compare_sgd(make_architecture<bagnet::small<10, 1>>(9), "train_ddp_small9", 0.01, 1e-4, 2, 2);
 }

@@ -98,17 +98,25 @@ int run(int argc, char** argv, Communicator& processes) {
     return 0;
 }
 
+// MPI starts only where a launcher started several processes: one process needs none of it
+// (and skips MPI_Init's start-up).
+int run_on_launched_processes(int argc, char** argv) {
+#if BAGNET_WITH_MPI
+    if (bagnet::distributed::launched_processes() > 1) {
+        bagnet::distributed::Mpi processes(argc, argv);
+        return run(argc, argv, processes);
+    }
+#endif
+    bagnet::distributed::require_one_launched_process();
+    bagnet::distributed::SingleProcess processes;
+    return run(argc, argv, processes);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     try {
-#if BAGNET_WITH_MPI
-        bagnet::distributed::Mpi processes(argc, argv);
-#else
-        bagnet::distributed::require_one_launched_process();
-        bagnet::distributed::SingleProcess processes;
-#endif
-        return run(argc, argv, processes);
+        return run_on_launched_processes(argc, argv);
     } catch (const bagnet::Error& e) {  // started as one of several processes, without MPI
         std::cerr << "bagnet: error: " << e.what() << "\n";
         return 2;

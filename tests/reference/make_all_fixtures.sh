@@ -50,3 +50,7 @@ done
 "$PYTHON" "$HERE/make_train_fixture.py" sgd --q 17 --height 49 --width 41 --batch 2 --seed 23 --lr 0.01 --steps 1 --out "$DIR/train_sgd_q17"
 "$PYTHON" "$HERE/make_train_fixture.py" sgd --q 33 --height 57 --width 49 --batch 2 --seed 24 --lr 0.01 --steps 1 --out "$DIR/train_sgd_q33"
 "$PYTHON" "$HERE/make_train_fixture.py" sgd --q 17 --height 49 --width 41 --batch 2 --seed 25 --lr 1e-6 --weight-decay 0.05 --steps 2 --out "$DIR/train_sgd_q17_two_tiny"
+
+# Data-parallel training by PyTorch DDP (gloo, 2 processes, per-process batch norm): two SGD steps of
+# the small BagNet-9, for the simulated processes (tests/test_train_pytorch.cpp) and mpirun -np 2.
+"$PYTHON" "$HERE/make_ddp_fixture.py" --steps 2 --batch 16 --seed 31 --lr 0.01 --out "$DIR/train_ddp_small9"

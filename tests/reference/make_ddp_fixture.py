@@ -2,7 +2,7 @@
 """Data-parallel training by PyTorch DistributedDataParallel (gloo, 2 processes), the reference for
 `mpirun -np 2 bagnet train` with per-process batch norm.
 
-    make_ddp_fixture.py --steps 2 --batch 6 --seed 31 --lr 0.05 --out DIR
+    make_ddp_fixture.py --steps 2 --batch 16 --seed 31 --lr 0.01 --out DIR
 
 The small BagNet-9 (tests/reference/bagnet_reference.py `small`, 28 x 28 grey, 10 classes, random
 weights and batch-norm statistics) trains for --steps steps of torch.optim.SGD (momentum 0.9,
@@ -75,9 +75,9 @@ def train(state, images, labels, dtype, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=6)
+    parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seed", type=int, default=31)
-    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     if os.path.exists(os.path.join(args.out, "tolerance.json")):
