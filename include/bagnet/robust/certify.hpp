@@ -1,0 +1,201 @@
+#pragma once
+// Certified robustness of a BagNet against one adversarial patch, image by image:
+//
+//   auto report = bagnet::certify(model, bagnet::tensor_batches(x, labels, 64), bagnet::PatchSize::square(4),
+//                                 bagnet::MaskingOptions().threshold(0.2));
+//   report.summary().certified_accuracy;   // the share of images no 4 x 4 patch anywhere can flip
+//
+// One forward pass per batch gives the logit map; the defenses and their certificates
+// work on it alone (summed-area tables: a small fraction of the forward pass).
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "bagnet/explain/top_patches.hpp"
+#include "bagnet/io/json.hpp"
+#include "bagnet/robust/clipping.hpp"
+#include "bagnet/robust/masking.hpp"
+
+namespace bagnet {
+
+struct ImageCertificate {
+    std::size_t index = 0;      // position in the data set
+    std::int64_t label = 0;
+    int prediction = 0;         // the undefended BagNet's: argmax of its logits
+    int robust_prediction = 0;  // the defended BagNet's
+    bool certified = false;     // no patch in any window can change robust_prediction from label
+};
+
+struct CertificationSummary {
+    std::size_t images = 0;
+    double clean_accuracy = 0, robust_accuracy = 0, certified_accuracy = 0;
+};
+
+inline CertificationSummary summarize(const std::vector<ImageCertificate>& images) {
+    CertificationSummary s;
+    s.images = images.size();
+    if (images.empty()) return s;
+    std::size_t clean = 0, robust = 0, certified = 0;
+    for (const auto& image : images) {
+        clean += image.prediction == image.label;
+        robust += image.robust_prediction == image.label;
+        certified += image.certified;
+    }
+    const double n = double(images.size());
+    s.clean_accuracy = double(clean) / n;
+    s.robust_accuracy = double(robust) / n;
+    s.certified_accuracy = double(certified) / n;
+    return s;
+}
+
+struct CertificationReport {
+    Defense defense;
+    PatchSize patch;
+    PatchWindow window;
+    std::vector<ImageCertificate> images;
+    CertificationSummary summary() const { return summarize(images); }
+};
+
+namespace detail {
+
+// Every class's sum of the logit map over the cells (in double): the undefended BagNet's
+// logits times the number of cells.
+inline std::vector<double> logit_totals(const Tensor4& map, std::size_t image) {
+    std::vector<double> totals(map.shape()[3], 0.0);
+    for (std::size_t y = 0; y < map.shape()[1]; ++y)
+        for (std::size_t x = 0; x < map.shape()[2]; ++x)
+            for (std::size_t c = 0; c < totals.size(); ++c) totals[c] += map(image, y, x, c);
+    return totals;
+}
+
+// The defended BagNet's prediction for one image, and (for label >= 0) its certificate.
+inline std::pair<int, bool> defend(const Tensor4& map, std::size_t image, const std::vector<CellBlock>& windows,
+                                   const Defense& defense, int label) {
+    if (const auto* masking = std::get_if<MaskingOptions>(&defense)) {
+        const EvidenceSums sums = masking_evidence(map, image, *masking);
+        return {argmax_lowest(masked_totals(sums, windows, masking->threshold_)),
+                label >= 0 && masking_certified(sums, label, windows, *masking, masking_bound(map, *masking))};
+    }
+    const auto& clipping = std::get<ClippingOptions>(defense);
+    const EvidenceSums sums = clipping_evidence(map, image, clipping);
+    return {argmax_lowest(sums.totals()), label >= 0 && clipping_certified(sums, label, windows, clipping)};
+}
+
+// All images of a data set must have one size: the window depends on it.
+struct ImageSize {
+    std::size_t height = 0, width = 0;
+    void check(const Tensor4& x, std::size_t first_index) {
+        if (first_index == 0) {
+            height = x.shape()[2];
+            width = x.shape()[3];
+        }
+        require(x.shape()[2] == height && x.shape()[3] == width,
+                "image " + std::to_string(first_index) + " is " + std::to_string(x.shape()[2]) + " x " +
+                    std::to_string(x.shape()[3]) + " pixels, the first ones " + std::to_string(height) + " x " +
+                    std::to_string(width));
+    }
+};
+
+// "defense": "masking", "threshold": T, "clip": C (null: none, or tanh for clipping)
+inline std::string defense_json(const Defense& defense) {
+    std::string out = io::json_string(defense_name(defense));
+    if (const auto* masking = std::get_if<MaskingOptions>(&defense))
+        return out + ", \"threshold\": " + io::json_number(masking->threshold_) +
+               ", \"clip\": " + io::json_number(masking->clip_);
+    return out + ", \"clip\": " + io::json_number(std::get<ClippingOptions>(defense).clip_);
+}
+
+// "patch": P (or [h, w]), "window": [wy, wx]
+inline std::string geometry_json(PatchSize p, PatchWindow w) {
+    const std::string patch = p.height == p.width ? std::to_string(p.height)
+                                                  : "[" + std::to_string(p.height) + ", " + std::to_string(p.width) + "]";
+    return "\"patch\": " + patch + ", \"window\": [" + std::to_string(w.height) + ", " + std::to_string(w.width) + "]";
+}
+
+inline void check_labels(const std::vector<std::int64_t>& labels, std::size_t images, int classes,
+                         std::size_t first_index) {
+    require(labels.size() == images, "certify: " + std::to_string(labels.size()) + " labels for " +
+                                         std::to_string(images) + " images");
+    for (std::size_t i = 0; i < labels.size(); ++i)
+        require(labels[i] >= 0 && labels[i] < classes, "label " + std::to_string(labels[i]) + " of image " +
+                                                           std::to_string(first_index + i) + " is out of range for " +
+                                                           std::to_string(classes) + " classes");
+}
+
+inline void certify_map(const Tensor4& map, const std::vector<std::int64_t>& labels, PatchWindow window,
+                        const Defense& defense, std::size_t first_index, std::vector<ImageCertificate>& out) {
+    check_labels(labels, map.shape()[0], int(map.shape()[3]), first_index);
+    const auto windows = window_positions(window, int(map.shape()[1]), int(map.shape()[2]));
+    for (std::size_t n = 0; n < map.shape()[0]; ++n) {
+        ImageCertificate image;
+        image.index = first_index + n;
+        image.label = labels[n];
+        image.prediction = argmax_lowest(logit_totals(map, n));
+        std::tie(image.robust_prediction, image.certified) = defend(map, n, windows, defense, int(labels[n]));
+        out.push_back(image);
+    }
+}
+
+}  // namespace detail
+
+// Every image of an N x H x W x classes logit map against a patch that fits `window`.
+inline std::vector<ImageCertificate> certify(const Tensor4& logit_map, const std::vector<std::int64_t>& labels,
+                                             PatchWindow window, const Defense& defense) {
+    validate(defense);
+    std::vector<ImageCertificate> images;
+    detail::certify_map(logit_map, labels, window, defense, 0, images);
+    return images;
+}
+
+// Called after each batch with the number of images certified so far.
+using CertifyProgress = std::function<void(std::size_t images)>;
+
+// Every image of a data set against a patch of `patch` pixels anywhere in it, batch by batch
+// (memory holds one batch). All images must have the same size.
+template <class Backend>
+CertificationReport certify(const Model<Backend>& model, const BatchSource& batches, PatchSize patch,
+                            const Defense& defense, const CertifyProgress& progress = {}) {
+    validate(defense);
+    const Architecture& arch = model.architecture();
+    CertificationReport report{defense, patch, {}, {}};
+    LabelledBatch batch;
+    detail::ImageSize size;
+    while (batches(batch)) {
+        const auto& shape = batch.x.shape();
+        if (report.images.empty()) report.window = patch_window(arch, patch, int(shape[2]), int(shape[3]));
+        size.check(batch.x, report.images.size());
+        detail::check_labels(batch.labels, shape[0], arch.classes(), report.images.size());
+        detail::certify_map(logit_map(model, batch.x), batch.labels, report.window, defense, report.images.size(),
+                            report.images);
+        if (progress) progress(report.images.size());
+    }
+    require(!report.images.empty(), "the data set is empty: no images to certify");
+    return report;
+}
+
+// {"defense": ..., "threshold": T (masking), "clip": C or null, "patch": P (or [h, w]),
+//  "window": [wy, wx], "images": [{"index", "label", "prediction", "robust_prediction",
+//  "certified"}, ...], "summary": {"images", "clean_accuracy", "robust_accuracy",
+//  "certified_accuracy"}}
+inline std::string to_json(const CertificationReport& report) {
+    std::string out = "{\n  \"defense\": " + detail::defense_json(report.defense) + ",\n  " +
+                      detail::geometry_json(report.patch, report.window) + ",\n  \"images\": [";
+    for (std::size_t i = 0; i < report.images.size(); ++i) {
+        const ImageCertificate& c = report.images[i];
+        out += std::string(i ? ",\n    " : "\n    ") + "{\"index\": " + std::to_string(c.index) +
+               ", \"label\": " + std::to_string(c.label) + ", \"prediction\": " + std::to_string(c.prediction) +
+               ", \"robust_prediction\": " + std::to_string(c.robust_prediction) +
+               ", \"certified\": " + (c.certified ? "true" : "false") + "}";
+    }
+    const CertificationSummary s = report.summary();
+    out += std::string(report.images.empty() ? "]" : "\n  ]") + ",\n  \"summary\": {\"images\": " +
+           std::to_string(s.images) + ", \"clean_accuracy\": " + io::json_number(s.clean_accuracy) +
+           ", \"robust_accuracy\": " + io::json_number(s.robust_accuracy) +
+           ", \"certified_accuracy\": " + io::json_number(s.certified_accuracy) + "}\n}\n";
+    return out;
+}
+
+}  // namespace bagnet
