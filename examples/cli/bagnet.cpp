@@ -6,6 +6,7 @@
 
 #include "explain_commands.hpp"
 #include "inference_commands.hpp"
+#include "robust_commands.hpp"
 #include "train_commands.hpp"
 
 namespace {
@@ -35,9 +36,17 @@ commands:
   attribute --arch A --weights W DATA [--tile T] [--steps 16] [--ig-steps 16] [--window W] [--stride S]
             [--output TABLE.md]        (deletion and rank-correlation scores, exact evidence first)
 
+  certify   --arch A --weights W DATA --patch P [--defense masking|clipping] [--threshold T] [--clip C]
+            [--batch 64] --output R.json      (exact per-image certificates against any P x P patch)
+  attack-patch --arch A --weights W DATA --patch P [--defense ...] [--threshold T] [--clip C]
+            [--at Y,X | --stride 1] [--steps 40] [--step-size 0.05] [--seed 0]
+            [--normalization fashion-mnist|imagenet] --output R.json   (PGD patches vs. the certificates)
+            (certify, attack-patch: DATA also --data-dir DIR; image files with --label L)
+
 DATA: --input X.npy [--labels Y.npy] | --dataset fashion-mnist [--split test] | IMAGE...; --limit N
 common options: --precision fp32|bf16  --threads N  --classes K  --device cpu|cuda
-architectures: bagnet9, bagnet17, bagnet33 (ImageNet); fashion9, small9 (28 x 28 grey; also q = 3, 5, 17, 25)
+architectures: bagnet9, bagnet17, bagnet33 (ImageNet); fashion9, small9 (28 x 28 grey; also q = 3, 5, 17, 25);
+               fashionfine9 (output stride 2: a 10 x 10 map on 28 x 28; also q = 3, 5, 13, 17)
 exit codes: 0 success, 1 bad data or files, 2 bad usage
 )";
 
@@ -57,6 +66,8 @@ int main(int argc, char** argv) {
         {"patches", bagnet::cli::run_patches},
         {"explain", bagnet::cli::run_explain},
         {"attribute", bagnet::cli::run_attribute},
+        {"certify", bagnet::cli::run_certify},
+        {"attack-patch", bagnet::cli::run_attack_patch},
     };
     if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
         (argc < 2 ? std::cerr : std::cout) << usage;
