@@ -64,10 +64,11 @@ namespace detail {
 // Every class's sum of the logit map over the cells (in double): the undefended BagNet's
 // logits times the number of cells.
 inline std::vector<double> logit_totals(const Tensor4& map, std::size_t image) {
-    std::vector<double> totals(map.shape()[3], 0.0);
-    for (std::size_t y = 0; y < map.shape()[1]; ++y)
-        for (std::size_t x = 0; x < map.shape()[2]; ++x)
-            for (std::size_t c = 0; c < totals.size(); ++c) totals[c] += map(image, y, x, c);
+    const std::size_t k = map.shape()[3], cells = map.shape()[1] * map.shape()[2];
+    const float* logits = map.data() + image * cells * k;
+    std::vector<double> totals(k, 0.0);
+    for (std::size_t cell = 0; cell < cells; ++cell)
+        for (std::size_t c = 0; c < k; ++c) totals[c] += logits[cell * k + c];
     return totals;
 }
 
