@@ -30,8 +30,9 @@ int main(int argc, char** argv) try {
     std::printf("best sneaker patch: evidence %.3f in image %zu at (%d, %d)\n", top.of_class[0].score,
                 top.of_class[0].image, top.of_class[0].y, top.of_class[0].x);
 
-    bagnet::patch_grid(top, "sneaker", bagnet::Display{{bagnet::fashion_mnist_mean}, {bagnet::fashion_mnist_std}}).save_png(prefix + ".png");
-    bagnet::save_text(prefix + ".json", bagnet::to_json(top, "sneaker"));
+    const auto name = [](int c) { return bagnet::fashion_mnist_class_names()[std::size_t(c)]; };
+    bagnet::patch_grid(top, name, bagnet::Display{{bagnet::fashion_mnist_mean}, {bagnet::fashion_mnist_std}}).save_png(prefix + ".png");
+    bagnet::io::write_text(prefix + ".json", bagnet::to_json(top, "sneaker"));
     std::printf("wrote %s.png and %s.json\n", prefix.c_str(), prefix.c_str());
     return 0;
 } catch (const std::exception& e) {

@@ -7,6 +7,8 @@ packages=(
     build-essential cmake git
     clang libclang-rt-14-dev       # clang and libFuzzer for BAGNET_FUZZ
     libdnnl-dev xtensor-dev xtl-dev libeigen3-dev catch2 libstb-dev zlib1g-dev
+    libcli11-dev                   # the command line's parser
+    libopenmpi-dev openmpi-bin     # distributed training and analyses (bagnet::mpi)
     # Debian's dnnl CMake package config requires OpenCL, even for CPU-only use.
     ocl-icd-opencl-dev opencl-c-headers
     # The PyTorch reference that tests compare against, and its data.

@@ -59,18 +59,50 @@ TEST_CASE("the attribution benchmark: exact evidence is the reference row", "[ex
     const auto table = bagnet::benchmark_attributions(model, x, methods, 4, 8);
     REQUIRE(table.size() == 6);
     CHECK(table[0].rank_correlation == Approx(1.0));
+    CHECK(table[0].patch_deletion == Approx(1.0));  // the best order by construction
     for (const auto& row : table) {
         INFO(row.method);
-        CHECK(std::isfinite(row.deletion_score));
+        CHECK(std::isfinite(row.pixel_deletion));
         CHECK(row.rank_correlation >= -1.0);
         CHECK(row.rank_correlation <= 1.0 + 1e-9);
+        CHECK(row.patch_deletion >= -1e-9);
+        CHECK(row.patch_deletion <= 1.0 + 1e-9);
     }
     // masking in the exact evidence's order beats masking in the reverse order
     const bagnet::Tensor4 one = xt::view(x, xt::range(0, 1));
-    const int c = bagnet::ClassChoice::top_classes(bagnet::logits(model, one), 0, 1)[0];
+    const int c = bagnet::top_classes(bagnet::logits(model, one), 0, 1)[0];
     const bagnet::Tensor evidence = methods[0].attribute(one, c);
-    CHECK(bagnet::deletion_score(model, one, c, evidence, 4, 8) > bagnet::deletion_score(model, one, c, -evidence, 4, 8));
+    CHECK(bagnet::pixel_deletion_score(model, one, c, evidence, 4, 8) >
+          bagnet::pixel_deletion_score(model, one, c, -evidence, 4, 8));
     const auto markdown = bagnet::to_markdown(table, 2);
     CHECK_THAT(markdown, Catch::Contains("| exact evidence (BagNet) |"));
     CHECK_THAT(markdown, Catch::Contains("integrated gradients (8 steps)"));
+    CHECK_THAT(markdown, Catch::Contains("Patch deletion:"));
+}
+
+TEST_CASE("patch deletion removes the patches' evidence exactly", "[explain][attribution]") {
+    SmallNet model(4, 7);
+    const auto x = random_images(1, 21, 17, 8);
+    const int c = 2;
+    const bagnet::Tensor map = xt::view(bagnet::logit_map(model, x), 0, xt::all(), xt::all(), c);
+    // Removing a set of patches' evidence is what a BagNet computes on the remaining patches:
+    // the logit with the patches removed equals the mean of the others' evidence (times their share).
+    const double logit = bagnet::logits(model, x)(0, c);
+    CHECK(xt::mean(map)() == Approx(logit).epsilon(1e-5));
+    // Two steps: the curve is the fall after removing the top half by the scores.
+    bagnet::Tensor order = xt::arange<float>(float(map.size()));
+    order.reshape(map.shape());
+    std::vector<float> values(map.begin(), map.end());
+    double removed = 0;
+    for (std::size_t k = map.size(); k-- > map.size() - map.size() / 2;) removed += values[k];
+    CHECK(bagnet::patch_deletion_area(map, order, 2) == Approx(removed / double(map.size())));
+    CHECK(bagnet::patch_deletion_score(map, map, 8) == Approx(1.0));
+    CHECK(bagnet::patch_deletion_score(map, bagnet::Tensor(-map), 8) == Approx(0.0).margin(1e-12));
+    // The pixel attribution summed over a patch: a map of ones gives q * q for every patch.
+    const bagnet::Tensor ones = xt::ones<float>({std::size_t(21), std::size_t(17)});
+    const bagnet::Tensor sums = bagnet::patch_sums(ones, model.architecture());
+    CHECK(sums.shape()[0] == map.shape()[0]);
+    CHECK(sums.shape()[1] == map.shape()[1]);
+    CHECK(xt::amin(sums)() == Approx(81.0));
+    CHECK(xt::amax(sums)() == Approx(81.0));
 }

@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <iterator>
@@ -194,6 +195,29 @@ TEST_CASE("npy rejects each kind of malformed file with a message naming the pro
         write_bytes(path, c.bytes);
         REQUIRE_THROWS_WITH(bagnet::io::load_npy_float(path), one_line_mentioning({path, c.problem}));
     }
+}
+
+TEST_CASE("npy messages about a 100,000-dimension shape stay one short line", "[npy]") {
+    ScratchDirectory directory;
+    const std::string path = directory.file("deep.npy");
+    std::string shape = "(1";
+    for (int i = 1; i < 100000; ++i) shape += ", 1";
+    write_bytes(path, npy_bytes(float32_header(shape + ")"), "", 2));
+    try {
+        bagnet::io::load_npy_float(path);
+        FAIL("an npy file without its data was accepted");
+    } catch (const bagnet::Error& e) {
+        CHECK_THAT(e.what(), one_line_mentioning({path, "holds 0 bytes", "... (100000 dimensions)]"}));
+        CHECK(std::string(e.what()).size() < 300);
+    }
+}
+
+TEST_CASE("npy refuses to write NaN or infinity", "[npy]") {
+    ScratchDirectory directory;
+    const std::string path = directory.file("out.npy");
+    REQUIRE_THROWS_WITH(bagnet::io::save_npy(path, bagnet::Tensor{1.0f, std::nanf("")}),
+                        one_line_mentioning({path, "NaN or infinity"}));
+    CHECK(directory.entries().empty());
 }
 
 TEST_CASE("npy reports missing files, directories and unwritable paths", "[npy]") {

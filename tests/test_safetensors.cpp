@@ -259,6 +259,28 @@ TEST_CASE("safetensors rejects each kind of malformed file with a message naming
         {"raw control character", safetensors_bytes("{\"a\tb\": 1}"), "control character inside a string"},
         {"leading zero", safetensors_bytes(one_tensor("w", "\"F32\"", "[01]", "[0, 4]")), "leading zero"},
         {"boolean", safetensors_bytes("{\"__metadata__\": true}"), "unexpected character 't'"},
+        {"two tensors sharing bytes",
+         safetensors_bytes("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}, "
+                           "\"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}",
+                           std::string(4, '\0')),
+         "tensor 'b' overlaps another tensor's bytes"},
+        {"a gap between tensors",
+         safetensors_bytes("{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}, "
+                           "\"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 12]}}",
+                           std::string(12, '\0')),
+         "tensor 'b' begins at 8, leaving data bytes 4 to 8 unused"},
+        {"a gap before the first tensor",
+         safetensors_bytes(one_tensor("w", "\"F32\"", "[1]", "[4, 8]"), std::string(8, '\0')),
+         "tensor 'w' begins at 4, leaving data bytes 0 to 4 unused"},
+        {"bytes after the last tensor",
+         safetensors_bytes(one_tensor("w", "\"F32\"", "[1]", "[0, 4]"), std::string(12, '\0')),
+         "8 bytes follow the last tensor's data"},
+        {"bytes and no tensor", safetensors_bytes("{}", std::string(4, '\0')), "4 bytes follow"},
+        {"non-UTF-8 header",
+         safetensors_bytes(one_tensor("w\xff", "\"F32\"", "[1]", "[0, 4]"), std::string(4, '\0')),
+         "header is not valid UTF-8"},
+        {"overlong UTF-8", safetensors_bytes(one_tensor("w\xc0\xaf", "\"F32\"", "[1]", "[0, 4]"), std::string(4, '\0')),
+         "header is not valid UTF-8"},
         {"name with a newline",
          safetensors_bytes(one_tensor("a\\nb", "\"F7\"", "[1]", "[0, 4]"), std::string(4, '\0')),
          "tensor 'a\\x0ab' has unknown dtype"},
@@ -267,6 +289,27 @@ TEST_CASE("safetensors rejects each kind of malformed file with a message naming
         CAPTURE(c.what);
         write_bytes(path, c.bytes);
         REQUIRE_THROWS_WITH(SafetensorsFile(path), one_line_mentioning({path, c.problem}));
+    }
+}
+
+TEST_CASE("a shape of 100,000 dimensions loads, and messages about it stay one short line", "[safetensors]") {
+    ScratchDirectory directory;
+    const std::string path = directory.file("deep.safetensors");
+    std::string shape = "[1";
+    for (int i = 1; i < 100000; ++i) shape += ",1";
+    write_bytes(path, safetensors_bytes(one_tensor("w", "\"F32\"", shape + "]", "[0, 4]"), std::string(4, '\0')));
+    const SafetensorsFile file(path);
+    REQUIRE(file.shape("w").size() == 100000);
+    const std::string text = bagnet::shape_string(file.shape("w"));
+    CHECK(text == "[1, 1, 1, 1, 1, 1, 1, 1, ... (100000 dimensions)]");
+    std::string negative = shape + ",-1]";
+    write_bytes(path, safetensors_bytes(one_tensor("w", "\"F32\"", negative, "[0, 4]"), std::string(4, '\0')));
+    try {
+        SafetensorsFile{path};
+        FAIL("a negative dimension was accepted");
+    } catch (const bagnet::Error& e) {
+        CHECK_THAT(e.what(), one_line_mentioning({path, "negative dimension", "(100001 dimensions)"}));
+        CHECK(std::string(e.what()).size() < 300);
     }
 }
 
@@ -305,6 +348,11 @@ TEST_CASE("write_safetensors refuses inconsistent tensors and writes nothing", "
     REQUIRE_THROWS_WITH(write_safetensors(path, {float32_tensor("__metadata__", bagnet::Tensor{1.0f})}),
                         Contains("reserved name"));
     REQUIRE_THROWS_WITH(int64_tensor("n", {3}, {1, 2}), Contains("shape [3] does not hold 2 values"));
+    const auto poisoned = float32_tensor("layer1.0.bn1.weight", bagnet::Tensor{1.0f, std::nanf(""), 2.0f});
+    REQUIRE_THROWS_WITH(write_safetensors(path, {one, poisoned}),
+                        one_line_mentioning({path, "tensor 'layer1.0.bn1.weight' contains NaN or infinity"}));
+    const auto infinite = float32_tensor("w", bagnet::Tensor{std::numeric_limits<float>::infinity()});
+    REQUIRE_THROWS_WITH(write_safetensors(path, {infinite}), Contains("contains NaN or infinity"));
     CHECK(directory.entries().empty());
 
     const std::string nowhere = directory.file("no/such/directory/out.safetensors");

@@ -107,30 +107,60 @@ TEST_CASE("a resumed run ends with the same weights as an uninterrupted one", "[
     ScratchDirectory dir;
     const LabelledImages data = synthetic();
     const auto schedule = train::Schedule::cosine(0.05, 6).warmup(2);
-    auto run = [&](long steps, const std::string& resume_from, const std::string& checkpoint) {
+    const auto options = [&](const std::string& checkpoint) {
+        return train::FitOptions().with_steps(6).with_checkpoint(checkpoint, 1);
+    };
+    // Trains for 6 steps, or stops as if killed after `stop_after` steps (before that step's checkpoint).
+    auto run = [&](const std::string& resume_from, const std::string& checkpoint, long stop_after) {
         Model<cpu> model(tiny(), 7);
         train::Sgd sgd(train::SgdOptions().momentum(0.9).weight_decay(1e-3));
         train::BatchLoader loader(data, train::LoaderOptions().batch(8).random_crop(2, 0.f).random_flip(true), 5);
         train::Position position{0, 0, 0, 5};
-        if (!resume_from.empty()) {
-            Parameters params;
-            position = train::load_checkpoint(resume_from, model.architecture(), params, sgd);
-            model.mutable_parameters() = params;
-        }
-        train::fit(model, sgd, schedule, loader, train::FitOptions().with_steps(steps).with_checkpoint(checkpoint), position);
+        if (!resume_from.empty()) position = train::resume(resume_from, model, sgd, schedule, loader, options(checkpoint));
+        train::Callbacks killed;
+        killed.on_step = [&](const train::StepReport& r) {
+            if (r.step == stop_after) throw std::runtime_error("killed");
+        };
+        train::fit(model, sgd, schedule, loader, options(checkpoint), position, killed);
         return model.parameters();
     };
-    const Parameters uninterrupted = run(6, "", dir.file("full.ckpt"));
-    run(4, "", dir.file("part.ckpt"));  // stops mid-epoch (3 batches per epoch)
-    const Parameters resumed = run(6, dir.file("part.ckpt"), dir.file("resumed.ckpt"));
+    const Parameters uninterrupted = run("", dir.file("full.ckpt"), 0);
+    CHECK_THROWS_WITH(run("", dir.file("part.ckpt"), 4), "killed");  // mid-epoch: 3 batches per epoch
+    const Parameters resumed = run(dir.file("part.ckpt"), dir.file("part.ckpt"), 0);
     CHECK(same(resumed, uninterrupted));
+}
+
+TEST_CASE("resuming under another seed, schedule or length is refused", "[train][checkpoint]") {
+    ScratchDirectory dir;
+    const LabelledImages data = synthetic();
+    Model<cpu> model(tiny(), 7);
+    train::Sgd sgd;
+    train::BatchLoader loader(data, train::LoaderOptions().batch(8), 5);
+    const auto schedule = train::Schedule::cosine(0.05, 6).warmup(2);
+    const auto options = train::FitOptions().with_steps(6).with_checkpoint(dir.file("c.ckpt"), 1);
+    train::Position position{0, 0, 0, 5};
+    train::Callbacks stop;
+    stop.on_step = [](const train::StepReport& r) {
+        if (r.step == 2) throw std::runtime_error("stopped");
+    };
+    CHECK_THROWS(train::fit(model, sgd, schedule, loader, options, position, stop));
+    train::BatchLoader other_seed(data, train::LoaderOptions().batch(8), 6);
+    CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, schedule, other_seed, options),
+                      Catch::Contains("seed 5") && Catch::Contains("seed 6"));
+    CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, train::Schedule::constant(0.05), loader, options),
+                      Catch::Contains("cosine lr 0.05 to 0 over 6 steps, 2 warm-up steps") &&
+                          Catch::Contains("constant lr 0.05"));
+    CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, schedule, loader,
+                                    train::FitOptions().with_steps(8)),
+                      Catch::Contains("take 6 steps, this one 8"));
+    CHECK(train::resume(dir.file("c.ckpt"), model, sgd, schedule, loader, options).step == 1);
 }
 
 TEST_CASE("a checkpoint of another architecture or optimizer is refused", "[train][checkpoint]") {
     ScratchDirectory dir;
     Model<cpu> model(tiny());
     train::Sgd sgd;
-    train::save_checkpoint(dir.file("c.ckpt"), model.architecture(), model.parameters(), sgd, {});
+    train::save_checkpoint(dir.file("c.ckpt"), model.architecture(), model.parameters(), sgd, {}, {});
     Parameters params;
     train::Sgd other_sgd;
     CHECK_THROWS_WITH(train::load_checkpoint(dir.file("c.ckpt"), architecture_by_name("fashion17"), params, other_sgd),

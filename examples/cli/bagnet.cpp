@@ -1,99 +1,117 @@
-// The `bagnet` command line: one subcommand per task, one clear line on stderr
-// and a non-zero exit code for anything that goes wrong.
-#include <functional>
+// The `bagnet` command line: one subcommand per task, a thin layer over the
+// library's free functions. Anything that goes wrong ends the program with one
+// line on stderr and a non-zero exit code: 1 for bad data or files, 2 for bad usage.
+//
+// Started by mpirun, every process runs the same command and the work is shared
+// (train, evaluate, patches, explain, heatmap, attribute); only the first process
+// prints and writes files, and a failure in any process stops them all.
+#include <algorithm>
 #include <iostream>
-#include <map>
 
 #include "explain_commands.hpp"
 #include "inference_commands.hpp"
 #include "robust_commands.hpp"
 #include "train_commands.hpp"
+#if BAGNET_WITH_MPI
+#include "bagnet/distributed/mpi.hpp"
+#endif
 
 namespace {
 
-const char* usage = R"(usage: bagnet COMMAND [options]
+using bagnet::distributed::Communicator;
 
-commands:
-  logits    --arch A --weights W --input X.npy --output Y.npy [--map]
-  classify  --arch A --weights W IMAGE... [--topk 5] [--json]
-  bench     --arch A [--weights W] [--batch B] [--size S] [--repeat R] [--map]
-  train     [--arch A] (--dataset fashion-mnist | --data-dir DIR [--size S] [--skip-corrupt]
-            | --data-npy X.npy --labels-npy Y.npy)
-            --save OUT.safetensors [--metrics M.json] [--init W] [--optimizer sgd|adamw] [--lr F]
-            [--momentum F] [--weight-decay F] [--batch-size N] (--epochs N | --steps N) [--seed N]
-            [--no-shuffle] [--no-augment] [--crop-padding N] [--label-smoothing F] [--warmup N]
-            [--accumulate N] [--fine-tune all|head|last-stage] [--checkpoint CKPT [--checkpoint-every N]]
-            [--resume CKPT]         (--dataset fashion-mnist: default --arch fashion9 --epochs 12
-                                     --label-smoothing 0.1 --crop-padding 0; else --epochs 1 --crop-padding 2)
-  evaluate  --arch A --weights W (--dataset fashion-mnist | --data-dir DIR | --data-npy X.npy --labels-npy Y.npy)
-  saliency  --arch A --weights W --input X.npy --class C --output G.npy
-  heatmap   --arch A --weights W DATA (--class C[,C...] | --top K) [--dense] --output OUT.npy|OUT.png
-            [--percentile 99]          (npy: the first image's map, H x W or K x H x W; coarse without --dense)
-  patches   --arch A --weights W DATA --class C[,C...]|all [--top 8] [--batch 64] --output-dir DIR
-            (also --data-dir DIR with DIR/<class>/<image>)
-  explain   --arch A --weights W DATA [--label L] [--images I,J | --count 4 [--mistakes]] [--top 3]
-            [--patches 6] --output-dir DIR                (DIR/report.html and DIR/report.json)
-  attribute --arch A --weights W DATA [--tile T] [--steps 16] [--ig-steps 16] [--window W] [--stride S]
-            [--output TABLE.md]        (deletion and rank-correlation scores, exact evidence first)
+const char* epilogue = R"(
+Run `bagnet COMMAND --help` (or `bagnet help COMMAND`) for a command's options and their defaults.
+Exit codes: 0 success, 1 bad data or files, 2 bad usage.)";
 
-  certify   --arch A --weights W DATA --patch P [--defense masking|clipping] [--threshold T] [--clip C]
-            [--batch 64] --output R.json      (exact per-image certificates against any P x P patch)
-  attack-patch --arch A --weights W DATA --patch P [--defense ...] [--threshold T] [--clip C]
-            [--at Y,X | --stride 1] [--steps 40] [--step-size 0.05] [--seed 0]
-            [--normalization fashion-mnist|imagenet] --output R.json   (PGD patches vs. the certificates)
-            (certify, attack-patch: DATA also --data-dir DIR; image files with --label L)
+// "bagnet train" while the train command is parsed or run, else "bagnet".
+std::string program(const CLI::App& app) {
+    for (const CLI::App* command : app.get_subcommands())
+        if (command->get_name() != "help") return "bagnet " + command->get_name();
+    return "bagnet";
+}
 
-DATA: --input X.npy [--labels Y.npy] | --dataset fashion-mnist [--split test] | IMAGE...; --limit N
-common options: --precision fp32|bf16  --threads N  --classes K  --device cpu|cuda
-architectures: bagnet9, bagnet17, bagnet33 (ImageNet); fashion9, small9 (28 x 28 grey; also q = 3, 5, 17, 25);
-               fashionfine9 (output stride 2: a 10 x 10 map on 28 x 28; also q = 3, 5, 13, 17)
-exit codes: 0 success, 1 bad data or files, 2 bad usage
-)";
+// Stops every process when one failed (a failure seen by all of them, such as a bad
+// option, stops them all the same way) and returns what the first process prints.
+std::string stop_all(Communicator& processes, const std::string& message) {
+    try {
+        processes.fail(message);
+    } catch (const bagnet::distributed::PeerFailure& e) {
+        return e.what();
+    }
+    return message;  // not reached: fail() always throws (GCC cannot see it through the virtual call)
+}
 
-using Command = std::function<int(const std::vector<std::string>&)>;
+int run(int argc, char** argv, Communicator& processes) {
+    CLI::App app{"bagnet: BagNets (Brendel & Bethge, ICLR 2019) on the CPU and the GPU", "bagnet"};
+    app.option_defaults()->always_capture_default();
+    app.footer(epilogue);
+    app.require_subcommand(1);
+    bagnet::cli::add_inference_commands(app, processes);
+    bagnet::cli::add_train_commands(app, processes);
+    bagnet::cli::add_explain_commands(app, processes);
+    bagnet::cli::add_robust_commands(app, processes);
+    std::vector<CLI::App*> commands = app.get_subcommands({});
+    std::string topic;
+    CLI::App* help = app.add_subcommand("help", "the options of a command: bagnet help COMMAND");
+    help->add_option("command", topic, "a command")->required();
+    help->callback([&] {
+        for (const CLI::App* command : commands)
+            if (command->get_name() == topic) {
+                if (processes.is_root()) std::cout << command->help("bagnet");
+                return;
+            }
+        throw bagnet::cli::UsageError("unknown command '" + topic + "' (try bagnet --help)");
+    });
+    const auto report = [&](const std::string& line, int code) {
+        if (processes.is_root()) std::cerr << line << "\n";
+        return code;
+    };
+    if (argc < 2) return report(app.help(), 2);
+    const std::string first = argv[1];
+    if (first[0] != '-' && std::none_of(commands.begin(), commands.end(),
+                                        [&](const CLI::App* c) { return c->get_name() == first; }))
+        return report("bagnet: error: unknown command '" + first + "' (try bagnet --help)", 2);
+    // Every process parses the same arguments, so a parse error stops each of them alike.
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        if (processes.is_root()) std::cout << app.help();  // the help of the command being parsed, if any
+        return 0;
+    } catch (const CLI::ParseError& e) {
+        return report(program(app) + ": error: " + e.what() + " (see " + program(app) + " --help)", 2);
+    } catch (const bagnet::cli::UsageError& e) {
+        return report(program(app) + ": error: " + stop_all(processes, e.what()), 2);
+    } catch (const bagnet::distributed::PeerFailure& e) {
+        return report(program(app) + ": error: " + e.what(), 1);
+    } catch (const dnnl::error& e) {
+        return report(program(app) + ": error: " + stop_all(processes, std::string("oneDNN failed: ") + e.what()), 1);
+    } catch (const std::bad_alloc&) {
+        return report(program(app) + ": error: " + stop_all(processes, "out of memory"), 1);
+    } catch (const std::exception& e) {
+        return report(program(app) + ": error: " + stop_all(processes, e.what()), 1);
+    }
+    // The last collective: a process that fails while the others finish stops them here.
+    try {
+        processes.check();
+    } catch (const bagnet::distributed::PeerFailure& e) {
+        return report(program(app) + ": error: " + e.what(), 1);
+    }
+    return 0;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    const std::map<std::string, Command> commands{
-        {"logits", bagnet::cli::run_logits},
-        {"classify", bagnet::cli::run_classify},
-        {"bench", bagnet::cli::run_bench},
-        {"train", bagnet::cli::run_train},
-        {"evaluate", bagnet::cli::run_evaluate},
-        {"saliency", bagnet::cli::run_saliency},
-        {"heatmap", bagnet::cli::run_heatmap},
-        {"patches", bagnet::cli::run_patches},
-        {"explain", bagnet::cli::run_explain},
-        {"attribute", bagnet::cli::run_attribute},
-        {"certify", bagnet::cli::run_certify},
-        {"attack-patch", bagnet::cli::run_attack_patch},
-    };
-    if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-        (argc < 2 ? std::cerr : std::cout) << usage;
-        return argc < 2 ? 2 : 0;
-    }
-    const auto command = commands.find(argv[1]);
-    if (command == commands.end()) {
-        std::cerr << "bagnet: error: unknown command '" << argv[1] << "' (try bagnet --help)\n";
-        return 2;
-    }
     try {
-        return command->second(std::vector<std::string>(argv + 2, argv + argc));
-    } catch (const bagnet::cli::UsageError& e) {
-        std::cerr << "bagnet " << argv[1] << ": error: " << e.what() << "\n";
+#if BAGNET_WITH_MPI
+        bagnet::distributed::Mpi processes(argc, argv);
+#else
+        bagnet::distributed::SingleProcess processes;
+#endif
+        return run(argc, argv, processes);
+    } catch (const bagnet::Error& e) {  // started as one of several processes, without MPI
+        std::cerr << "bagnet: error: " << e.what() << "\n";
         return 2;
-    } catch (const bagnet::Error& e) {
-        std::cerr << "bagnet " << argv[1] << ": error: " << e.what() << "\n";
-        return 1;
-    } catch (const dnnl::error& e) {
-        std::cerr << "bagnet " << argv[1] << ": error: oneDNN failed: " << e.what() << "\n";
-        return 1;
-    } catch (const std::bad_alloc&) {
-        std::cerr << "bagnet " << argv[1] << ": error: out of memory\n";
-        return 1;
-    } catch (const std::exception& e) {
-        std::cerr << "bagnet " << argv[1] << ": error: " << e.what() << "\n";
-        return 1;
     }
 }

@@ -13,58 +13,44 @@
 
 namespace bagnet::cli {
 
-// Fails before any work when `path` could not be written (its folder is missing or
-// read-only), instead of after minutes of computing.
-inline void require_writable_destination(const std::string& path) {
-    const auto slash = path.rfind('/');
-    const std::string folder = slash == std::string::npos ? "." : path.substr(0, std::max<std::size_t>(slash, 1));
-    require(::access(folder.c_str(), W_OK) == 0, "cannot write " + path + ": folder '" + folder +
-                                                     "' does not exist or is not writable");
-}
-
-inline bool ends_with(const std::string& text, const std::string& suffix) {
-    return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// Comma-separated integers (--class 3,7 or --images 0,5).
-inline std::vector<long> integer_list(const Arguments& args, const std::string& name) {
-    std::vector<long> values;
-    const std::string text = args.get(name);
-    for (std::size_t start = 0; start <= text.size();) {
-        const std::size_t comma = std::min(text.find(',', start), text.size());
-        const std::string item = text.substr(start, comma - start);
-        char* end = nullptr;
-        const long value = std::strtol(item.c_str(), &end, 10);
-        if (item.empty() || *end != '\0')
-            throw UsageError("--" + name + " expects integers separated by commas, got '" + text + "'");
-        values.push_back(value);
-        start = comma + 1;
-    }
-    return values;
-}
-
-// --class C[,C...] or --top K (exactly one).
-inline ClassChoice class_choice_of(const Arguments& args) {
-    if (args.has("class") == args.has("top")) throw UsageError("give either --class C[,C...] or --top K");
-    if (args.has("top")) return ClassChoice::top(int(args.get_int("top", 1, 1, 1 << 20)));
-    std::vector<int> classes;
-    for (long c : integer_list(args, "class")) classes.push_back(int(std::clamp(c, -1L, long(1 << 30))));
-    return classes;
-}
-
-inline const std::vector<std::string>& fashion_mnist_class_names() {
-    static const std::vector<std::string> names{"T-shirt/top", "trouser", "pullover", "dress", "coat",
-                                                "sandal",      "shirt",   "sneaker",  "bag",   "ankle boot"};
-    return names;
-}
-
-// Images for the explaining commands, from exactly one of
-//   --input X.npy [--labels Y.npy]   normalised N x C x H x W (labels optional)
+// The images an analysis reads, from exactly one of
+//   --input X.npy [--labels Y.npy]   normalised N x C x H x W
 //   --dataset fashion-mnist [--split test]
-//   --data-dir DIR                   DIR/<class>/<image> (patches only: streamed)
+//   --data-dir DIR                   DIR/<class>/<image> (streamed, where the command allows it)
 //   IMAGE...                         files, ImageNet preprocessing
-// with --limit N keeping the first N images.
-inline std::set<std::string> explain_data_options() { return {"input", "labels", "dataset", "split", "data-dir", "limit"}; }
+// with --label L for images without labels and --limit N keeping the first N.
+struct AnalysisData {
+    std::string input, labels, dataset, split = "test", data_dir;
+    std::vector<std::string> images;
+    long label = -1;
+    std::size_t limit = 0;
+    bool folder_allowed = false;
+
+    void add_to(CLI::App& c, bool folder) {
+        folder_allowed = folder;
+        c.add_option("images", images, "PNG or JPEG files (ImageNet preprocessing)");
+        c.add_option("--input", input, "float32 N x C x H x W npy array, normalised");
+        c.add_option("--labels", labels, "int64 npy array of the --input images' labels");
+        c.add_option("--dataset", dataset, "fashion-mnist");
+        c.add_option("--split", split, "--dataset: train or test")->check(CLI::IsMember({"train", "test"}));
+        if (folder) c.add_option("--data-dir", data_dir, "a folder of images, DIR/<class>/<image>.png|jpg (streamed)");
+        c.add_option("--label", label, "the true class of every image given without labels")
+            ->check(CLI::NonNegativeNumber);
+        c.add_option("--limit", limit, "use only the first N images (0: all)");
+    }
+
+    void check() const {
+        const int sources = int(!input.empty()) + int(!dataset.empty()) + int(!data_dir.empty()) + int(!images.empty());
+        if (sources != 1)
+            throw UsageError(std::string("give exactly one of --input X.npy, --dataset fashion-mnist") +
+                             (folder_allowed ? ", --data-dir DIR" : "") + " or image files");
+        if (!labels.empty() && input.empty()) throw UsageError("--labels goes with --input");
+        if (!dataset.empty() && dataset != "fashion-mnist")
+            throw UsageError("unknown --dataset '" + dataset + "' (expected fashion-mnist)");
+        if (label >= 0 && (!dataset.empty() || !data_dir.empty() || !labels.empty()))
+            throw UsageError("--label is for images given without labels (image files, or --input without --labels)");
+    }
+};
 
 struct Inputs {
     LabelledImages data;                    // empty images for an image folder
@@ -78,51 +64,61 @@ struct Inputs {
     }
 };
 
-inline Inputs inputs_of(const Arguments& args, bool folder_allowed = false) {
-    const int sources = int(args.has("input")) + int(args.has("dataset")) + int(args.has("data-dir")) +
-                        int(!args.positional().empty());
-    if (sources != 1)
-        throw UsageError(std::string("give exactly one of --input X.npy, --dataset fashion-mnist") +
-                         (folder_allowed ? ", --data-dir DIR" : "") + " or image files");
+// The first `limit` entries of `items` (all when limit is 0).
+template <class Items>
+void keep_first(Items& items, std::size_t limit) {
+    if (limit > 0 && limit < items.size()) items.resize(limit);
+}
+
+inline Inputs inputs_of(const AnalysisData& o) {
+    o.check();
     Inputs in;
-    if (args.has("data-dir")) {
-        if (!folder_allowed) throw UsageError("--data-dir is for `bagnet patches`; give image files instead");
-        in.folder = scan_image_folder(args.get("data-dir"));
+    if (!o.data_dir.empty()) {
+        in.folder = scan_image_folder(o.data_dir);
+        keep_first(in.folder.files, o.limit);
+        keep_first(in.folder.labels, o.limit);
         in.names = in.folder.files;
         in.class_names = in.folder.class_names;
         in.display = Display::imagenet();
         return in;
     }
-    if (args.has("dataset")) {
-        if (args.get("dataset") != "fashion-mnist")
-            throw UsageError("unknown --dataset '" + args.get("dataset") + "' (expected fashion-mnist)");
-        const std::string split = args.get("split", "test");
-        in.data = load_fashion_mnist(split);
+    if (!o.dataset.empty()) {
+        in.data = load_fashion_mnist(o.split);
         normalize_fashion_mnist(in.data.images);
         in.class_names = fashion_mnist_class_names();
         in.display = {{fashion_mnist_mean}, {fashion_mnist_std}};
-        for (std::size_t n = 0; n < in.data.labels.size(); ++n) in.names.push_back(split + " " + std::to_string(n));
-    } else if (args.has("input")) {
-        in.data.images = load_input(args.get("input"));
-        in.data.labels = args.has("labels") ? io::load_npy_int64(args.get("labels"))
-                                            : std::vector<std::int64_t>(in.data.images.shape()[0], -1);
+        for (std::size_t n = 0; n < in.data.labels.size(); ++n) in.names.push_back(o.split + " " + std::to_string(n));
+    } else if (!o.input.empty()) {
+        in.data.images = load_input(o.input);
+        in.data.labels = !o.labels.empty() ? io::load_npy_int64(o.labels)
+                                           : std::vector<std::int64_t>(in.data.images.shape()[0], o.label);
         require(in.data.labels.size() == in.data.images.shape()[0],
-                args.get("labels", "") + " has " + std::to_string(in.data.labels.size()) + " labels for " +
+                o.labels + " has " + std::to_string(in.data.labels.size()) + " labels for " +
                     std::to_string(in.data.images.shape()[0]) + " images");
-        for (std::size_t n = 0; n < in.data.labels.size(); ++n) in.names.push_back(args.get("input") + "[" + std::to_string(n) + "]");
+        for (std::size_t n = 0; n < in.data.labels.size(); ++n) in.names.push_back(o.input + "[" + std::to_string(n) + "]");
     } else {
-        in.data.images = Tensor4(io::load_images_batch(args.positional()));
-        in.data.labels.assign(in.data.images.shape()[0], -1);
-        in.names = args.positional();
+        std::vector<std::string> files = o.images;
+        keep_first(files, o.limit);
+        in.data.images = Tensor4(io::load_images_batch(files));
+        in.data.labels.assign(in.data.images.shape()[0], o.label);
+        in.names = files;
         in.display = Display::imagenet();
     }
-    const auto limit = std::size_t(args.get_int("limit", 0, 0, 1L << 40));
-    if (limit > 0 && limit < in.data.labels.size()) {
-        in.data.images = Tensor4(xt::view(in.data.images, xt::range(std::size_t(0), limit)));
-        in.data.labels.resize(limit);
-        in.names.resize(limit);
+    if (o.limit > 0 && o.limit < in.data.labels.size()) {
+        in.data.images = Tensor4(xt::view(in.data.images, xt::range(std::size_t(0), o.limit)));
+        keep_first(in.data.labels, o.limit);
+        keep_first(in.names, o.limit);
     }
     return in;
+}
+
+// Labels must name classes of the model (or be -1: unknown).
+inline void require_labels(const Inputs& in, const Architecture& arch) {
+    const auto& labels = in.folder.files.empty() ? in.data.labels : in.folder.labels;
+    for (std::size_t i = 0; i < labels.size(); ++i)
+        require(labels[i] >= -1 && labels[i] < arch.classes(),
+                in.names[i] + ": label " + std::to_string(labels[i]) + " is out of range for " + arch.name + " with " +
+                    std::to_string(arch.classes()) + " classes");
 }
 
 // The data set's class names if it has them, else ImageNet's ("281 tabby") or "class 3".
@@ -141,27 +137,63 @@ inline HeatmapProgress progress_line(const std::string& what) {
     };
 }
 
-inline int run_heatmap(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(with(model_options(), explain_data_options()), {"class", "top", "output", "percentile"}), {"dense"});
-    const std::string output = args.get("output");
-    const bool png = ends_with(output, ".png");
-    if (!png && !ends_with(output, ".npy")) throw UsageError("--output must end in .npy or .png, got '" + output + "'");
-    const ClassChoice choice = class_choice_of(args);
-    const double percentile = args.get_double("percentile", 99.0);
-    if (!(percentile > 0 && percentile <= 100)) throw UsageError("--percentile must be in (0, 100]");
-    require_writable_destination(output);
-    return on_device(args, [&](const auto& model) {
-        const Inputs in = inputs_of(args);
+// --class C[,C...] or --top K (exactly one).
+struct ClassChoiceOptions {
+    std::vector<int> classes;
+    int top = 0;
+    void add_to(CLI::App& c) {
+        c.add_option("--class", classes, "the classes shown (comma-separated)")->delimiter(',');
+        c.add_option("--top", top, "instead of --class: each image's K highest-scoring classes")
+            ->check(CLI::PositiveNumber);
+    }
+    ClassChoice choice() const {
+        if (classes.empty() == (top == 0)) throw UsageError("give either --class C[,C...] or --top K");
+        return top > 0 ? ClassChoice::top(top) : ClassChoice(classes);
+    }
+};
+
+struct HeatmapOptions {
+    ModelOptions model;
+    AnalysisData data;
+    ClassChoiceOptions classes;
+    std::string output;
+    double percentile = 99.0;
+    bool dense = false;
+    CLI::Option* percentile_given = nullptr;
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::required);
+        data.add_to(c, false);
+        classes.add_to(c);
+        c.add_option("--output", output,
+                     "a .png picture of every image, or a .npy array of the first image's maps (H x W, or K x H x W "
+                     "for several classes)")
+            ->required();
+        c.add_flag("--dense", dense, "the exact full-resolution evidence (per pixel), not the coarse logit map");
+        percentile_given = c.add_option("--percentile", percentile,
+                                        "pictures: the colour scale ends at this percentile of |evidence|");
+    }
+};
+
+inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "heatmap");
+    const bool png = ends_with(o.output, ".png");
+    if (!png && !ends_with(o.output, ".npy")) throw UsageError("--output must end in .npy or .png, got '" + o.output + "'");
+    if (!png && o.percentile_given->count()) throw UsageError("--percentile is for .png pictures");
+    if (!(o.percentile > 0 && o.percentile <= 100)) throw UsageError("--percentile must be in (0, 100]");
+    const ClassChoice choice = o.classes.choice();
+    io::require_writable(o.output);
+    on_device(o.model, [&](const auto& model) {
+        const Inputs in = inputs_of(o.data);
         const Tensor4& x = in.data.images;
         const Architecture& arch = model.architecture();
-        const bool dense = args.flag("dense");
-        const Heatmaps maps = dense ? dense_heatmap(model, x, choice, progress_line("dense heatmap")) : coarse_heatmap(model, x, choice);
+        const Heatmaps maps =
+            o.dense ? dense_heatmap(model, x, choice, progress_line("dense heatmap")) : coarse_heatmap(model, x, choice);
         if (!png) {
             // One class: H x W (or H' x W'); several: K x H x W; always of the first image.
             Tensor first = xt::view(maps.evidence, 0);
             if (first.shape()[0] == 1) first = xt::view(maps.evidence, 0, 0);
-            io::save_npy(output, first);
-            return 0;
+            io::save_npy(o.output, first);
+            return;
         }
         const Tensor2 scores = logits(model, x);
         std::vector<Picture> figures;
@@ -172,113 +204,192 @@ inline int run_heatmap(const std::vector<std::string>& raw) {
             for (std::size_t c = 0; c < k; ++c) {
                 const int cls = maps.classes[n][c];
                 const Tensor map = xt::view(maps.evidence, n, c);
-                xt::view(shown, c) = dense ? map : coarse_to_pixels(map, arch, height, width);
+                xt::view(shown, c) = o.dense ? map : coarse_to_pixels(map, arch, height, width);
                 labels.push_back(class_label(arch, in, cls) + ": logit " + format_number(scores(n, std::size_t(cls))));
             }
             const std::string truth = in.data.labels[n] >= 0 ? " (true: " + class_label(arch, in, int(in.data.labels[n])) + ")" : "";
             figures.push_back(heatmap_figure(displayable(x, n, in.display), shown, labels,
                                              in.names[n] + truth + " - " + arch.name +
-                                                 (dense ? ", exact per-pixel evidence" : ", coarse evidence"),
-                                             percentile));
+                                                 (o.dense ? ", exact per-pixel evidence" : ", coarse evidence"),
+                                             o.percentile));
         }
-        stacked(figures).save_png(output);
-        return 0;
+        stacked(figures).save_png(o.output);
     });
 }
 
-inline int run_patches(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(with(model_options(), explain_data_options()), {"class", "top", "batch", "output-dir"}), {});
-    const std::string out = args.get("output-dir");
-    if (!args.has("class")) throw UsageError("missing required option --class (C[,C...] or all)");
-    require_writable_destination(out + "/patches.json");
-    return on_device(args, [&](const auto& model) {
-        const Architecture& arch = model.architecture();
-        std::vector<int> classes;
-        if (args.get("class") == "all") {
-            for (int c = 0; c < arch.classes(); ++c) classes.push_back(c);
-        } else {
-            for (long c : integer_list(args, "class")) classes.push_back(int(std::clamp(c, -1L, long(1 << 30))));
+struct PatchesOptions {
+    ModelOptions model;
+    AnalysisData data;
+    std::string classes, output_dir;
+    std::size_t top = 8, batch = 64;
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::required);
+        data.add_to(c, true);
+        c.add_option("--class", classes, "the classes (comma-separated), or all")->required();
+        c.add_option("--top", top, "patches per class and group")->check(CLI::Range(1, 1000));
+        c.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 4096));
+        c.add_option("--output-dir", output_dir, "an existing folder for patches_class<C>.png and .json")->required();
+    }
+    std::vector<int> chosen(const Architecture& arch) const {  // top_patches checks the range
+        std::vector<int> out;
+        if (classes == "all") {
+            for (int c = 0; c < arch.classes(); ++c) out.push_back(c);
+            return out;
         }
-        const Inputs in = inputs_of(args, true);
-        const auto k = std::size_t(args.get_int("top", 8, 1, 1000));
-        const auto found = top_patches(model, in.batches(std::size_t(args.get_int("batch", 64, 1, 4096))), classes, k);
+        for (const std::string& item : CLI::detail::split(classes, ',')) {
+            try {
+                std::size_t used = 0;
+                out.push_back(std::stoi(item, &used));
+                if (used != item.size()) throw std::invalid_argument(item);
+            } catch (const std::logic_error&) {
+                throw UsageError("--class expects integers separated by commas, or all, got '" + classes + "'");
+            }
+        }
+        return out;
+    }
+};
+
+inline void run_patches(const PatchesOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "patches");
+    const std::vector<int> classes = o.chosen(o.model.architecture());
+    io::require_writable_folder(o.output_dir);
+    on_device(o.model, [&](const auto& model) {
+        const Architecture& arch = model.architecture();
+        const Inputs in = inputs_of(o.data);
+        require_labels(in, arch);
+        const auto found = top_patches(model, in.batches(o.batch), classes, o.top);
+        io::OutputSet outputs;
+        std::string report;
         for (const TopPatches& top : found) {
             const std::string name = class_label(arch, in, top.class_index);
-            const std::string stem = out + "/patches_class" + std::to_string(top.class_index);
-            patch_grid(top, name, in.display).save_png(stem + ".png");
-            save_text(stem + ".json", to_json(top, name));
-            std::cout << "wrote " << stem << ".png and " << stem << ".json (" << top.images << " images scanned)\n";
+            const std::string stem = o.output_dir + "/patches_class" + std::to_string(top.class_index);
+            patch_grid(top, [&](int c) { return class_label(arch, in, c); }, in.display).save_png(outputs.stage(stem + ".png"));
+            io::write_text(outputs.stage(stem + ".json"), to_json(top, name));
+            report += "wrote " + stem + ".png and " + stem + ".json (" + std::to_string(top.images) + " images scanned)\n";
         }
-        return 0;
+        outputs.commit();
+        std::cout << report;
     });
 }
 
-inline int run_explain(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(with(model_options(), explain_data_options()), {"label", "images", "count", "top", "patches", "output-dir"}),
-                         {"mistakes"});
-    const std::string out = args.get("output-dir");
-    require_writable_destination(out + "/report.html");
-    return on_device(args, [&](const auto& model) {
-        Inputs in = inputs_of(args);
+struct ExplainOptions {
+    ModelOptions model;
+    AnalysisData data;
+    std::vector<std::size_t> images;
+    std::size_t count = 4, patches = 6;
+    int top = 3;
+    bool mistakes = false;
+    std::string output_dir;
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::required);
+        data.add_to(c, false);
+        auto* chosen = c.add_option("--images", images, "the images to explain, by position (comma-separated)")
+                           ->delimiter(',');
+        c.add_option("--count", count, "instead of --images: explain the first N images (or mistakes)")
+            ->check(CLI::Range(1, 1000))
+            ->excludes(chosen);
+        c.add_flag("--mistakes", mistakes, "explain misclassified images only")->excludes(chosen);
+        c.add_option("--top", top, "classes explained per image")->check(CLI::PositiveNumber);
+        c.add_option("--patches", patches, "patches shown per class")->check(CLI::Range(0, 100));
+        c.add_option("--output-dir", output_dir, "an existing folder for report.html and report.json")->required();
+    }
+};
+
+inline void run_explain(const ExplainOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "explain");
+    io::require_writable_folder(o.output_dir);
+    io::OutputSet outputs;
+    const std::string json_path = outputs.stage(o.output_dir + "/report.json");
+    const std::string html_path = outputs.stage(o.output_dir + "/report.html");
+    on_device(o.model, [&](const auto& model) {
         const Architecture& arch = model.architecture();
+        if (o.top > arch.classes())
+            throw UsageError("--top " + std::to_string(o.top) + " is more than the " + std::to_string(arch.classes()) +
+                             " classes of " + arch.name);
+        const Inputs in = inputs_of(o.data);
+        require_labels(in, arch);
         const std::size_t n = in.size();
-        if (args.has("label")) in.data.labels.assign(n, args.get_int("label", -1, 0, arch.classes() - 1));
-        std::vector<std::size_t> chosen;
-        if (args.has("images")) {
-            for (long i : integer_list(args, "images")) {
-                require(i >= 0 && std::size_t(i) < n, "--images: image " + std::to_string(i) + " is not among the " + std::to_string(n));
-                chosen.push_back(std::size_t(i));
+        std::vector<std::size_t> chosen = o.images;
+        for (std::size_t i : chosen)
+            require(i < n, "--images: image " + std::to_string(i) + " is not among the " + std::to_string(n));
+        if (chosen.empty()) {
+            if (o.mistakes) {
+                require(std::any_of(in.data.labels.begin(), in.data.labels.end(), [](auto l) { return l >= 0; }),
+                        "--mistakes needs labelled images (give --labels, --label or --dataset)");
+                chosen = mistakes(model, in.data, o.count);
+                require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n));
+            } else {
+                for (std::size_t i = 0; i < std::min(n, o.count); ++i) chosen.push_back(i);
             }
-        } else {
-            const auto count = std::size_t(args.get_int("count", 4, 1, 1000));
-            const bool mistakes = args.flag("mistakes");
-            const Tensor2 scores = logits(model, in.data.images);
-            for (std::size_t i = 0; i < n && chosen.size() < count; ++i)
-                if (!mistakes || (in.data.labels[i] >= 0 && ClassChoice::top_classes(scores, i, 1)[0] != in.data.labels[i]))
-                    chosen.push_back(i);
-            require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n) +
-                                         (args.has("labels") || args.has("dataset") ? "" : " (give --labels or --label)"));
         }
-        const int top = int(args.get_int("top", 3, 1, arch.classes()));
-        const auto patches = std::size_t(args.get_int("patches", 6, 0, 100));
         std::string html, json = "[";
         for (std::size_t i = 0; i < chosen.size(); ++i) {
             const std::size_t index = chosen[i];
-            const Explanation e = explain(model, in.data.images, index, top, in.data.labels[index], patches,
+            const Explanation e = explain(model, in.data.images, index, o.top, in.data.labels[index], o.patches,
                                           [&](int c) { return class_label(arch, in, c); }, in.names[index], in.display);
             html += to_html(e, in.display);
             json += std::string(i ? ",\n " : "\n ") + to_json(e);
         }
-        save_text(out + "/report.json", json + "\n]\n");
-        save_text(out + "/report.html", html_page(arch.name + " explained", html));
-        std::cout << "wrote " << out << "/report.html and " << out << "/report.json (" << chosen.size() << " images)\n";
-        return 0;
+        io::write_text(json_path, json + "\n]\n");
+        io::write_text(html_path, html_page(arch.name + " explained", html));
+        outputs.commit();
+        std::cout << "wrote " << o.output_dir << "/report.html and " << o.output_dir << "/report.json ("
+                  << chosen.size() << " images)\n";
     });
 }
 
-inline int run_attribute(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(with(model_options(), explain_data_options()), {"tile", "steps", "ig-steps", "window", "stride", "output"}),
-                         {});
-    if (args.has("output")) require_writable_destination(args.get("output"));
-    return on_device(args, [&](const auto& model) {
-        const Inputs in = inputs_of(args);
+struct AttributeOptions {
+    ModelOptions model;
+    AnalysisData data;
+    int tile = 0, steps = 16, ig_steps = 16, window = 0, stride = 0;
+    std::string output;
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::required);
+        data.add_to(c, false);
+        c.add_option("--tile", tile, "pixel deletion: the side of the masked squares (0: the output stride)")
+            ->check(CLI::Range(0, 4096));
+        c.add_option("--steps", steps, "pixel deletion: masking increments")->check(CLI::Range(2, 1024));
+        c.add_option("--ig-steps", ig_steps, "integrated gradients: points on the path")->check(CLI::Range(1, 1024));
+        c.add_option("--window", window, "occlusion: the occluding square's side (0: the patch size q)")
+            ->check(CLI::Range(0, 4096));
+        c.add_option("--stride", stride, "occlusion: its stride (0: half the window)")->check(CLI::Range(0, 4096));
+        c.add_option("--output", output, "also write the table (markdown) here");
+    }
+};
+
+inline void run_attribute(const AttributeOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "attribute");
+    o.model.require_fp32("attribute");
+    if (!o.output.empty()) io::require_writable(o.output);
+    on_device(o.model, [&](const auto& model) {
+        const Inputs in = inputs_of(o.data);
         const Architecture& arch = model.architecture();
-        const int window = int(args.get_int("window", arch.patch_size, 1, 4096));
+        const int window = o.window > 0 ? o.window : arch.patch_size;
         const std::vector<AttributionMethod> methods{
             exact_evidence(model),
             gradient_method(model),
             gradient_times_input_method(model),
-            integrated_gradients_method(model, int(args.get_int("ig-steps", 16, 1, 1024))),
-            occlusion_method(model, window, int(args.get_int("stride", std::max(window / 2, 1), 1, 4096))),
+            integrated_gradients_method(model, o.ig_steps),
+            occlusion_method(model, window, o.stride > 0 ? o.stride : std::max(window / 2, 1)),
             random_attribution(),
         };
-        const int tile = int(args.get_int("tile", output_stride(arch), 1, 4096));
-        const int steps = int(args.get_int("steps", 16, 2, 1024));
-        const std::string table = to_markdown(benchmark_attributions(model, in.data.images, methods, tile, steps), in.size());
-        if (args.has("output")) save_text(args.get("output"), table);
+        const int tile = o.tile > 0 ? o.tile : output_stride(arch);
+        const std::string table =
+            to_markdown(benchmark_attributions(model, in.data.images, methods, tile, o.steps), in.size());
+        if (!o.output.empty()) io::write_text(o.output, table);
         std::cout << table;
-        return 0;
     });
+}
+
+inline void add_explain_commands(CLI::App& app, distributed::Communicator& processes) {
+    add_command<HeatmapOptions>(app, processes, "heatmap", "class-evidence heatmaps (coarse, or exact per pixel with --dense)",
+                                run_heatmap);
+    add_command<PatchesOptions>(app, processes, "patches", "the most informative patches of classes over a data set",
+                                run_patches);
+    add_command<ExplainOptions>(app, processes, "explain", "explained decisions and mistakes (report.html and report.json)",
+                                run_explain);
+    add_command<AttributeOptions>(app, processes, "attribute", "attribution methods scored against the exact evidence",
+                                  run_attribute);
 }
 
 }  // namespace bagnet::cli

@@ -1,17 +1,16 @@
 #pragma once
 // bagnet logits | classify | bench
-#include <algorithm>
 #include <chrono>
-#include <cmath>
+#include <cstdio>
 #include <iostream>
-#include <numeric>
 #include <random>
 
+#include "bagnet/io/atomic_file.hpp"
 #include "bagnet/io/image.hpp"
 #include "bagnet/io/imagenet_classes.hpp"
 #include "bagnet/io/json.hpp"
 #include "bagnet/io/npy.hpp"
-#include "common.hpp"
+#include "options.hpp"
 
 namespace bagnet::cli {
 
@@ -23,90 +22,127 @@ inline Tensor4 load_input(const std::string& path) {
     return Tensor4(array);
 }
 
-inline int run_logits(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(model_options(), {"input", "output"}), {"map"});
-    args.forbid_positional();
-    return on_device(args, [&](const auto& model) {
-        const Tensor4 x = load_input(args.get("input"));
-        const std::string output = args.get("output");
-        if (args.flag("map"))
-            io::save_npy(output, logit_map(model, x));
+struct LogitsOptions {
+    ModelOptions model;
+    std::string input, output;
+    bool map = false;
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::required);
+        c.add_option("--input", input, "float32 N x C x H x W npy array, normalised")->required();
+        c.add_option("--output", output, "npy file: N x classes, or N x H' x W' x classes with --map")->required();
+        c.add_flag("--map", map, "write the logit map (every patch's class evidence) instead of the logits");
+    }
+};
+
+inline void run_logits(const LogitsOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "logits");
+    io::require_writable(o.output);
+    on_device(o.model, [&](const auto& model) {
+        const Tensor4 x = load_input(o.input);
+        if (o.map)
+            io::save_npy(o.output, logit_map(model, x));
         else
-            io::save_npy(output, logits(model, x));
-        return 0;
+            io::save_npy(o.output, logits(model, x));
     });
 }
 
+// The data set's own class names where the model has ImageNet's head, else "class 3".
 inline std::string class_name(const Architecture& arch, int index) {
     return arch.classes() == imagenet::classes ? std::string(io::imagenet_class_name(index))
                                                : "class " + std::to_string(index);
 }
 
-inline int run_classify(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(model_options(), {"topk"}), {"json"});
-    if (args.positional().empty()) throw UsageError("classify needs at least one image");
-    return on_device(args, [&](const auto& model) {
-        const int classes = model.architecture().classes();
-        const int topk = int(args.get_int("topk", 5, 1, classes));
-        const bool json = args.flag("json");
-        if (json) std::cout << "[";
-        const auto& images = args.positional();
-        for (std::size_t i = 0; i < images.size(); ++i) {
-            const Tensor2 scores = logits(model, Tensor4(io::imagenet_preprocess(images[i])));
-            // Softmax, shifted by the maximum for stability.
-            std::vector<double> p(static_cast<std::size_t>(classes));
-            const double top = *std::max_element(scores.begin(), scores.end());
-            for (int k = 0; k < classes; ++k) p[std::size_t(k)] = std::exp(double(scores(0, k)) - top);
-            const double total = std::accumulate(p.begin(), p.end(), 0.0);
-            std::vector<int> order(p.size());
-            std::iota(order.begin(), order.end(), 0);
-            std::partial_sort(order.begin(), order.begin() + topk, order.end(),
-                              [&](int a, int b) { return p[std::size_t(a)] > p[std::size_t(b)]; });
-            if (json) {
-                std::cout << (i ? ",\n " : "\n ") << "{\"image\": " << io::json_string(images[i]) << ", \"top\": [";
-                for (int r = 0; r < topk; ++r)
-                    std::cout << (r ? ", " : "") << "{\"class\": " << order[std::size_t(r)]
-                              << ", \"name\": " << io::json_string(class_name(model.architecture(), order[std::size_t(r)]))
-                              << ", \"probability\": " << io::json_number(p[std::size_t(order[std::size_t(r)])] / total)
-                              << "}";
-                std::cout << "]}";
-            } else {
-                std::cout << images[i] << "\n";
-                for (int r = 0; r < topk; ++r) {
-                    const int k = order[std::size_t(r)];
-                    std::printf("  %6.2f%%  %4d  %s\n", 100.0 * p[std::size_t(k)] / total, k,
-                                class_name(model.architecture(), k).c_str());
-                }
+struct ClassifyOptions {
+    ModelOptions model;
+    std::vector<std::string> images;
+    int topk = 5;
+    bool json = false;
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::required);
+        c.add_option("images", images, "PNG or JPEG files (ImageNet preprocessing: resize 256, centre crop 224)")
+            ->required();
+        c.add_option("--topk", topk, "classes shown per image")->check(CLI::PositiveNumber);
+        c.add_flag("--json", json, "print a JSON document instead of text");
+    }
+};
+
+inline void run_classify(const ClassifyOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "classify");
+    on_device(o.model, [&](const auto& model) {
+        const Architecture& arch = model.architecture();
+        if (o.topk > arch.classes())
+            throw UsageError("--topk " + std::to_string(o.topk) + " is more than the " + std::to_string(arch.classes()) +
+                             " classes of " + arch.name);
+        // The whole report is made before anything is printed: a bad image among good
+        // ones leaves no half-written document behind.
+        std::string text, json = "[";
+        char line[512];
+        for (std::size_t i = 0; i < o.images.size(); ++i) {
+            const Tensor2 probabilities = softmax(logits(model, Tensor4(io::imagenet_preprocess(o.images[i]))));
+            const std::vector<int> best = top_classes(probabilities, 0, o.topk);
+            text += o.images[i] + "\n";
+            json += std::string(i ? ",\n " : "\n ") + "{\"image\": " + io::json_string(o.images[i]) + ", \"top\": [";
+            for (int r = 0; r < o.topk; ++r) {
+                const int k = best[std::size_t(r)];
+                const double p = probabilities(0, std::size_t(k));
+                std::snprintf(line, sizeof line, "  %6.2f%%  %4d  %s\n", 100.0 * p, k, class_name(arch, k).c_str());
+                text += line;
+                json += std::string(r ? ", " : "") + "{\"class\": " + std::to_string(k) +
+                        ", \"name\": " + io::json_string(class_name(arch, k)) +
+                        ", \"probability\": " + io::json_number(p) + "}";
             }
+            json += "]}";
         }
-        if (json) std::cout << "\n]\n";
-        return 0;
+        std::cout << (o.json ? json + "\n]\n" : text) << std::flush;
     });
 }
 
-inline int run_bench(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(model_options(), {"batch", "size", "repeat"}), {"map"});
-    args.forbid_positional();
-    return on_device(args, [&](const auto& model) {
-        const auto batch = std::size_t(args.get_int("batch", 1, 1, 4096));
-        const auto size = std::size_t(args.get_int("size", 224, 1, 8192));
-        const int repeat = int(args.get_int("repeat", 5, 1, 1000000));
-        Tensor4 x = xt::zeros<float>({batch, std::size_t(model.architecture().in_channels), size, size});
+struct BenchOptions {
+    ModelOptions model;
+    int batch = 1, size = 224, repeat = 5;
+    bool map = false;
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::optional);
+        c.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 4096));
+        c.add_option("--size", size, "input height and width in pixels")->check(CLI::Range(1, 8192));
+        c.add_option("--repeat", repeat, "timed passes (after one untimed pass that builds the plan)")
+            ->check(CLI::Range(1, 1000000));
+        c.add_flag("--map", map, "time the logit map instead of the logits");
+    }
+};
+
+inline void run_bench(const BenchOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "bench");
+    using clock = std::chrono::steady_clock;
+    const auto seconds_since = [](clock::time_point start) {
+        return std::chrono::duration<double>(clock::now() - start).count();
+    };
+    const auto start = clock::now();
+    on_device(o.model, [&](const auto& model) {
+        const double load = seconds_since(start);
+        Tensor4 x = xt::zeros<float>({std::size_t(o.batch), std::size_t(model.architecture().in_channels),
+                                      std::size_t(o.size), std::size_t(o.size)});
         std::mt19937 rng(0);
         std::normal_distribution<float> normal;
         for (auto& v : x) v = normal(rng);
-        const bool map = args.flag("map");
-        auto run = [&] { return map ? logit_map(model, x).size() : logits(model, x).size(); };
+        auto run = [&] { return o.map ? logit_map(model, x).size() : logits(model, x).size(); };
+        const auto first = clock::now();
         run();  // the first call builds the plan
-        const auto start = std::chrono::steady_clock::now();
-        for (int i = 0; i < repeat; ++i) run();
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const double per_image = seconds / repeat / double(batch);
-        std::printf("%s %s batch %zu size %zu threads %ld: %.2f ms/img, %.2f img/s\n", model.architecture().name.c_str(),
-                    to_string(model.precision()), batch, size, args.get_int("threads", 2, 1, 1024), 1000 * per_image,
-                    1.0 / per_image);
-        return 0;
-    }, false);
+        const double first_pass = seconds_since(first);
+        const auto timed = clock::now();
+        for (int i = 0; i < o.repeat; ++i) run();
+        const double per_image = seconds_since(timed) / o.repeat / double(o.batch);
+        std::printf("%s %s batch %d size %d threads %d: %.2f ms/img, %.2f img/s (start-up: %.3f s to load, %.3f s for "
+                    "the first pass)\n",
+                    model.architecture().name.c_str(), to_string(model.precision()), o.batch, o.size, o.model.threads,
+                    1000 * per_image, 1.0 / per_image, load, first_pass);
+    });
+}
+
+inline void add_inference_commands(CLI::App& app, distributed::Communicator& processes) {
+    add_command<LogitsOptions>(app, processes, "logits", "logits (or the logit map) of images in an npy array", run_logits);
+    add_command<ClassifyOptions>(app, processes, "classify", "the top classes of image files", run_classify);
+    add_command<BenchOptions>(app, processes, "bench", "inference speed on random inputs", run_bench);
 }
 
 }  // namespace bagnet::cli

@@ -1,8 +1,11 @@
 #pragma once
-// bagnet certify | attack-patch: a thin layer over bagnet/robust.hpp. Each command's options
-// are read by robust_settings (and attack_options) before the model is loaded.
+// bagnet certify | attack-patch: a thin layer over bagnet/robust.hpp. Every option is
+// checked before the model is loaded; the data's labels and the patch's fit before the
+// first forward pass.
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -13,68 +16,62 @@
 
 namespace bagnet::cli {
 
-inline std::set<std::string> defense_options() { return {"patch", "defense", "threshold", "clip", "batch", "output", "label"}; }
-
-// What certify and attack-patch share: the data, the patch, the defense, the report's path.
-struct RobustSettings {
-    PatchSize patch;
-    Defense defense;
+// What certify and attack-patch share: the model, the data, the patch, the defense, the report.
+struct RobustOptions {
+    ModelOptions model;
+    AnalysisData data;
+    int patch = 0;
+    std::string defense = "masking", output;
+    double threshold = 0, clip = std::numeric_limits<double>::infinity();
     std::size_t batch = 64;
-    std::string output;
+    CLI::Option* threshold_given = nullptr;
+
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::required);
+        data.add_to(c, true);
+        c.add_option("--patch", patch, "the attacker's patch: P x P pixels, anywhere in the image")
+            ->required()
+            ->check(CLI::Range(1, 1 << 20));
+        c.add_option("--defense", defense, "masking (robust masking, PatchGuard) or clipping (Clipped BagNet)")
+            ->check(CLI::IsMember({"masking", "clipping"}));
+        threshold_given = c.add_option("--threshold", threshold,
+                                       "masking: a class loses its best window when that holds more than T of its "
+                                       "evidence; T in [0, 1)");
+        c.add_option("--clip", clip,
+                     "evidence ceiling C > 0: masking uses clip(L, 0, C) (default: no ceiling), clipping "
+                     "clip(L, 0, C) instead of tanh(0.05 L - 1)");
+        c.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 4096));
+        c.add_option("--output", output, "the JSON report, R.json")->required();
+    }
+
+    Defense parsed_defense() const {
+        Defense d = MaskingOptions().threshold(threshold).clip(clip);
+        if (defense == "clipping") {
+            if (threshold_given->count()) throw UsageError("--threshold applies to --defense masking only");
+            d = ClippingOptions().clip(clip);
+        }
+        as_usage_error([&] {
+            validate(d);
+            return 0;
+        });
+        return d;
+    }
 };
 
-inline RobustSettings robust_settings(const Arguments& args) {
-    RobustSettings s;
-    s.output = args.get("output");
-    if (!args.has("patch")) throw UsageError("missing required option --patch (the patch side in pixels)");
-    s.patch = PatchSize::square(int(args.get_int("patch", 1, 1, 1 << 20)));
-    const std::string defense = args.get("defense", "masking");
-    const double clip = args.get_double("clip", std::numeric_limits<double>::infinity());
-    if (defense == "masking") {
-        s.defense = MaskingOptions().threshold(args.get_double("threshold", 0)).clip(clip);
-    } else if (defense == "clipping") {
-        if (args.has("threshold")) throw UsageError("--threshold applies to --defense masking only");
-        s.defense = ClippingOptions().clip(clip);
-    } else {
-        throw UsageError("unknown --defense '" + defense + "' (expected masking or clipping)");
-    }
-    try {
-        validate(s.defense);
-    } catch (const Error& e) {
-        throw UsageError(e.what());
-    }
-    s.batch = std::size_t(args.get_int("batch", 64, 1, 1 << 16));
-    require_writable_destination(s.output);
-    return s;
-}
-
-// The data with a label for every image, in range, and a patch that fits the images: all
-// checked before the first forward pass.
-inline Inputs labelled_inputs(const Arguments& args, const Architecture& arch, PatchSize patch) {
-    Inputs in = inputs_of(args, true);
-    if (args.has("label")) {
-        if (!in.folder.files.empty()) throw UsageError("--label is for image files and --input; --data-dir labels by folder");
-        in.data.labels.assign(in.size(), args.get_int("label", 0, 0, arch.classes() - 1));
-    }
-    if (!in.folder.files.empty()) {
-        require(int(in.folder.class_names.size()) <= arch.classes(),
-                args.get("data-dir") + " has " + std::to_string(in.folder.class_names.size()) + " classes, " +
-                    arch.name + " " + std::to_string(arch.classes()));
-        const int side = 224;  // the folder's images are preprocessed to ImageNet's crop
-        patch_window(arch, patch, side, side);
-        return in;
-    }
-    for (std::size_t i = 0; i < in.data.labels.size(); ++i) {
-        const std::int64_t label = in.data.labels[i];
-        if (label < 0) throw UsageError("image " + std::to_string(i) + " has no label: give --labels Y.npy or --label L");
-        require(label < arch.classes(), "label " + std::to_string(label) + " of image " + std::to_string(i) +
-                                            " is out of range for " + std::to_string(arch.classes()) + " classes");
-    }
-    patch_window(arch, patch, int(in.data.images.shape()[2]), int(in.data.images.shape()[3]));
+// The data with a label for every image, in range, and a patch that fits the images.
+inline Inputs labelled_inputs(const AnalysisData& data, const Architecture& arch, PatchSize patch) {
+    Inputs in = inputs_of(data);
+    require_labels(in, arch);
+    const auto& labels = in.folder.files.empty() ? in.data.labels : in.folder.labels;
+    for (std::size_t i = 0; i < labels.size(); ++i)
+        if (labels[i] < 0) throw UsageError(in.names[i] + " has no label: give --labels Y.npy or --label L");
+    // An image folder's images are preprocessed to ImageNet's 224 x 224 crop.
+    const bool folder = !in.folder.files.empty();
+    patch_window(arch, patch, folder ? 224 : int(in.data.images.shape()[2]), folder ? 224 : int(in.data.images.shape()[3]));
     return in;
 }
 
-// "certify: 300/10000 images" on a terminal, updated in place; in a log, the last line only.
+// "certify: 300/10000 images" on a terminal, updated in place; in a log, the last state only.
 inline CertifyProgress image_progress(const std::string& what, std::size_t total) {
     const bool terminal = ::isatty(STDERR_FILENO) != 0;
     return [what, total, terminal](std::size_t done) {
@@ -84,7 +81,8 @@ inline CertifyProgress image_progress(const std::string& what, std::size_t total
     };
 }
 
-inline std::string defense_summary(const Defense& defense, PatchSize patch, PatchWindow window) {
+// "masking T 0.25 C 5, 4 x 4 patch (6 x 6 cells)"
+inline std::string setting_summary(const Defense& defense, PatchSize patch, PatchWindow window) {
     std::string text = defense_name(defense);
     if (const auto* masking = std::get_if<MaskingOptions>(&defense)) text += " T " + detail::setting(masking->threshold_);
     const double clip = std::visit([](const auto& options) { return options.clip_; }, defense);
@@ -92,79 +90,106 @@ inline std::string defense_summary(const Defense& defense, PatchSize patch, Patc
     return text + ", " + to_string(patch) + " patch (" + to_string(window) + " cells)";
 }
 
-inline int run_certify(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(with(model_options(), explain_data_options()), defense_options()), {});
-    const RobustSettings s = robust_settings(args);
-    return on_device(args, [&](const auto& model) {
-        const Inputs in = labelled_inputs(args, model.architecture(), s.patch);
+inline void run_certify(const RobustOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "certify");
+    const Defense defense = o.parsed_defense();
+    const PatchSize patch = PatchSize::square(o.patch);
+    io::require_writable(o.output);
+    on_device(o.model, [&](const auto& model) {
+        const Inputs in = labelled_inputs(o.data, model.architecture(), patch);
         const CertificationReport report =
-            certify(model, in.batches(s.batch), s.patch, s.defense, image_progress("certify", in.size()));
-        save_text(s.output, to_json(report));
-        const CertificationSummary sum = report.summary();
+            certify(model, in.batches(o.batch), patch, defense, image_progress("certify", in.size()));
+        io::write_text(o.output, to_json(report));
+        const CertificationSummary s = report.summary();
         std::printf("%s: clean %.4f, robust %.4f, certified %.4f over %zu images; wrote %s\n",
-                    defense_summary(s.defense, s.patch, report.window).c_str(), sum.clean_accuracy,
-                    sum.robust_accuracy, sum.certified_accuracy, sum.images, s.output.c_str());
-        return 0;
+                    setting_summary(defense, patch, report.window).c_str(), s.clean_accuracy, s.robust_accuracy,
+                    s.certified_accuracy, s.images, o.output.c_str());
     });
 }
 
-// The attack's own options.
-inline PatchAttackOptions attack_options(const Arguments& args) {
-    PatchAttackOptions o;
-    o.steps(int(args.get_int("steps", 40, 0, 1 << 20)))
-        .step_size(args.get_double("step-size", 0.05))
-        .stride(int(args.get_int("stride", 1, 1, 1 << 20)))
-        .seed(std::uint64_t(args.get_int("seed", 0, 0, 1L << 40)))
-        .batch_size(std::size_t(args.get_int("batch", 64, 1, 1 << 16)));
-    if (args.has("at")) {
-        if (args.has("stride")) throw UsageError("give --at Y,X or --stride S, not both");
-        const std::vector<long> at = integer_list(args, "at");
-        if (at.size() != 2 || at[0] < 0 || at[1] < 0) throw UsageError("--at expects Y,X (the patch's top-left pixel)");
-        o.at(int(std::min(at[0], 1L << 20)), int(std::min(at[1], 1L << 20)));
-    }
-    try {
-        o.validate();
-    } catch (const Error& e) {
-        throw UsageError(e.what());
-    }
-    return o;
-}
+struct AttackPatchOptions {
+    RobustOptions robust;
+    std::vector<int> at;
+    int stride = 1, steps = 40;
+    double step_size = 0.05;
+    std::uint64_t seed = 0;
+    std::string normalization;
 
-// The values a pixel can take: Fashion-MNIST's or ImageNet's normalisation of [0, 1] pixels
-// (for --input, --normalization says which; by default the one of the model's channel count).
-inline PixelRange pixel_range(const Arguments& args, const Architecture& arch, const Inputs& in) {
-    Display pixels = in.display;
-    if (pixels.mean.empty() || args.has("normalization")) {
-        const std::string name = args.get("normalization", arch.in_channels == 1 ? "fashion-mnist" : "imagenet");
-        if (name == "fashion-mnist") pixels = {{fashion_mnist_mean}, {fashion_mnist_std}};
-        else if (name == "imagenet") pixels = Display::imagenet();
-        else throw UsageError("unknown --normalization '" + name + "' (expected fashion-mnist or imagenet)");
+    void add_to(CLI::App& c) {
+        robust.add_to(c);
+        auto* position = c.add_option("--at", at, "one patch position Y,X (its top-left pixel)")
+                             ->delimiter(',')
+                             ->expected(2);
+        c.add_option("--stride", stride, "instead of --at: every position on this stride")
+            ->check(CLI::Range(1, 1 << 20))
+            ->excludes(position);
+        c.add_option("--steps", steps, "gradient steps per position")->check(CLI::Range(0, 1 << 20));
+        c.add_option("--step-size", step_size, "per step, as a share of the pixel range, in (0, 1]");
+        c.add_option("--seed", seed, "of the random starting patches");
+        c.add_option("--normalization", normalization,
+                     "--input: how its [0, 1] pixels were normalised, fashion-mnist or imagenet (default: by the "
+                     "model's channels)")
+            ->check(CLI::IsMember({"fashion-mnist", "imagenet"}));
     }
-    return PixelRange::normalised(pixels.mean, pixels.stddev);
-}
 
-inline int run_attack_patch(const std::vector<std::string>& raw) {
-    const Arguments args(raw,
-                         with(with(model_options(), explain_data_options()),
-                              with(defense_options(), {"at", "stride", "steps", "step-size", "seed", "normalization"})),
-                         {});
-    const RobustSettings s = robust_settings(args);
-    const PatchAttackOptions options = attack_options(args);
-    return on_device(args, [&](const auto& model) {
+    PatchAttackOptions parsed() const {
+        PatchAttackOptions p;
+        p.steps(steps).step_size(step_size).stride(stride).seed(seed).batch_size(robust.batch);
+        if (!at.empty()) {
+            if (at[0] < 0 || at[1] < 0) throw UsageError("--at expects Y,X, the patch's top-left pixel");
+            p.at(at[0], at[1]);
+        }
+        as_usage_error([&] {
+            p.validate();
+            return 0;
+        });
+        return p;
+    }
+
+    // The values a pixel can take: the data's normalisation of [0, 1] pixels.
+    PixelRange pixels(const Architecture& arch, const Inputs& in) const {
+        Display d = in.display;
+        if (d.mean.empty() || !normalization.empty()) {
+            const std::string name = !normalization.empty() ? normalization
+                                     : arch.in_channels == 1 ? "fashion-mnist"
+                                                             : "imagenet";
+            d = name == "fashion-mnist" ? Display{{fashion_mnist_mean}, {fashion_mnist_std}} : Display::imagenet();
+        }
+        return PixelRange::normalised(d.mean, d.stddev);
+    }
+};
+
+inline void run_attack_patch(const AttackPatchOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "attack-patch");
+    o.robust.model.require_fp32("attack-patch");
+    const Defense defense = o.robust.parsed_defense();
+    const PatchAttackOptions attack = o.parsed();
+    const PatchSize patch = PatchSize::square(o.robust.patch);
+    io::require_writable(o.robust.output);
+    on_device(o.robust.model, [&](const auto& model) {
         const Architecture& arch = model.architecture();
-        const Inputs in = labelled_inputs(args, arch, s.patch);
-        const PatchAttackReport report =
-            attack_patch(model, in.batches(s.batch), s.patch, pixel_range(args, arch, in), s.defense, options,
-                                                      image_progress("attack-patch", in.size()));
-        save_text(s.output, to_json(report));
-        const PatchAttackSummary sum = report.summary();
+        const Inputs in = labelled_inputs(o.robust.data, arch, patch);
+        const PatchAttackReport report = attack_patch(model, in.batches(o.robust.batch), patch, o.pixels(arch, in),
+                                                      defense, attack, image_progress("attack-patch", in.size()));
+        io::write_text(o.robust.output, to_json(report));
+        const PatchAttackSummary s = report.summary();
         std::printf("%s: undefended %.4f -> %.4f under attack, defended %.4f -> %.4f, certified %.4f "
                     "(%zu certified images flipped) over %zu images; wrote %s\n",
-                    defense_summary(s.defense, s.patch, report.window).c_str(), sum.clean_accuracy,
-                    sum.attacked_accuracy, sum.robust_accuracy, sum.attacked_robust_accuracy, sum.certified_accuracy,
-                    sum.certified_flipped, sum.images, s.output.c_str());
-        return 0;
+                    setting_summary(defense, patch, report.window).c_str(), s.clean_accuracy, s.attacked_accuracy,
+                    s.robust_accuracy, s.attacked_robust_accuracy, s.certified_accuracy, s.certified_flipped, s.images,
+                    o.robust.output.c_str());
     });
+}
+
+inline void add_robust_commands(CLI::App& app, distributed::Communicator& processes) {
+    add_command<RobustOptions>(app, processes, "certify",
+                               "exact per-image certificates against an adversarial P x P patch anywhere (robust "
+                               "masking or Clipped BagNet)",
+                               run_certify);
+    add_command<AttackPatchOptions>(app, processes, "attack-patch",
+                                    "a projected-gradient patch attack, reported against the defense and its "
+                                    "certificates",
+                                    run_attack_patch);
 }
 
 }  // namespace bagnet::cli

@@ -1,7 +1,7 @@
 #pragma once
 // bagnet train | evaluate | saliency
+#include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include "bagnet/io/atomic_file.hpp"
@@ -9,59 +9,62 @@
 #include "bagnet/io/json.hpp"
 #include "bagnet/io/npy.hpp"
 #include "bagnet/train.hpp"
-#include "common.hpp"
+#include "bagnet/train/recipe.hpp"
 #include "inference_commands.hpp"
 
 namespace bagnet::cli {
 
-// Where the images come from: --dataset fashion-mnist, --data-dir DIR (one sub-folder per
-// class, ImageNet preprocessing at --size), or --data-npy with --labels-npy.
-struct DataSource {
-    LabelledImages train, test;
-    bool has_test = false;
-    std::string name;
+// Where training or evaluation images come from: exactly one of --dataset
+// fashion-mnist, --data-dir DIR (one sub-folder per class, ImageNet preprocessing
+// at --size) or --data-npy X.npy with --labels-npy Y.npy.
+struct DataOptions {
+    std::string dataset, data_dir, data_npy, labels_npy;
+    int size = 224;
+    bool skip_corrupt = false;
+
+    void add_to(CLI::App& c) {
+        c.add_option("--dataset", dataset, "a data set bagnet knows: fashion-mnist (Debian's dataset-fashion-mnist)");
+        auto* dir = c.add_option("--data-dir", data_dir, "a folder of images, DIR/<class>/<image>.png|jpg");
+        c.add_option("--data-npy", data_npy, "float32 N x C x H x W npy array of normalised images");
+        c.add_option("--labels-npy", labels_npy, "int64 npy array of the --data-npy images' labels");
+        c.add_option("--size", size, "--data-dir: the centre crop's side (after resizing the shorter side to 8/7 of it)")
+            ->check(CLI::Range(8, 4096))
+            ->needs(dir);
+        c.add_flag("--skip-corrupt", skip_corrupt, "--data-dir: skip undecodable images (with a warning each)")
+            ->needs(dir);
+    }
+
+    bool fashion() const { return !dataset.empty(); }
+    std::string name() const { return fashion() ? dataset : !data_dir.empty() ? data_dir : data_npy; }
+    void check() const {
+        if (int(!dataset.empty()) + int(!data_dir.empty()) + int(!data_npy.empty()) != 1)
+            throw UsageError("give exactly one of --dataset, --data-dir or --data-npy");
+        if (data_npy.empty() != labels_npy.empty()) throw UsageError("--data-npy and --labels-npy go together");
+        if (!dataset.empty() && dataset != "fashion-mnist")
+            throw UsageError("unknown dataset '" + dataset + "' (expected fashion-mnist)");
+    }
 };
 
-inline std::set<std::string> data_options() { return {"dataset", "data-dir", "data-npy", "labels-npy", "size"}; }
-
-// Loads the data named by the options: for training, the training set (and Fashion-MNIST's
-// test set); for evaluation, the set to evaluate.
-inline DataSource load_data(const Arguments& args, bool training) {
-    const int sources = int(args.has("dataset")) + int(args.has("data-dir")) + int(args.has("data-npy"));
-    if (sources != 1) throw UsageError("give exactly one of --dataset, --data-dir or --data-npy");
-    DataSource data;
-    if (args.has("dataset")) {
-        const std::string name = args.get("dataset");
-        if (name != "fashion-mnist") throw UsageError("unknown dataset '" + name + "' (expected fashion-mnist)");
-        data.name = name;
-        if (training) {
-            data.train = load_fashion_mnist("train");
-            normalize_fashion_mnist(data.train.images);
-        }
-        data.test = load_fashion_mnist("test");
-        normalize_fashion_mnist(data.test.images);
-        data.has_test = true;
+// The images and labels the options name: Fashion-MNIST's `split`, the folder or the npy arrays.
+inline LabelledImages load_data(const DataOptions& o, const std::string& split, int threads) {
+    if (o.fashion()) {
+        LabelledImages data = load_fashion_mnist(split);
+        normalize_fashion_mnist(data.images);
         return data;
     }
-    if (args.has("data-dir")) {
+    if (!o.data_dir.empty()) {
         ImageFolderOptions options;
-        options.crop = int(args.get_int("size", 224, 8, 4096));
-        options.resize = options.crop * 256 / 224;
-        options.skip_corrupt = args.flag("skip-corrupt");
-        options.threads = int(args.get_int("threads", 2, 1, 1024));
-        LoadedImageFolder folder = load_image_folder(args.get("data-dir"), options);
-        data.name = args.get("data-dir");
-        (training ? data.train : data.test) = std::move(folder.data);
-        return data;
+        options.crop = o.size;
+        options.resize = o.size * 256 / 224;
+        options.skip_corrupt = o.skip_corrupt;
+        options.threads = threads;
+        return load_image_folder(o.data_dir, options).data;
     }
-    const std::string images = args.get("data-npy"), labels_path = args.get("labels-npy");
-    data.name = images;
-    LabelledImages loaded{load_input(images), io::load_npy_int64(labels_path)};
+    LabelledImages loaded{load_input(o.data_npy), io::load_npy_int64(o.labels_npy)};
     require(loaded.labels.size() == loaded.images.shape()[0],
-            labels_path + " holds " + std::to_string(loaded.labels.size()) + " labels but " + images + " holds " +
+            o.labels_npy + " holds " + std::to_string(loaded.labels.size()) + " labels but " + o.data_npy + " holds " +
                 std::to_string(loaded.images.shape()[0]) + " images");
-    (training ? data.train : data.test) = std::move(loaded);
-    return data;
+    return loaded;
 }
 
 // --init: a converted checkpoint. Every tensor must fit except the linear head,
@@ -89,101 +92,155 @@ void load_initial_weights(Model<Backend>& model, const std::string& path) {
     model.mutable_parameters() = std::move(params);
 }
 
-inline std::unique_ptr<train::Optimizer> optimizer_of(const Arguments& args, bool fashion_recipe) {
-    const std::string name = args.get("optimizer", "sgd");
-    const double weight_decay = args.get_double("weight-decay", name == "sgd" ? 5e-4 : 1e-2);
-    if (name == "sgd")
-        return std::make_unique<train::Sgd>(train::SgdOptions()
-                                                .momentum(args.get_double("momentum", 0.9))
-                                                .nesterov(fashion_recipe || args.flag("nesterov"))
-                                                .weight_decay(weight_decay));
-    if (name == "adamw") return std::make_unique<train::AdamW>(train::AdamWOptions().weight_decay(weight_decay));
-    throw UsageError("unknown optimizer '" + name + "' (expected sgd or adamw)");
+inline std::string metrics_json(const std::vector<std::pair<std::string, std::string>>& fields) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < fields.size(); ++i)
+        out += std::string(i ? ",\n " : "\n ") + io::json_string(fields[i].first) + ": " + fields[i].second;
+    return out + "\n}\n";
 }
 
-inline void write_metrics(const std::string& path, const std::vector<std::pair<std::string, std::string>>& fields) {
-    io::write_file_atomically(path, [&](std::ostream& out) {
-        out << "{";
-        for (std::size_t i = 0; i < fields.size(); ++i)
-            out << (i ? ",\n " : "\n ") << io::json_string(fields[i].first) << ": " << fields[i].second;
-        out << "\n}\n";
-    });
-}
+struct TrainOptions {
+    ModelOptions model;
+    DataOptions data;
+    std::string init, save, metrics, checkpoint, resume, optimizer = "sgd", schedule, fine_tune = "all";
+    double lr = 0.1, momentum = 0.9, weight_decay = 5e-4, label_smoothing = 0, gamma = 0.1;
+    long warmup = 0, step_size = 30, epochs = 1, steps = 0, checkpoint_every = 0;
+    std::uint64_t seed = 0;
+    std::size_t batch_size = 128;
+    int accumulate = 1, crop_padding = 2;
+    bool nesterov = false, no_shuffle = false, no_augment = false;
+    // The options whose default depends on the recipe, or that only some choices take.
+    CLI::Option *epochs_given, *steps_given, *lr_given, *momentum_given, *nesterov_given, *weight_decay_given,
+        *schedule_given, *warmup_given, *smoothing_given, *crop_given, *step_size_given, *gamma_given;
 
-inline int run_train(const std::vector<std::string>& raw) {
-    const Arguments args(raw,
-                         with(with(model_options(), data_options()),
-                              {"init", "optimizer", "lr", "momentum", "weight-decay", "batch-size", "epochs", "steps",
-                               "seed", "resume", "save", "metrics", "checkpoint", "checkpoint-every", "label-smoothing",
-                               "warmup", "accumulate", "fine-tune", "crop-padding"}),
-                         {"no-shuffle", "no-augment", "nesterov", "skip-corrupt"});
-    check_device(args);
-    apply_threads(args);
-    const bool fashion = args.get("dataset", "") == "fashion-mnist";
-    if (!args.has("arch") && !fashion) throw UsageError("missing required option --arch");
-    // Fashion-MNIST's default: BagNet-9, each of its 5 x 5 logits computed from one 9 x 9 patch.
-    // Its recipe (12 epochs, label smoothing 0.1, flips but no crops) reaches about 90.6% test
-    // accuracy in 7 minutes on 2 cores. The model underfits rather than overfits: at 10 epochs
-    // random crops over a 2-pixel border cost accuracy (88.9% against 90.4%) and smoothing
-    // gains some (90.7%); 12 epochs gave 90.6% and 90.8% with two seeds.
-    const Architecture arch = args.has("arch") ? architecture_of(args) : architecture_by_name("fashion9");
-    const std::string save = args.get("save");
-    if (args.has("epochs") && args.has("steps")) throw UsageError("give --epochs or --steps, not both");
-    const auto seed = std::uint64_t(args.get_int("seed", 0, 0, 1L << 40));
-    const double lr = args.get_double("lr", 0.1);
-    const auto batch_size = std::size_t(args.get_int("batch-size", 128, 1, 1 << 16));
-    const double smoothing = args.get_double("label-smoothing", fashion ? 0.1 : 0.0);
-    if (!(lr > 0)) throw UsageError("--lr must be positive");
-    if (!(smoothing >= 0 && smoothing < 1)) throw UsageError("--label-smoothing must be in [0, 1)");
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::none, false);
+        data.add_to(c);
+        c.add_option("--save", save, "where the trained weights go (safetensors)")->required();
+        c.add_option("--metrics", metrics, "a JSON file of the recipe, the losses and the test accuracy");
+        c.add_option("--init", init, "start from these weights (a head of another class count starts afresh)");
+        c.add_option("--optimizer", optimizer, "sgd or adamw")->check(CLI::IsMember({"sgd", "adamw"}));
+        lr_given = c.add_option("--lr", lr, "the learning rate (what --schedule starts from)");
+        momentum_given = c.add_option("--momentum", momentum, "SGD momentum");
+        nesterov_given = c.add_flag("--nesterov", nesterov, "SGD with Nesterov momentum (fashion-mnist recipe: on)");
+        weight_decay_given = c.add_option("--weight-decay", weight_decay, "weight decay (AdamW's default: 0.01)");
+        schedule_given = c.add_option("--schedule", schedule, "constant, cosine or step (fashion-mnist recipe: cosine)")
+                             ->check(CLI::IsMember({"constant", "cosine", "step"}));
+        warmup_given = c.add_option("--warmup", warmup, "linear warm-up steps (fashion-mnist recipe: 200)");
+        step_size_given = c.add_option("--step-size", step_size, "--schedule step: steps between decays");
+        gamma_given = c.add_option("--gamma", gamma, "--schedule step: the factor of each decay");
+        c.add_option("--batch-size", batch_size, "images per step")->check(CLI::Range(1, 1 << 16));
+        epochs_given = c.add_option("--epochs", epochs, "passes over the data (fashion-mnist recipe: 12)")
+                           ->check(CLI::Range(1L, 1L << 20));
+        steps_given = c.add_option("--steps", steps, "optimizer steps in all, instead of --epochs")
+                          ->check(CLI::Range(1L, 1L << 40))
+                          ->excludes(epochs_given);
+        c.add_option("--seed", seed, "seed of the initial weights, the data order and the augmentation");
+        c.add_flag("--no-shuffle", no_shuffle, "keep the data in order");
+        auto* augment = c.add_flag("--no-augment", no_augment, "no random flips and crops");
+        crop_given = c.add_option("--crop-padding", crop_padding,
+                                  "random crops over a border of this many pixels (fashion-mnist recipe: 0)")
+                         ->check(CLI::Range(0, 64))
+                         ->excludes(augment);
+        smoothing_given =
+            c.add_option("--label-smoothing", label_smoothing, "label smoothing (fashion-mnist recipe: 0.1)");
+        c.add_option("--accumulate", accumulate, "micro-batches per step (gradient accumulation)")
+            ->check(CLI::Range(1, 1 << 16));
+        c.add_option("--fine-tune", fine_tune, "what is trained: all, head or last-stage")
+            ->check(CLI::IsMember({"all", "head", "last-stage"}));
+        auto* ckpt = c.add_option("--checkpoint", checkpoint, "a checkpoint to continue from, written every epoch");
+        c.add_option("--checkpoint-every", checkpoint_every, "also write the checkpoint every N steps")
+            ->check(CLI::Range(1L, 1L << 40))
+            ->needs(ckpt);
+        c.add_option("--resume", resume, "continue the run of this checkpoint (same recipe and seed)");
+    }
 
-    // Everything that can fail on the user's input is checked before any work.
-    DataSource data = load_data(args, true);
-    train::check_labels(data.train, arch.classes(), data.name);
-    if (data.has_test) train::check_labels(data.test, arch.classes(), data.name + " (test)");
-    require(int(data.train.images.shape()[1]) == arch.in_channels,
-            data.name + ": images have " + std::to_string(data.train.images.shape()[1]) + " channels but " + arch.name +
-                " expects " + std::to_string(arch.in_channels));
-    return with_backend(args, [&](auto backend) {
-        Model<decltype(backend)> model(arch, seed);
-        if (args.has("init")) load_initial_weights(model, args.get("init"));
-        auto optimizer = optimizer_of(args, fashion && !args.has("optimizer"));
-
-        train::LoaderOptions loader_options;
-        loader_options.batch(batch_size).shuffled(!args.flag("no-shuffle"));
-        // Augmentation: random horizontal flips (clothes are left-right symmetric) and
-        // random crops over a --crop-padding border filled with the background (black
-        // for Fashion-MNIST, the mean elsewhere: normalised 0); none for Fashion-MNIST
-        // by default (see the recipe above).
-        if (!args.flag("no-augment")) {
-            loader_options.random_flip(true);
-            const int padding = int(args.get_int("crop-padding", fashion ? 0 : 2, 0, 64));
-            if (padding > 0) loader_options.random_crop(padding, fashion ? fashion_mnist_background : 0.f);
+    // The defaults (the built-in Fashion-MNIST recipe, or the generic one) with the
+    // options given applied; checked before any work.
+    train::Recipe recipe() const {
+        using train::Recipe;
+        Recipe r = data.fashion() ? train::fashion_mnist_recipe() : Recipe{};
+        if (!data.fashion()) r.crop_padding = 2;
+        const bool adamw = optimizer == "adamw";
+        if (adamw && (momentum_given->count() || nesterov_given->count()))
+            throw UsageError("--momentum and --nesterov are for --optimizer sgd");
+        if (adamw) {
+            r.optimizer = Recipe::OptimizerKind::adamw;
+            r.weight_decay = 1e-2;
         }
-        train::BatchLoader loader(data.train, loader_options, seed);
+        if (lr_given->count()) r.lr = lr;
+        if (momentum_given->count()) r.momentum = momentum;
+        if (nesterov_given->count()) r.nesterov = true;
+        if (weight_decay_given->count()) r.weight_decay = weight_decay;
+        if (schedule_given->count())
+            r.schedule = schedule == "cosine" ? Recipe::ScheduleKind::cosine
+                         : schedule == "step" ? Recipe::ScheduleKind::step
+                                              : Recipe::ScheduleKind::constant;
+        if ((step_size_given->count() || gamma_given->count()) && r.schedule != Recipe::ScheduleKind::step)
+            throw UsageError("--step-size and --gamma are for --schedule step");
+        if (warmup_given->count()) r.warmup = warmup;
+        if (step_size_given->count()) r.step_size = step_size;
+        if (gamma_given->count()) r.gamma = gamma;
+        if (epochs_given->count()) r.epochs = epochs;
+        if (steps_given->count()) r.steps = steps;
+        r.batch_size = batch_size;
+        if (smoothing_given->count()) r.label_smoothing = label_smoothing;
+        r.accumulate = accumulate;
+        r.shuffle = !no_shuffle;
+        if (no_augment) {
+            r.flip = false;
+            r.crop_padding = 0;
+        }
+        if (crop_given->count()) r.crop_padding = crop_padding;
+        r.crop_fill = data.fashion() ? fashion_mnist_background : 0.f;  // the normalised background
+        as_usage_error([&] { r.check(); });
+        return r;
+    }
+};
+
+inline void run_train(const TrainOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "train");
+    // Everything that can fail on the user's input is checked before any work.
+    o.data.check();
+    o.model.require_fp32("training");
+    if (o.model.arch.empty() && !o.data.fashion()) throw UsageError("--arch is required (except with --dataset)");
+    // Fashion-MNIST's default: BagNet-9, each of its 5 x 5 logits computed from one 9 x 9 patch.
+    ModelOptions model_options = o.model;
+    if (model_options.arch.empty()) model_options.arch = "fashion9";
+    const Architecture arch = model_options.architecture();
+    const train::Recipe recipe = o.recipe();
+    io::OutputSet outputs;
+    const std::string save = outputs.stage(o.save);
+    const std::string metrics = o.metrics.empty() ? "" : outputs.stage(o.metrics);
+    if (!o.checkpoint.empty()) io::require_writable(o.checkpoint);
+    onednn::set_threads(o.model.threads);
+
+    const LabelledImages data = load_data(o.data, "train", o.model.threads);
+    train::check_labels(data, arch.classes(), o.data.name());
+    const LabelledImages test = o.data.fashion() ? load_data(o.data, "test", o.model.threads) : LabelledImages{};
+    require(int(data.images.shape()[1]) == arch.in_channels,
+            o.data.name() + ": images have " + std::to_string(data.images.shape()[1]) + " channels but " + arch.name +
+                " expects " + std::to_string(arch.in_channels));
+    with_backend(o.model.device, [&](auto backend) {
+        Model<decltype(backend)> model(arch, o.seed);
+        if (!o.init.empty()) load_initial_weights(model, o.init);
+        auto optimizer = recipe.make_optimizer();
+        train::BatchLoader loader(data, recipe.loader_options(), o.seed);
 
         train::FitOptions fit_options;
-        if (args.has("steps")) fit_options.with_steps(args.get_int("steps", 1, 1, 1L << 40));
-        else fit_options.with_epochs(args.get_int("epochs", fashion ? 12 : 1, 1, 1 << 20));
-        fit_options.train.label_smoothing = smoothing;
-        fit_options.train.accumulate = int(args.get_int("accumulate", 1, 1, 1 << 16));
-        const std::string fine_tune = args.get("fine-tune", "all");
-        if (fine_tune == "head") fit_options.train.frozen = train::frozen_except(arch, {arch.fc.name + "."});
-        else if (fine_tune == "last-stage") fit_options.train.frozen = train::frozen_except(arch, {"layer4.", arch.fc.name + "."});
-        else if (fine_tune != "all") throw UsageError("unknown --fine-tune '" + fine_tune + "' (expected all, head or last-stage)");
-        if (args.has("checkpoint"))
-            fit_options.with_checkpoint(args.get("checkpoint"), args.get_int("checkpoint-every", 0, 0, 1L << 40));
+        if (recipe.steps > 0) fit_options.with_steps(recipe.steps);
+        else fit_options.with_epochs(recipe.epochs);
+        fit_options.train.label_smoothing = recipe.label_smoothing;
+        fit_options.train.accumulate = recipe.accumulate;
+        if (o.fine_tune == "head") fit_options.train.frozen = train::frozen_except(arch, {arch.fc.name + "."});
+        if (o.fine_tune == "last-stage") fit_options.train.frozen = train::frozen_except(arch, {"layer4.", arch.fc.name + "."});
+        if (!o.checkpoint.empty()) fit_options.with_checkpoint(o.checkpoint, o.checkpoint_every);
         const long total = train::total_steps(fit_options, loader);
-        const long warmup = args.get_int("warmup", std::min(200L, total / 10), 0, 1L << 40);
-        const auto schedule = train::Schedule::cosine(lr, total).warmup(warmup);
-
-        train::Position position{0, 0, 0, seed};
-        if (args.has("resume")) {
-            Parameters params = model.parameters();
-            position = train::load_checkpoint(args.get("resume"), arch, params, *optimizer);
-            require(position.seed == seed, args.get("resume") + ": checkpoint was trained with --seed " +
-                                               std::to_string(position.seed) + ", this run uses " + std::to_string(seed));
-            model.mutable_parameters() = std::move(params);
-        }
+        const train::Schedule schedule = recipe.make_schedule(total);
+        train::Position position{0, 0, 0, o.seed};
+        if (!o.resume.empty()) position = train::resume(o.resume, model, *optimizer, schedule, loader, fit_options);
+        std::printf("training %s on %s: %s\n", arch.name.c_str(), o.data.name().c_str(), recipe.describe(total).c_str());
+        std::fflush(stdout);
 
         train::Progress progress(total);
         double step_seconds = 0, last_loss = 0;
@@ -201,63 +258,91 @@ inline int run_train(const std::vector<std::string>& raw) {
         train::fit(model, *optimizer, schedule, loader, fit_options, position, callbacks);
         progress.finish();
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        model.save(save);
+        const double rate = double(images) / std::max(1e-9, step_seconds);
 
         std::vector<std::pair<std::string, std::string>> fields{
             {"architecture", io::json_string(arch.name)},
-            {"dataset", io::json_string(data.name)},
-            {"optimizer", io::json_string(optimizer->name())},
-            {"lr", io::json_number(lr)},
-            {"batch_size", std::to_string(batch_size)},
+            {"dataset", io::json_string(o.data.name())},
+            {"recipe", recipe.to_json(total)},
+            {"seed", std::to_string(o.seed)},
             {"steps", std::to_string(position.step)},
-            {"seed", std::to_string(seed)},
             {"train_loss_last_epoch", io::json_number(last_epoch.train_loss)},
             {"train_top1_last_epoch", io::json_number(last_epoch.train_top1)},
             {"last_step_loss", io::json_number(last_loss)},
-            {"images_per_second", io::json_number(double(images) / std::max(1e-9, step_seconds))},
+            {"images_per_second", io::json_number(rate)},
             {"training_seconds", io::json_number(seconds)}};
-        if (data.has_test) {
-            const train::EvalMetrics test = train::evaluate(model, data.test);
-            std::printf("test: loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", test.loss, test.top1, test.top5,
-                        test.images);
-            fields.insert(fields.end(), {{"test_loss", io::json_number(test.loss)},
-                                         {"test_top1", io::json_number(test.top1)},
-                                         {"test_top5", io::json_number(test.top5)}});
+        if (o.data.fashion()) {
+            const train::EvalMetrics result = train::evaluate(model, test);
+            std::printf("test: loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", result.loss, result.top1, result.top5,
+                        result.images);
+            fields.insert(fields.end(), {{"test_loss", io::json_number(result.loss)},
+                                         {"test_top1", io::json_number(result.top1)},
+                                         {"test_top5", io::json_number(result.top5)}});
         }
+        model.save(save);
+        if (!metrics.empty()) io::write_text(metrics, metrics_json(fields));
+        outputs.commit();
         std::printf("trained %s for %ld steps in %s (%.1f img/s); weights: %s\n", arch.name.c_str(), position.step,
-                    train::Progress::duration(seconds).c_str(), double(images) / std::max(1e-9, step_seconds), save.c_str());
-        if (args.has("metrics")) write_metrics(args.get("metrics"), fields);
-        return 0;
+                    train::Progress::duration(seconds).c_str(), rate, o.save.c_str());
     });
 }
 
-inline int run_evaluate(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(with(model_options(), data_options()), {"metrics", "batch-size"}), {"skip-corrupt"});
-    return on_device(args, [&](const auto& model) {
-        const DataSource data = load_data(args, false);
-        const auto metrics =
-            train::evaluate(model, data.test, std::size_t(args.get_int("batch-size", 500, 1, 1 << 16)));
+struct EvaluateOptions {
+    ModelOptions model;
+    DataOptions data;
+    std::string metrics;
+    std::size_t batch_size = 500;
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::required);
+        data.add_to(c);
+        c.add_option("--metrics", metrics, "also write loss, top-1 and top-5 to this JSON file");
+        c.add_option("--batch-size", batch_size, "images per forward pass")->check(CLI::Range(1, 1 << 16));
+    }
+};
+
+inline void run_evaluate(const EvaluateOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "evaluate");
+    o.data.check();
+    if (!o.metrics.empty()) io::require_writable(o.metrics);
+    on_device(o.model, [&](const auto& model) {
+        const train::EvalMetrics metrics = train::evaluate(model, load_data(o.data, "test", o.model.threads), o.batch_size);
+        if (!o.metrics.empty())
+            io::write_text(o.metrics, metrics_json({{"loss", io::json_number(metrics.loss)},
+                                               {"top1", io::json_number(metrics.top1)},
+                                               {"top5", io::json_number(metrics.top5)},
+                                               {"images", std::to_string(metrics.images)}}));
         std::printf("loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", metrics.loss, metrics.top1, metrics.top5,
                     metrics.images);
-        if (args.has("metrics"))
-            write_metrics(args.get("metrics"), {{"loss", io::json_number(metrics.loss)},
-                                                {"top1", io::json_number(metrics.top1)},
-                                                {"top5", io::json_number(metrics.top5)},
-                                                {"images", std::to_string(metrics.images)}});
-        return 0;
     });
 }
 
-inline int run_saliency(const std::vector<std::string>& raw) {
-    const Arguments args(raw, with(model_options(), {"input", "class", "output"}), {});
-    return on_device(args, [&](const auto& model) {
-        const int classes = model.architecture().classes();
-        if (!args.has("class")) throw UsageError("missing required option --class");
-        const int class_index = int(args.get_int("class", 0, 0, classes - 1));
-        const Tensor4 x = load_input(args.get("input"));
-        io::save_npy(args.get("output"), input_gradient(model, x, class_index));
-        return 0;
+struct SaliencyOptions {
+    ModelOptions model;
+    std::string input, output;
+    int class_index = 0;
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::required);
+        c.add_option("--input", input, "float32 N x C x H x W npy array, normalised")->required();
+        c.add_option("--class", class_index, "the class whose logit is differentiated")->required();
+        c.add_option("--output", output, "npy file: d logit / d input, N x C x H x W")->required();
+    }
+};
+
+inline void run_saliency(const SaliencyOptions& o, distributed::Communicator& processes) {
+    require_one_process(processes, "saliency");
+    o.model.require_fp32("saliency");
+    io::require_writable(o.output);
+    on_device(o.model, [&](const auto& model) {
+        io::save_npy(o.output, input_gradient(model, load_input(o.input), o.class_index));
     });
+}
+
+inline void add_train_commands(CLI::App& app, distributed::Communicator& processes) {
+    add_command<TrainOptions>(app, processes, "train", "train or fine-tune a BagNet (the built-in Fashion-MNIST recipe, or "
+                                            "your own data)", run_train);
+    add_command<EvaluateOptions>(app, processes, "evaluate", "loss, top-1 and top-5 accuracy on a data set", run_evaluate);
+    add_command<SaliencyOptions>(app, processes, "saliency", "the gradient of a class logit with respect to the input",
+                                 run_saliency);
 }
 
 }  // namespace bagnet::cli

@@ -2,6 +2,9 @@
 // Every problem a user can cause (bad files, shapes, options) is reported as a
 // bagnet::Error whose message is one self-contained line; the command line
 // prints it and exits non-zero, library users catch it.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -15,6 +18,26 @@ public:
 // Throws Error(message) when the condition does not hold.
 inline void require(bool condition, const std::string& message) {
     if (!condition) throw Error(message);
+}
+
+// The shortest text that reads back as exactly `value` ("0.1", not "0.100000"):
+// for messages, and for descriptions that are compared after a round trip.
+inline std::string number_text(double value) {
+    char text[32];
+    for (int digits = 6; digits <= 17; ++digits) {
+        std::snprintf(text, sizeof text, "%.*g", digits, value);
+        if (std::strtod(text, nullptr) == value || !std::isfinite(value)) break;
+    }
+    return text;
+}
+
+// Throws unless `value` is a finite number and `in_range` (the caller's test of it)
+// holds: "<what> must be a finite number <range>, got <value>". NaN fails every
+// comparison, so a test such as v >= 0 && v < 1 already rejects it; infinity is
+// rejected here.
+inline void require_number(const std::string& what, double value, bool in_range, const std::string& range) {
+    if (!std::isfinite(value) || !in_range)
+        throw Error(what + " must be a finite number " + range + ", got " + number_text(value));
 }
 
 }  // namespace bagnet

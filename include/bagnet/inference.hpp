@@ -1,27 +1,15 @@
 #pragma once
 // Inference as free functions over a model and a batch of images.
+#include <algorithm>
 #include <cmath>
-#include <cstdint>
-#include <cstring>
+#include <numeric>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "bagnet/model.hpp"
 
 namespace bagnet {
-
-// Whether no value is NaN or infinite. A branch-free reduction over the exponent
-// bits, so the compiler vectorises it: a GPU batch is checked in a few milliseconds.
-inline bool all_finite(const float* data, std::size_t count) {
-    constexpr std::uint32_t exponent = 0x7f800000u;  // all ones: infinity or NaN
-    std::uint32_t special = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-        std::uint32_t bits;
-        std::memcpy(&bits, data + i, sizeof bits);
-        special |= std::uint32_t((bits & exponent) == exponent);
-    }
-    return special == 0;
-}
 
 // Checks that x has a shape the architecture takes; throws a one-line Error otherwise.
 inline void check_input_shape(const Architecture& arch, const Tensor4& x) {
@@ -69,6 +57,35 @@ template <class Backend>
 Tensor4 logit_map(const Model<Backend>& model, const Tensor4& x) {
     check_input(model, x);
     return model.executor().logit_map(model.architecture(), model.parameters(), x, model.precision());
+}
+
+// Row-wise softmax of N x classes logits: class probabilities (computed in double,
+// shifted by the row's largest logit so that nothing overflows).
+inline Tensor2 softmax(const Tensor2& logits) {
+    Tensor2 p = Tensor2::from_shape(logits.shape());
+    const std::size_t classes = logits.shape()[1];
+    for (std::size_t n = 0; n < logits.shape()[0]; ++n) {
+        const float* row = logits.data() + n * classes;
+        const double top = classes ? *std::max_element(row, row + classes) : 0.0;
+        double total = 0;
+        for (std::size_t k = 0; k < classes; ++k) total += std::exp(double(row[k]) - top);
+        for (std::size_t k = 0; k < classes; ++k) p(n, k) = float(std::exp(double(row[k]) - top) / total);
+    }
+    return p;
+}
+
+// The k classes with the highest scores in row `row`, best first; of equal scores
+// the lower class index ranks first.
+inline std::vector<int> top_classes(const Tensor2& scores, std::size_t row, int k) {
+    std::vector<int> order(scores.shape()[1]);
+    std::iota(order.begin(), order.end(), 0);
+    k = std::clamp(k, 0, int(order.size()));
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int b) {
+        const float sa = scores(row, std::size_t(a)), sb = scores(row, std::size_t(b));
+        return sa > sb || (sa == sb && a < b);
+    });
+    order.resize(std::size_t(k));
+    return order;
 }
 
 }  // namespace bagnet

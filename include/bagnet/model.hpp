@@ -25,8 +25,12 @@ class Model {
                   "bagnet::cuda needs the CUDA build: configure with cmake -DBAGNET_WITH_CUDA=ON");
 
 public:
+    // Fresh random parameters (see Parameters::initial), for training from scratch.
     explicit Model(Architecture arch, std::uint64_t seed = 0)
         : arch_(std::move(arch)), params_(Parameters::initial(arch_, seed)) {}
+    // The parameters of a safetensors checkpoint, without drawing random ones first.
+    Model(Architecture arch, const std::string& weights)
+        : arch_(std::move(arch)), params_(Parameters::load(arch_, weights)) {}
 
     // Loads a safetensors checkpoint with the PyTorch key names; throws bagnet::Error
     // naming any missing, unexpected or misshapen tensor.
@@ -71,6 +75,8 @@ public:
     using config = Config;
     explicit BagNet(int classes = Config::classes, std::uint64_t seed = 0)
         : Model<Backend>(make_architecture<Config>(Q, classes), seed) {}
+    explicit BagNet(const std::string& weights, int classes = Config::classes)
+        : Model<Backend>(make_architecture<Config>(Q, classes), weights) {}
 };
 
 }  // namespace bagnet

@@ -59,16 +59,6 @@ public:
         return std::vector<std::vector<int>>(images, classes_);
     }
 
-    // The k classes with the highest logits in row `image`, best first.
-    static std::vector<int> top_classes(const Tensor2& logits, std::size_t image, int k) {
-        std::vector<int> order(logits.shape()[1]);
-        std::iota(order.begin(), order.end(), 0);
-        std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                          [&](int a, int b) { return logits(image, std::size_t(a)) > logits(image, std::size_t(b)); });
-        order.resize(std::size_t(k));
-        return order;
-    }
-
 private:
     std::vector<int> classes_;
     int top_ = 0;

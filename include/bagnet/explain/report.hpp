@@ -12,7 +12,7 @@
 #include "bagnet/explain/heatmap.hpp"
 #include "bagnet/explain/heatmap_picture.hpp"
 #include "bagnet/explain/patch_grid.hpp"
-#include "bagnet/io/atomic_file.hpp"
+#include "bagnet/io/idx.hpp"
 #include "bagnet/io/json.hpp"
 
 namespace bagnet {
@@ -34,7 +34,22 @@ struct Explanation {
     bool mistake() const { return true_label >= 0 && predicted != true_label; }
 };
 
-using ClassNamer = std::function<std::string(int)>;
+// The first `count` images of a data set that the model misclassifies, by position
+// (an image labelled -1 has no known class, so it is never a mistake). Batched, so
+// that a large data set need not pass at once.
+template <class Backend>
+std::vector<std::size_t> mistakes(const Model<Backend>& model, const LabelledImages& data, std::size_t count,
+                                  std::size_t batch = 256) {
+    std::vector<std::size_t> found;
+    const std::size_t n = data.labels.size();
+    for (std::size_t begin = 0; begin < n && found.size() < count; begin += batch) {
+        const std::size_t end = std::min(n, begin + batch);
+        const Tensor2 scores = logits(model, Tensor4(xt::view(data.images, xt::range(begin, end))));
+        for (std::size_t i = begin; i < end && found.size() < count; ++i)
+            if (data.labels[i] >= 0 && top_classes(scores, i - begin, 1)[0] != data.labels[i]) found.push_back(i);
+    }
+    return found;
+}
 
 // Explains image n of x (normalised): the top_k classes, the true class too when it
 // is known and not among them, and `patches` patches per class.
@@ -50,7 +65,7 @@ Explanation explain(const Model<Backend>& model, const Tensor4& x, std::size_t n
     const Tensor4 one = xt::view(x, xt::range(n, n + 1));
     const Tensor4 map = logit_map(model, one);
     const Tensor2 scores = xt::mean(map, {1, 2});
-    std::vector<int> chosen = ClassChoice::top_classes(scores, 0, top_k);
+    std::vector<int> chosen = top_classes(scores, 0, top_k);
     if (true_label >= 0 && std::find(chosen.begin(), chosen.end(), int(true_label)) == chosen.end())
         chosen.push_back(int(true_label));
     const Heatmaps dense = dense_heatmap(model, one, chosen);
@@ -58,7 +73,7 @@ Explanation explain(const Model<Backend>& model, const Tensor4& x, std::size_t n
     Explanation out;
     out.source = source;
     out.true_label = true_label;
-    out.predicted = ClassChoice::top_classes(scores, 0, 1)[0];
+    out.predicted = top_classes(scores, 0, 1)[0];
     out.image = displayable(one, 0, display);
     const double top = *std::max_element(scores.begin(), scores.end());
     double total = 0;
@@ -151,6 +166,11 @@ inline std::string to_json(const Explanation& e) {
 
 // The HTML section of one explanation: its figure and, per class, its best patches.
 inline std::string to_html(const Explanation& e, const Display& display = {}) {
+    const ClassNamer name = [&e](int index) {
+        for (const auto& c : e.classes)
+            if (c.class_index == index) return c.name;
+        return numbered_class(index);
+    };
     std::string out = "<section><h2>" + html_escape(e.source) + "</h2>\n<p>predicted: <b>" +
                       html_escape(e.classes.front().name) + "</b>";
     if (e.true_label >= 0) {
@@ -162,7 +182,7 @@ inline std::string to_html(const Explanation& e, const Display& display = {}) {
     for (const auto& c : e.classes) {
         if (c.patches.empty()) continue;
         out += "<p>patches with the most evidence for " + html_escape(c.name) + "</p>\n" +
-               embedded(patch_row(c.patches, display), "patches for " + c.name) + "\n";
+               embedded(patch_row(c.patches, display, "", name), "patches for " + c.name) + "\n";
     }
     return out + "</section>\n";
 }
@@ -172,11 +192,6 @@ inline std::string html_page(const std::string& title, const std::string& body) 
            "</title>\n<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}img{max-width:100%;"
            "image-rendering:pixelated}</style></head>\n<body><h1>" + html_escape(title) + "</h1>\n" + body +
            "</body></html>\n";
-}
-
-// Writes text atomically (the report appears whole or not at all).
-inline void save_text(const std::string& path, const std::string& text) {
-    io::write_file_atomically(path, [&](std::ostream& out) { out << text; });
 }
 
 }  // namespace bagnet

@@ -53,8 +53,8 @@ ScramblingEffect scrambling_effect(const Model<Backend>& model, const Tensor4& x
     const Tensor2 before = logits(model, x), after = logits(model, scramble(x, tile, seed).x);
     ScramblingEffect effect;
     for (std::size_t n = 0; n < x.shape()[0]; ++n) {
-        effect.original.push_back(ClassChoice::top_classes(before, n, 1)[0]);
-        effect.scrambled.push_back(ClassChoice::top_classes(after, n, 1)[0]);
+        effect.original.push_back(top_classes(before, n, 1)[0]);
+        effect.scrambled.push_back(top_classes(after, n, 1)[0]);
         effect.agreement += effect.original.back() == effect.scrambled.back() ? 1.0 : 0.0;
     }
     effect.agreement /= double(x.shape()[0]);

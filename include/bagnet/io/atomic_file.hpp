@@ -5,6 +5,7 @@
 // disk or an exception thrown by the writer leaves any old file untouched.
 #include <bagnet/error.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <functional>
@@ -13,6 +14,7 @@
 #include <streambuf>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
@@ -135,6 +137,61 @@ private:
 
 }  // namespace detail
 
+// Checks, before any work is done, that a file can be created at `path`: its folder
+// exists and is writable, and `path` itself is not a folder. (Finding out after an
+// hour of training is too late.)
+inline void require_writable(const std::string& path) {
+    require(!path.empty(), "an output file name is empty");
+    struct stat info {};
+    require(::stat(path.c_str(), &info) != 0 || !S_ISDIR(info.st_mode), "cannot write " + path + ": it is a folder");
+    const auto slash = path.rfind('/');
+    const std::string folder = slash == std::string::npos ? "." : path.substr(0, std::max<std::size_t>(slash, 1));
+    require(::stat(folder.c_str(), &info) == 0 && S_ISDIR(info.st_mode) && ::access(folder.c_str(), W_OK) == 0,
+            "cannot write " + path + ": folder '" + folder + "' does not exist or is not writable");
+}
+
+// The same for a folder that outputs go into: it exists and is writable.
+inline void require_writable_folder(const std::string& folder) {
+    struct stat info {};
+    require(::stat(folder.c_str(), &info) == 0 && S_ISDIR(info.st_mode) && ::access(folder.c_str(), W_OK) == 0,
+            "cannot write into " + folder + ": it does not exist, is not a folder or is not writable");
+}
+
+// The outputs of one piece of work, published together: each is first written
+// (whole, by any writer) under a staging name next to its destination, and
+// commit() moves them all into place once every one of them has been written. If
+// the work fails before that, the destructor removes the staged files and no
+// destination has changed.
+class OutputSet {
+public:
+    OutputSet() = default;
+    OutputSet(const OutputSet&) = delete;
+    OutputSet& operator=(const OutputSet&) = delete;
+    ~OutputSet() {
+        for (const auto& [staged, destination] : files_) ::unlink(staged.c_str());
+    }
+
+    // Checks that `destination` can be written and returns where to write it for now.
+    std::string stage(const std::string& destination) {
+        require_writable(destination);
+        files_.emplace_back(destination + ".tmp-staged-" + std::to_string(::getpid()) + "-" +
+                                std::to_string(files_.size()),
+                            destination);
+        return files_.back().first;
+    }
+
+    // Moves every staged file to its destination (a rename each: nothing is copied).
+    void commit() {
+        for (const auto& [staged, destination] : files_)
+            if (::rename(staged.c_str(), destination.c_str()) != 0)
+                detail::TemporaryFile::fail(destination, "cannot move the finished file into place");
+        files_.clear();
+    }
+
+private:
+    std::vector<std::pair<std::string, std::string>> files_;  // staged name, destination
+};
+
 // Calls `write` with a stream into a temporary file next to `path`, then
 // atomically replaces `path` with it. Throws bagnet::Error naming `path` when
 // anything fails; an exception thrown by `write` propagates unchanged. In both
@@ -150,6 +207,11 @@ inline void write_file_atomically(const std::string& path, const std::function<v
             detail::TemporaryFile::fail(path, "cannot write", buffer.error() != 0 ? buffer.error() : EIO);
     }
     temporary.commit(path);
+}
+
+// Writes `text` to `path` atomically.
+inline void write_text(const std::string& path, const std::string& text) {
+    write_file_atomically(path, [&](std::ostream& out) { out << text; });
 }
 
 }  // namespace bagnet::io

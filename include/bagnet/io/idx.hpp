@@ -94,6 +94,13 @@ constexpr float fashion_mnist_mean = 0.2860f, fashion_mnist_std = 0.3530f;
 // A black pixel (the background) after normalisation.
 constexpr float fashion_mnist_background = -fashion_mnist_mean / fashion_mnist_std;
 
+// Fashion-MNIST's classes, by label.
+inline const std::vector<std::string>& fashion_mnist_class_names() {
+    static const std::vector<std::string> names{"T-shirt/top", "trouser", "pullover", "dress", "coat",
+                                                "sandal",      "shirt",   "sneaker",  "bag",   "ankle boot"};
+    return names;
+}
+
 inline void normalize_fashion_mnist(Tensor4& images) {
     for (auto& v : images) v = (v - fashion_mnist_mean) / fashion_mnist_std;
 }

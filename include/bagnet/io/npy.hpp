@@ -161,6 +161,8 @@ inline std::vector<std::int64_t> load_npy_int64(const std::string& path) {
 // numpy writes it (2.0 only when the header outgrows 65535 bytes), with the
 // data aligned to 64 bytes so that numpy can map it.
 inline void save_npy(const std::string& path, const Tensor& values) {
+    require(all_finite(values.data(), values.size()),
+            path + ": the array contains NaN or infinity; refusing to write it");
     std::string shape = "(";
     for (std::size_t axis = 0; axis < values.dimension(); ++axis) {
         shape += (axis == 0 ? "" : ", ") + std::to_string(values.shape()[axis]);

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -87,6 +88,7 @@ public:
         const unsigned char* data = bytes + 8 + header_length;
         const std::size_t data_size = size - 8 - header_length;
 
+        require(is_utf8(bytes + 8, header_length), source_ + ": header is not valid UTF-8");
         const auto header =
             detail::literal::parse(detail::literal::Syntax::json, reinterpret_cast<const char*>(bytes + 8),
                                    header_length, source_ + ": header is not valid JSON");
@@ -100,6 +102,7 @@ public:
                                  read_entry(header.keys[i], header.items[i], data, data_size));
             }
         }
+        check_layout(data, data_size);
     }
 
     const std::string& source() const { return source_; }
@@ -167,7 +170,9 @@ private:
         std::string dtype;
         std::vector<std::size_t> shape;
         std::size_t element_count = 0;
+        std::size_t element_size = 0;
         const unsigned char* bytes = nullptr;
+        std::size_t byte_count() const { return element_count * element_size; }
     };
 
     const Entry& entry(const std::string& name) const {
@@ -204,34 +209,65 @@ private:
         entry.dtype = dtype.text;
         const std::size_t dtype_size = detail::safetensors_dtype_size(entry.dtype);
         require(dtype_size != 0, tensor + " has unknown dtype " + io::quoted(entry.dtype));
+        entry.element_size = dtype_size;
 
         const auto dimensions = integers("shape");
-        for (const auto dimension : dimensions) {
-            require(dimension >= 0,
-                    tensor + " has a negative dimension in shape " + shape_string(dimensions));
-            entry.shape.push_back(static_cast<std::size_t>(dimension));
-        }
+        // Messages are built only on failure: a hostile shape may have 100,000 dimensions.
+        const bool non_negative = std::all_of(dimensions.begin(), dimensions.end(), [](auto d) { return d >= 0; });
+        if (!non_negative) throw Error(tensor + " has a negative dimension in shape " + shape_string(dimensions));
+        entry.shape.assign(dimensions.begin(), dimensions.end());
         const auto element_count = checked_product(entry.shape);
         const auto byte_count = checked_product(entry.shape, dtype_size);
-        require(element_count && byte_count,
-                tensor + " has shape " + shape_string(dimensions) + ", too many elements to address");
+        if (!element_count || !byte_count)
+            throw Error(tensor + " has shape " + shape_string(dimensions) + ", too many elements to address");
         entry.element_count = *element_count;
 
         const auto offsets = integers("data_offsets");
-        const std::string offsets_text = "data_offsets " + shape_string(offsets);
-        require(offsets.size() == 2, tensor + " has " + offsets_text + ", expected [begin, end]");
-        require(offsets[0] >= 0 && offsets[1] >= 0, tensor + " has negative " + offsets_text);
-        require(offsets[0] <= offsets[1], tensor + " " + offsets_text + " begin after they end");
+        const auto offsets_text = [&] { return "data_offsets " + shape_string(offsets); };
+        if (offsets.size() != 2) throw Error(tensor + " has " + offsets_text() + ", expected [begin, end]");
+        if (offsets[0] < 0 || offsets[1] < 0) throw Error(tensor + " has negative " + offsets_text());
+        if (offsets[0] > offsets[1]) throw Error(tensor + " " + offsets_text() + " begin after they end");
         const auto begin = static_cast<std::uint64_t>(offsets[0]);
         const auto end = static_cast<std::uint64_t>(offsets[1]);
-        require(end <= data_size, tensor + " " + offsets_text + " run past the end of the data (" +
-                                      std::to_string(data_size) + " bytes)");
-        require(end - begin == *byte_count, tensor + " " + offsets_text + " hold " +
-                                                std::to_string(end - begin) + " bytes, but shape " +
-                                                shape_string(dimensions) + " of " + entry.dtype + " needs " +
-                                                std::to_string(*byte_count));
+        if (end > data_size)
+            throw Error(tensor + " " + offsets_text() + " run past the end of the data (" +
+                        std::to_string(data_size) + " bytes)");
+        if (end - begin != *byte_count)
+            throw Error(tensor + " " + offsets_text() + " hold " + std::to_string(end - begin) +
+                        " bytes, but shape " + shape_string(dimensions) + " of " + entry.dtype + " needs " +
+                        std::to_string(*byte_count));
         entry.bytes = data + begin;
         return entry;
+    }
+
+    // As the reference implementation requires: the tensors, in the order of their
+    // offsets, tile the data region exactly, with no byte shared, skipped or left over.
+    void check_layout(const unsigned char* data, std::size_t data_size) const {
+        struct Extent {
+            std::size_t begin, end;
+            const std::string* name;
+            bool operator<(const Extent& other) const { return std::tie(begin, end) < std::tie(other.begin, other.end); }
+        };
+        std::vector<Extent> extents;
+        for (const auto& [name, e] : entries_) {
+            const auto begin = static_cast<std::size_t>(e.bytes - data);
+            extents.push_back({begin, begin + e.byte_count(), &name});
+        }
+        std::sort(extents.begin(), extents.end());
+        std::size_t expected = 0;  // where the next tensor must begin
+        for (const Extent& e : extents) {
+            if (e.begin < expected)
+                throw Error(source_ + ": tensor " + io::quoted(*e.name) + " overlaps another tensor's bytes (it begins at " +
+                            std::to_string(e.begin) + ", before " + std::to_string(expected) + ")");
+            if (e.begin > expected)
+                throw Error(source_ + ": tensor " + io::quoted(*e.name) + " begins at " + std::to_string(e.begin) +
+                            ", leaving data bytes " + std::to_string(expected) + " to " + std::to_string(e.begin) +
+                            " unused");
+            expected = e.end;
+        }
+        if (expected != data_size)
+            throw Error(source_ + ": " + std::to_string(data_size - expected) +
+                        " bytes follow the last tensor's data, which belong to no tensor");
     }
 
     void read_metadata(const detail::literal::Value& metadata) {
@@ -312,6 +348,10 @@ inline void write_safetensors(const std::string& path, const std::vector<NamedTe
         require(byte_count && *byte_count == tensor.bytes.size(),
                 described + " has " + std::to_string(tensor.bytes.size()) +
                     " bytes, which do not fit shape " + shape_string(tensor.shape) + " of " + tensor.dtype);
+        // Weights full of NaN load without complaint into most tools and poison every later use.
+        require(tensor.dtype != "F32" ||
+                    all_finite(reinterpret_cast<const float*>(tensor.bytes.data()), tensor.bytes.size() / 4),
+                described + " contains NaN or infinity; refusing to write it");
         by_name.push_back(&tensor);
     }
     std::sort(by_name.begin(), by_name.end(), [](auto a, auto b) { return a->name < b->name; });

@@ -28,6 +28,38 @@ inline std::string quoted(const std::string& text) {
     return out + "'";
 }
 
+// Whether `bytes` are well-formed UTF-8: no stray continuation bytes, no overlong
+// encodings, no surrogates, nothing above U+10FFFF (RFC 3629).
+inline bool is_utf8(const unsigned char* bytes, std::size_t size) {
+    std::size_t i = 0;
+    while (i < size) {
+        const unsigned char lead = bytes[i];
+        if (lead < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t length = 0;
+        unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
+        if (lead >= 0xC2 && lead <= 0xDF) length = 2;
+        else if (lead >= 0xE0 && lead <= 0xEF) {
+            length = 3;
+            if (lead == 0xE0) low = 0xA0;   // overlong
+            if (lead == 0xED) high = 0x9F;  // surrogates
+        } else if (lead >= 0xF0 && lead <= 0xF4) {
+            length = 4;
+            if (lead == 0xF0) low = 0x90;   // overlong
+            if (lead == 0xF4) high = 0x8F;  // above U+10FFFF
+        } else {
+            return false;
+        }
+        if (size - i < length || bytes[i + 1] < low || bytes[i + 1] > high) return false;
+        for (std::size_t k = 2; k < length; ++k)
+            if ((bytes[i + k] & 0xC0) != 0x80) return false;
+        i += length;
+    }
+    return true;
+}
+
 // The product of `factors`, or nothing when it does not fit in std::size_t.
 template <class Factors>
 std::optional<std::size_t> checked_product(const Factors& factors, std::size_t start = 1) {

@@ -12,10 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "bagnet/distributed/communicator.hpp"
 #include "bagnet/layers/fold.hpp"
 #include "bagnet/parameters.hpp"
 #include "bagnet/train/graph.hpp"
 #include "bagnet/train/ops.hpp"
+#include "bagnet/train/sync_batch_norm.hpp"
 
 namespace bagnet::train {
 
@@ -33,6 +35,9 @@ struct Tape {
     std::vector<std::array<std::size_t, 4>> shapes;     // of every value, fused or not
     std::map<std::size_t, BatchStatistics> statistics;  // by layer index
     Tensor4 output_tensor;                              // the last value, N x C x H x W
+    // Training-mode batch norms normalise over the batch of all these processes
+    // (train/sync_batch_norm.hpp); null: over this process's share alone.
+    distributed::Communicator* synchronised = nullptr;
     const Tensor4& output() const { return output_tensor; }
 };
 
@@ -122,13 +127,15 @@ inline FoldedConv composed_convolution(const std::vector<Layer>& layers, std::si
 template <class Backend>
 using TapeOf = Tape<typename TrainingOps<Backend>::Value>;
 
+// `synchronised`: see Tape::synchronised.
 template <class Backend>
 TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Parameters& params,
-                        const Tensor4& x, Mode mode) {
+                        const Tensor4& x, Mode mode, distributed::Communicator* synchronised = nullptr) {
     namespace ref = reference_layers;
     const detail::Fusion fusion = detail::fusion_of(graph);
     TapeOf<Backend> tape;
     tape.mode = mode;
+    tape.synchronised = mode == Mode::training ? synchronised : nullptr;
     tape.values.reserve(graph.layers().size() + 1);
     tape.values.push_back(ops.import(x));
     tape.shapes.push_back(detail::shape4(x));
@@ -177,7 +184,15 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
             const Tensor& gamma = params.at(bn.name + ".weight");
             const Tensor& beta = params.at(bn.name + ".bias");
             const bool relu = fusion.relu_inside[i];
-            if (mode == Mode::training) {
+            if (tape.synchronised) {
+                Tensor4 y = ops.to_tensor(in);
+                BatchStatistics& stats = tape.statistics[i] = synchronised_statistics(y, *tape.synchronised);
+                require(stats.count > 1, bn.name + ": batch norm in training mode needs more than one value per "
+                                                   "channel over all processes");
+                ref::batch_norm_inference(y, bn, gamma, beta, stats.mean, stats.variance);
+                if (relu) ref::relu(y);
+                push_fused(ops.import(std::move(y)), shape);
+            } else if (mode == Mode::training) {
                 require(shape[0] * shape[2] * shape[3] > 1,
                         bn.name +
                             ": batch norm in training mode needs more than one value per channel (batch of 1 "
@@ -230,7 +245,7 @@ void update_running_statistics(const Graph& graph, const Tape<Value>& tape, Para
     for (const auto& [index, stats] : tape.statistics) {
         const auto& bn = graph.layers()[index].batch_norm;
         const auto& shape = tape.shapes[std::size_t(graph.layers()[index].input)];
-        const double count = double(shape[0] * shape[2] * shape[3]);
+        const double count = stats.count > 0 ? stats.count : double(shape[0] * shape[2] * shape[3]);
         const double m = bn.momentum;
         Tensor& mean = params.at(bn.name + ".running_mean");
         Tensor& var = params.at(bn.name + ".running_var");
@@ -335,6 +350,16 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
             const auto& bn = layer.batch_norm;
             const bool relu = fusion.relu_inside[i];
             const BatchStatistics stats = training ? tape.statistics.at(i) : detail::running_statistics(bn, params);
+            if (training && tape.synchronised) {
+                Tensor4 d = ops.to_tensor(dy);
+                if (relu) d = ref::relu_backward(ops.to_tensor(tape.values[i + 2]), d);
+                auto g = synchronised_batch_norm_backward(ops.to_tensor(in), d, stats, params.at(bn.name + ".weight"),
+                                                          bn.eps, *tape.synchronised);
+                keep(bn.name + ".weight", std::move(g.weight));
+                keep(bn.name + ".bias", std::move(g.bias));
+                if (need_input) accumulate(layer.input, ops.import(std::move(g.input)));
+                break;
+            }
             // With the ReLU inside, dy is the gradient of the ReLU's output, tape.values[i + 2].
             auto g =
                 ops.batch_norm_backward(in, tape.values[i + 1 + std::size_t(relu)], std::move(dy), bn,

@@ -4,7 +4,9 @@
 // included) keep their state_dict names; optimizer state tensors are stored as
 // "optimizer/<name>"; the position (step, epoch, batch, seed) is metadata. The
 // data order and augmentation are functions of (seed, epoch, batch), so the
-// position is the whole random state.
+// position is the whole random state. The run's plan (its schedule and total step
+// count) is metadata too: resuming under another plan is refused, since the
+// resumed run would not end where the uninterrupted one does.
 #include <map>
 #include <string>
 
@@ -22,11 +24,17 @@ struct Position {
     std::uint64_t seed = 0;
 };
 
-inline const char* checkpoint_format = "bagnet-training-checkpoint-1";
+// What a run is, beyond where it stands.
+struct RunPlan {
+    std::string schedule;  // Schedule::describe()
+    long total_steps = 0;
+};
+
+inline const char* checkpoint_format = "bagnet-training-checkpoint-2";
 inline const std::string optimizer_prefix = "optimizer/";
 
 inline void save_checkpoint(const std::string& path, const Architecture& arch, const Parameters& params,
-                            const Optimizer& optimizer, const Position& position) {
+                            const Optimizer& optimizer, const Position& position, const RunPlan& plan) {
     std::vector<io::NamedTensor> tensors;
     for (const auto& slot : parameter_slots(arch)) {
         const Tensor& value = params.at(slot.key);
@@ -40,14 +48,20 @@ inline void save_checkpoint(const std::string& path, const Architecture& arch, c
         {"in_channels", std::to_string(arch.in_channels)},
         {"optimizer", optimizer.name()},   {"step", std::to_string(position.step)},
         {"epoch", std::to_string(position.epoch)}, {"batch", std::to_string(position.batch)},
-        {"seed", std::to_string(position.seed)}};
+        {"seed", std::to_string(position.seed)},
+        {"schedule", plan.schedule},       {"total_steps", std::to_string(plan.total_steps)}};
     io::write_safetensors(path, tensors, metadata);
 }
 
-// Restores parameters and optimizer state; returns the position. Refuses a
+struct Checkpoint {
+    Position position;
+    RunPlan plan;
+};
+
+// Restores parameters and optimizer state; returns the position and plan. Refuses a
 // checkpoint of another architecture, class count or optimizer with one clear line.
-inline Position load_checkpoint(const std::string& path, const Architecture& arch, Parameters& params,
-                                Optimizer& optimizer) {
+inline Checkpoint load_checkpoint(const std::string& path, const Architecture& arch, Parameters& params,
+                                  Optimizer& optimizer) {
     io::SafetensorsFile file(path);
     const auto& meta = file.metadata();
     auto field = [&](const std::string& key) {
@@ -70,7 +84,8 @@ inline Position load_checkpoint(const std::string& path, const Architecture& arc
             throw Error(path + ": checkpoint metadata '" + key + "' is not a number");
         }
     };
-    Position position{number("step"), number("epoch"), number("batch"), std::uint64_t(number("seed"))};
+    const Checkpoint checkpoint{{number("step"), number("epoch"), number("batch"), std::uint64_t(number("seed"))},
+                                {field("schedule"), number("total_steps")}};
     Parameters restored;
     for (const auto& slot : parameter_slots(arch)) {
         require(file.contains(slot.key), path + ": checkpoint lacks '" + slot.key + "'");
@@ -84,7 +99,31 @@ inline Position load_checkpoint(const std::string& path, const Architecture& arc
         if (name.rfind(optimizer_prefix, 0) == 0) state[name.substr(optimizer_prefix.size())] = file.load_float(name);
     params = std::move(restored);
     optimizer.state() = std::move(state);
-    return position;
+    return checkpoint;
+}
+
+// Restores a run to continue it under `plan` with `seed`: as load_checkpoint, and
+// also refuses a checkpoint made with another seed, schedule or length.
+inline Position resume_checkpoint(const std::string& path, const Architecture& arch, Parameters& params,
+                                  Optimizer& optimizer, const RunPlan& plan, std::uint64_t seed) {
+    Parameters restored = params;
+    const auto state_before = optimizer.state();
+    const Checkpoint checkpoint = load_checkpoint(path, arch, restored, optimizer);
+    const std::string refused = path + ": cannot resume: ";
+    if (checkpoint.position.seed != seed || checkpoint.plan.schedule != plan.schedule ||
+        checkpoint.plan.total_steps != plan.total_steps)
+        optimizer.state() = state_before;  // a refused resume changes nothing
+    require(checkpoint.position.seed == seed, refused + "the checkpoint's run used seed " +
+                                                  std::to_string(checkpoint.position.seed) + ", this one seed " +
+                                                  std::to_string(seed) + " (the data order would differ)");
+    require(checkpoint.plan.schedule == plan.schedule, refused + "the checkpoint's run used the schedule '" +
+                                                           checkpoint.plan.schedule + "', this one '" + plan.schedule +
+                                                           "'");
+    require(checkpoint.plan.total_steps == plan.total_steps,
+            refused + "the checkpoint's run was to take " + std::to_string(checkpoint.plan.total_steps) +
+                " steps, this one " + std::to_string(plan.total_steps));
+    params = std::move(restored);
+    return checkpoint.position;
 }
 
 }  // namespace bagnet::train

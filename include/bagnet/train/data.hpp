@@ -81,6 +81,7 @@ public:
         return options_.drop_last ? n / b : (n + b - 1) / b;
     }
     const LabelledImages& data() const { return data_; }
+    std::uint64_t seed() const { return seed_; }
 
     // Batch `index` of `epoch`; the following one starts preparing in the background.
     Batch batch(std::uint64_t epoch, std::size_t index) {

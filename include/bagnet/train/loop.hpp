@@ -186,7 +186,8 @@ void fit(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, 
     EpochReport epoch_report;
     auto save = [&] {
         if (!options.checkpoint.empty())
-            save_checkpoint(options.checkpoint, model.architecture(), model.parameters(), optimizer, position);
+            save_checkpoint(options.checkpoint, model.architecture(), model.parameters(), optimizer, position,
+                            {schedule.describe(), total});
     };
     while (position.step < total) {
         const Batch batch = loader.batch(std::uint64_t(position.epoch), std::size_t(position.batch));
@@ -214,6 +215,20 @@ void fit(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, 
             (options.checkpoint_every > 0 && position.step % options.checkpoint_every == 0))
             save();
     }
+}
+
+// Where a run checkpointed by fit() stands, with the model and optimizer restored:
+// continuing it with fit(model, optimizer, schedule, loader, options, position)
+// ends exactly where the uninterrupted run would have. Refuses a checkpoint of
+// another architecture, optimizer, seed, schedule or length.
+template <class Backend>
+Position resume(const std::string& checkpoint, Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule,
+                const BatchLoader& loader, const FitOptions& options) {
+    Parameters params = model.parameters();
+    const Position position = resume_checkpoint(checkpoint, model.architecture(), params, optimizer,
+                                                {schedule.describe(), total_steps(options, loader)}, loader.seed());
+    model.mutable_parameters() = std::move(params);
+    return position;
 }
 
 // One pass over the loader's data from the start of `position.epoch`'s remaining batches.

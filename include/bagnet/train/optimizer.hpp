@@ -46,13 +46,18 @@ class Optimizer {
 public:
     virtual ~Optimizer() = default;
     // Updates every parameter that has a gradient, with learning rate `lr`.
-    virtual void step(Parameters& params, const Gradients& gradients, double lr) = 0;
+    void step(Parameters& params, const Gradients& gradients, double lr) {
+        require_number("the learning rate", lr, lr >= 0, ">= 0");
+        update(params, gradients, lr);
+    }
     virtual std::string name() const = 0;
     // Named state tensors, for checkpoints; restoring them continues the run exactly.
     std::map<std::string, Tensor>& state() { return state_; }
     const std::map<std::string, Tensor>& state() const { return state_; }
 
 protected:
+    virtual void update(Parameters& params, const Gradients& gradients, double lr) = 0;
+
     static void require_matching(const Tensor& param, const Tensor& gradient, const std::string& key) {
         require(param.shape() == gradient.shape(), "gradient of '" + key + "' has shape " +
                                                        shape_string(gradient.shape()) + ", the parameter " +
@@ -76,10 +81,18 @@ protected:
 // on the first step); g = nesterov ? g + momentum * buf : buf; p -= lr * g.
 class Sgd : public Optimizer {
 public:
-    explicit Sgd(SgdOptions options = {}) : options_(options) {}
+    explicit Sgd(SgdOptions options = {}) : options_(options) {
+        const auto& o = options_;
+        require_number("SGD momentum", o.momentum_, o.momentum_ >= 0 && o.momentum_ < 1, "in [0, 1)");
+        require_number("SGD dampening", o.dampening_, o.dampening_ >= 0 && o.dampening_ <= 1, "in [0, 1]");
+        require_number("SGD weight decay", o.weight_decay_, o.weight_decay_ >= 0, ">= 0");
+        require(!o.nesterov_ || (o.momentum_ > 0 && o.dampening_ == 0),
+                "Nesterov momentum needs a momentum above 0 and no dampening");
+    }
     std::string name() const override { return "sgd"; }
 
-    void step(Parameters& params, const Gradients& gradients, double lr) override {
+private:
+    void update(Parameters& params, const Gradients& gradients, double lr) override {
         const float wd = float(options_.weight_decay_), m = float(options_.momentum_);
         const float damp = 1.f - float(options_.dampening_);
         for (const auto& [key, gradient] : gradients) {
@@ -99,17 +112,23 @@ public:
         }
     }
 
-private:
     SgdOptions options_;
 };
 
 // torch.optim.AdamW: p *= 1 - lr * wd; Adam's bias-corrected moments; p -= lr * m^ / (sqrt(v^) + eps).
 class AdamW : public Optimizer {
 public:
-    explicit AdamW(AdamWOptions options = {}) : options_(options) {}
+    explicit AdamW(AdamWOptions options = {}) : options_(options) {
+        const auto& o = options_;
+        require_number("AdamW beta1", o.beta1_, o.beta1_ >= 0 && o.beta1_ < 1, "in [0, 1)");
+        require_number("AdamW beta2", o.beta2_, o.beta2_ >= 0 && o.beta2_ < 1, "in [0, 1)");
+        require_number("AdamW eps", o.eps_, o.eps_ > 0, "> 0");
+        require_number("AdamW weight decay", o.weight_decay_, o.weight_decay_ >= 0, ">= 0");
+    }
     std::string name() const override { return "adamw"; }
 
-    void step(Parameters& params, const Gradients& gradients, double lr) override {
+private:
+    void update(Parameters& params, const Gradients& gradients, double lr) override {
         const double b1 = options_.beta1_, b2 = options_.beta2_;
         for (const auto& [key, gradient] : gradients) {
             Tensor& p = params.at(key);
@@ -133,7 +152,6 @@ public:
         }
     }
 
-private:
     AdamWOptions options_;
 };
 

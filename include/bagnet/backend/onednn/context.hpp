@@ -3,6 +3,10 @@
 #include <dnnl.hpp>
 #include <omp.h>
 
+#include <cstddef>
+#include <string>
+
+#include "bagnet/config.hpp"
 #include "bagnet/error.hpp"
 
 namespace bagnet::onednn {
@@ -19,9 +23,35 @@ struct Context {
 
 // oneDNN's Debian build threads with OpenMP, so its pool size is OpenMP's.
 inline void set_threads(int threads) {
-    require(threads >= 1, "the thread count must be at least 1, got " + std::to_string(threads));
+    const int cores = config::machine_cores();
+    require(threads >= 1 && threads <= cores, "the thread count must be between 1 and " + std::to_string(cores) +
+                                                  " (the cores of this machine), got " + std::to_string(threads));
     omp_set_num_threads(threads);
 }
+
+// Runs the oneDNN work of its lifetime on the calling thread alone when `on` (the
+// OpenMP team size of this thread, which oneDNN's kernels read when they run).
+// For small work: waking the other threads costs more than it saves, and far more
+// when another process holds a core and every parallel region waits for a thread
+// to be scheduled (tens of milliseconds for a reorder of a few hundred bytes).
+class SerialIf {
+public:
+    explicit SerialIf(bool on) : threads_(omp_get_max_threads()), serial_(on) {
+        if (serial_) omp_set_num_threads(1);
+    }
+    ~SerialIf() {
+        if (serial_) omp_set_num_threads(threads_);
+    }
+    SerialIf(const SerialIf&) = delete;
+    SerialIf& operator=(const SerialIf&) = delete;
+
+private:
+    const int threads_;
+    const bool serial_;
+};
+
+// What counts as small work for SerialIf: a reorder of at most this many bytes.
+constexpr std::size_t serial_reorder_bytes = 256 << 10;
 
 inline bool cpu_has_bf16() {
     const auto isa = dnnl::get_effective_cpu_isa();

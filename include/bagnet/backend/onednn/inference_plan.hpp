@@ -142,10 +142,12 @@ private:
         return out;
     }
 
-    // Weights and bias converted once into the layout the primitive chose.
+    // Weights and bias converted once into the layout the primitive chose, on this
+    // thread alone (see SerialIf): a plan holds a hundred of them, mostly small.
     memory constant(const Tensor& values, const memory::dims& dims, tag plain, const memory::desc& desc) {
         memory source({dims, dt::f32, plain}, engine(), const_cast<float*>(values.data()));
         memory target(desc, engine());
+        const SerialIf serial(true);
         dnnl::reorder(source, target).execute(Context::get().stream, source, target);
         Context::get().stream.wait();
         return target;

@@ -243,20 +243,9 @@ private:
         stream.wait();
     }
     // Small reorders (most of them are weights, three per convolution and step) run on the calling
-    // thread: waking the other threads costs more than it saves, and far more when another
-    // process holds a core and every parallel region waits for a thread to be scheduled.
+    // thread (see onednn::SerialIf).
     static void reorder(const memory& from, const memory& to) {
-        constexpr std::size_t serial_bytes = 256 << 10;
-        struct SerialIf {  // this thread's OpenMP team size, which oneDNN's kernels read when they run
-            const int threads = omp_get_max_threads();
-            const bool serial;
-            explicit SerialIf(bool on) : serial(on) {
-                if (serial) omp_set_num_threads(1);
-            }
-            ~SerialIf() {
-                if (serial) omp_set_num_threads(threads);
-            }
-        } guard(to.get_desc().get_size() <= serial_bytes);
+        const onednn::SerialIf serial(to.get_desc().get_size() <= onednn::serial_reorder_bytes);
         run(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
     }
 

@@ -13,6 +13,7 @@ namespace bagnet::reference_layers {
 // Per-channel batch mean and biased variance (what normalises the batch).
 struct BatchStatistics {
     Tensor mean, variance;
+    double count = 0;  // values per channel they cover; 0: the layer's own input (more when synchronised)
 };
 
 // What a layer's backward pass gives: the gradient of its input (empty unless

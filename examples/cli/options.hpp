@@ -1,0 +1,132 @@
+#pragma once
+// What the commands share: the options every model-running command takes, usage
+// errors, and running a command's body on the backend --device names.
+//
+// Options are parsed by CLI11: typed, range-checked, and listed with their
+// meaning and default by `bagnet COMMAND --help`.
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "bagnet/bagnet.hpp"
+#include "bagnet/config.hpp"
+#include "bagnet/distributed/communicator.hpp"
+
+namespace bagnet::cli {
+
+// A mistake in how the program was called (exit code 2), as opposed to a problem
+// with the data it was given (bagnet::Error, exit code 1).
+class UsageError : public Error {
+public:
+    using Error::Error;
+};
+
+// Runs `make` and reports a bagnet::Error it throws as a usage error: for values
+// the library checks (hyperparameters, names) but that came from the command line.
+template <class Make>
+auto as_usage_error(Make&& make) -> decltype(make()) {
+    try {
+        return make();
+    } catch (const UsageError&) {
+        throw;
+    } catch (const Error& e) {
+        throw UsageError(e.what());
+    }
+}
+
+// A subcommand whose options bind to a value of `Options`, kept alive by the
+// callback that runs the command with them and the processes sharing the work.
+template <class Options, class Run>
+CLI::App* add_command(CLI::App& app, distributed::Communicator& processes, const std::string& name,
+                      const std::string& description, Run run) {
+    auto options = std::make_shared<Options>();
+    CLI::App* command = app.add_subcommand(name, description);
+    command->callback([options, run, &processes] { run(*options, processes); });
+    options->add_to(*command);
+    return command;
+}
+
+// For the commands that one process runs alone.
+inline void require_one_process(const distributed::Communicator& processes, const std::string& command) {
+    if (processes.size() > 1)
+        throw UsageError(command + " runs in one process; start it without mpirun (train, evaluate, patches, "
+                                   "explain, heatmap and attribute share their work between processes)");
+}
+
+// Where a command's model comes from and how it runs.
+struct ModelOptions {
+    std::string arch, weights, precision = "fp32", device = "cpu";
+    int classes = 0;
+    int threads = config::machine_cores();
+
+    // `weights`: whether --weights is required (inference), optional (bench: random
+    // weights without it) or not taken at all (train has --init instead).
+    enum class Weights { required, optional, none };
+
+    void add_to(CLI::App& command, Weights weight_use, bool arch_required = true) {
+        auto* a = command.add_option("--arch", arch,
+                                     "bagnet9|bagnet17|bagnet33 (ImageNet), fashion<q>|small<q> (28 x 28 grey; "
+                                     "q = 3, 5, 9, 17, 25), fashionfine<q> (output stride 2; q = 3, 5, 9, 13, 17)");
+        if (arch_required) a->required();
+        if (weight_use != Weights::none) {
+            auto* w = command.add_option("--weights", weights,
+                                         "safetensors weights with PyTorch key names (tools/convert_checkpoint.py)");
+            if (weight_use == Weights::required) w->required();
+        }
+        command.add_option("--classes", classes, "classes of the head (0: the architecture's own)")
+            ->check(CLI::Range(0, 1 << 20));
+        command.add_option("--precision", precision, "fp32 or bf16 (bf16 needs a CPU with AVX512-BF16 or AMX)")
+            ->check(CLI::IsMember({"fp32", "bf16"}));
+        command.add_option("--threads", threads, "compute threads")->check(CLI::Range(1, config::machine_cores()));
+        command.add_option("--device", device, "cpu, or cuda (in a build with -DBAGNET_WITH_CUDA=ON)")
+            ->check(CLI::IsMember({"cpu", "cuda"}));
+    }
+
+    Architecture architecture() const {
+        return as_usage_error([&] { return architecture_by_name(arch, classes); });
+    }
+    Precision parsed_precision() const { return parse_precision(precision); }
+
+    // For commands that backpropagate, which runs in fp32 only.
+    void require_fp32(const std::string& command) const {
+        if (precision != "fp32")
+            throw UsageError(command + " runs in fp32 only (gradients are computed in fp32); --precision bf16 is "
+                                       "for the inference commands");
+    }
+};
+
+// Runs body(Backend{}) for the backend `device` names: `body` is a generic lambda,
+// so each command is written once for every backend.
+template <class Body>
+void with_backend(const std::string& device, Body&& body) {
+#if BAGNET_WITH_CUDA
+    if (device == "cuda") return body(cuda{});
+#else
+    if (device == "cuda")
+        throw Error("this bagnet was built without CUDA; rebuild with cmake -DBAGNET_WITH_CUDA=ON for --device cuda");
+#endif
+    body(cpu{});
+}
+
+// The model the options name, its weights loaded (or random ones where weights are
+// optional and none are given), at the given precision and thread count.
+template <class Backend>
+Model<Backend> load_model(const ModelOptions& o) {
+    onednn::set_threads(o.threads);
+    Model<Backend> model = o.weights.empty() ? Model<Backend>(o.architecture()) : Model<Backend>(o.architecture(), o.weights);
+    model.precision(o.parsed_precision());
+    return model;
+}
+
+// Runs body(model) with the model load_model gives, on the backend --device names.
+template <class Body>
+void on_device(const ModelOptions& o, Body&& body) {
+    with_backend(o.device, [&](auto backend) { body(load_model<decltype(backend)>(o)); });
+}
+
+inline bool ends_with(const std::string& text, const std::string& suffix) {
+    return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace bagnet::cli
