@@ -57,9 +57,9 @@ certify() {
 certify masking --defense masking
 certify masking_t0.2 --defense masking --threshold 0.2
 certify clipping --defense clipping
-step "Fashion-MNIST: a PGD patch attack at every 4th position of 16 test images: no certified image flips"
-"$BAGNET" attack-patch --arch fashionfine9 --weights "$FINE" --dataset fashion-mnist --limit 16 --threads "$THREADS" \
-    --patch 4 --stride 4 --steps 10 --step-size 0.1 --output "$OUT/fashion/attack.json" | tee -a "$OUT/fashion/certify.txt"
+step "Fashion-MNIST: a PGD patch attack (2 x 2, every 6th position, 24 test images): no certified image flips"
+"$BAGNET" attack-patch --arch fashionfine9 --weights "$FINE" --dataset fashion-mnist --limit 24 --threads "$THREADS" \
+    --patch 2 --stride 6 --steps 8 --step-size 0.1 --output "$OUT/fashion/attack.json" | tee -a "$OUT/fashion/certify.txt"
 
 step "ImageNet path with RANDOM weights: BagNet-9/17/33 from the tests' PyTorch model, converted"
 for q in 9 17 33; do
@@ -91,9 +91,11 @@ step "index.html"
     echo "<h3>Exact per-pixel class evidence</h3><img src=\"fashion/heatmaps.png\">"
     echo "<h3>Explained mistakes</h3><p><a href=\"fashion/explained/report.html\">report</a> (and report.json)</p>"
     echo "<h3>Attribution methods against the exact evidence</h3><pre>$(cat "$OUT/fashion/attribution.md")</pre>"
-    echo "<h3>Certified robustness against a 4 x 4 adversarial patch ($FINE)</h3>"
-    echo "<p>Robust masking (PatchGuard) and Clipped BagNet; every image certified here provably keeps its"
-    echo "class whatever a 4 x 4 patch anywhere does. Per-image reports: certify_*.json, attack.json.</p>"
+    echo "<h3>Certified robustness against adversarial patches ($FINE)</h3>"
+    echo "<p>Robust masking (PatchGuard) and Clipped BagNet against a 4 x 4 patch; every image certified"
+    echo "provably keeps its class whatever the patch does, wherever it is. Then a PGD attack with a"
+    echo "2 x 2 patch. Per-image reports: <a href=\"fashion/certify_masking.json\">certify_masking.json</a>"
+    echo "(and the other certify_*.json), <a href=\"fashion/attack.json\">attack.json</a>.</p>"
     echo "<pre>$(cat "$OUT/fashion/certify.txt")</pre>"
     echo "<h3>Most informative patches of each class</h3>"
     for class in 0 1 2 3 4 5 6 7 8 9; do echo "<p><img src=\"fashion/patches/patches_class$class.png\"></p>"; done
