@@ -11,6 +11,7 @@
 
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain.hpp"
+#include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/io/idx.hpp"
 
 int main(int argc, char** argv) try {
@@ -26,7 +27,10 @@ int main(int argc, char** argv) try {
     test.labels.resize(images);
 
     const int sneaker = 7;  // Fashion-MNIST labels: 7 is "sneaker"
-    const bagnet::TopPatches top = bagnet::top_patches(model, bagnet::tensor_batches(test.images, test.labels, 100), sneaker, 8);
+    // The test set streamed 100 images at a time, in order.
+    const bagnet::data::TensorDataset test_set(test, {}, "test");
+    bagnet::data::BatchStream stream(test_set, bagnet::data::StreamOptions::in_order(100));
+    const bagnet::TopPatches top = bagnet::top_patches(model, stream, sneaker, 8);
     std::printf("best sneaker patch: evidence %.3f in image %zu at (%d, %d)\n", top.of_class[0].score,
                 top.of_class[0].image, top.of_class[0].y, top.of_class[0].x);
 

@@ -1,5 +1,5 @@
 // Train a small BagNet on Fashion-MNIST from scratch, with the library's free
-// functions: a loader, an optimizer, a schedule, fit, evaluate.
+// functions: a data stream, an optimizer, a schedule, fit, evaluate.
 //
 //   train_fashion_mnist [--steps N] [--save OUT.safetensors]
 //
@@ -34,7 +34,8 @@ int main(int argc, char** argv) try {
 
     // Batches of 128, reshuffled every epoch, half of the images mirrored (no random crops:
     // this small model underfits, and crops cost it accuracy).
-    bagnet::train::BatchLoader loader(train_set, bagnet::train::LoaderOptions().batch(128).random_flip(true), /*seed=*/0);
+    const bagnet::data::TensorDataset augmented(train_set, bagnet::data::TensorAugment().random_flip(true));
+    bagnet::data::BatchStream loader(augmented, bagnet::data::StreamOptions().batch(128).seeded(0));
 
     // SGD with Nesterov momentum; the learning rate warms up, then follows a cosine to zero.
     bagnet::train::Sgd sgd(bagnet::train::SgdOptions().momentum(0.9).nesterov(true).weight_decay(5e-4));

@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
     build-essential cmake git
     clang libclang-rt-14-dev       # clang and libFuzzer for BAGNET_FUZZ
-    libdnnl-dev xtensor-dev xtl-dev libeigen3-dev catch2 libstb-dev zlib1g-dev
+    libdnnl-dev xtensor-dev xtl-dev libeigen3-dev catch2 zlib1g-dev
+    libpng-dev libjpeg62-turbo-dev libstb-dev   # image files; stb only for stb_easy_font
     libcli11-dev                   # the command line's parser
     libopenmpi-dev openmpi-bin     # distributed training and analyses (bagnet::mpi)
     # Debian's dnnl CMake package config requires OpenCL, even for CPU-only use.

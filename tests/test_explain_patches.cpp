@@ -6,6 +6,7 @@
 
 #include "random_tensors.hpp"
 #include "bagnet/bagnet.hpp"
+#include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/explain/top_patches.hpp"
 #include "error_matchers.hpp"
 
@@ -55,6 +56,15 @@ void check_same(const std::vector<bagnet::Patch>& streamed, const std::vector<ba
     }
 }
 
+// The images in order, `batch` at a time, named "<prefix> <index>".
+struct InOrder {
+    InOrder(const bagnet::Tensor4& x, const std::vector<std::int64_t>& labels, std::size_t batch,
+            const std::string& prefix = "image")
+        : set(x, labels, {}, prefix), stream(set, bagnet::data::StreamOptions::in_order(batch, 2)) {}
+    bagnet::data::TensorDataset set;
+    bagnet::data::BatchStream stream;
+};
+
 }  // namespace
 
 TEST_CASE("top patches by streaming equal top patches by brute force", "[explain][patches]") {
@@ -64,7 +74,8 @@ TEST_CASE("top patches by streaming equal top patches by brute force", "[explain
     for (std::size_t batch : {std::size_t(1), std::size_t(4), std::size_t(9)})
         for (std::size_t k : {std::size_t(1), std::size_t(5), std::size_t(200)}) {
             INFO("batch " << batch << ", k " << k);
-            const auto top = bagnet::top_patches(model, bagnet::tensor_batches(x, labels, batch), 2, k);
+            InOrder data(x, labels, batch);
+            const auto top = bagnet::top_patches(model, data.stream, 2, k);
             CHECK(top.images == 9);
             check_same(top.of_class, brute_force(model, x, labels, 2, true, k), x);
             check_same(top.of_other_classes, brute_force(model, x, labels, 2, false, k), x);
@@ -77,7 +88,8 @@ TEST_CASE("the top-patch listing is JSON naming each patch's source", "[explain]
     SmallNet model(5, 11);
     const auto x = random_images(3, 12, 12, 4);
     const std::vector<std::int64_t> labels{1, 0, 1};
-    const auto top = bagnet::top_patches(model, bagnet::tensor_batches(x, labels, 2, "shirt"), 1, 2);
+    InOrder data(x, labels, 2, "shirt");
+    const auto top = bagnet::top_patches(model, data.stream, 1, 2);
     const std::string json = bagnet::to_json(top, "trouser \"1\"");
     CHECK_THAT(json, Catch::Contains("\"class\": 1"));
     CHECK_THAT(json, Catch::Contains("\"class_name\": \"trouser \\\"1\\\"\""));
@@ -88,11 +100,11 @@ TEST_CASE("the top-patch listing is JSON naming each patch's source", "[explain]
 TEST_CASE("top patches of nothing, or of no class, are one-line errors", "[explain][patches][errors]") {
     using bagnet::testing::one_line_mentioning;
     SmallNet model(5, 11);
-    const bagnet::BatchSource empty = [](bagnet::LabelledBatch&) { return false; };
-    REQUIRE_THROWS_WITH(bagnet::top_patches(model, empty, 1, 3), one_line_mentioning({"data set is empty"}));
+    const bagnet::Tensor4 none = bagnet::Tensor4::from_shape({0, 1, 12, 12});
+    REQUIRE_THROWS_WITH(InOrder(none, {}, 2), one_line_mentioning({"data set is empty"}));
     const auto x = random_images(2, 12, 12, 4);
     const std::vector<std::int64_t> labels{1, 0};
-    REQUIRE_THROWS_WITH(bagnet::top_patches(model, bagnet::tensor_batches(x, labels, 2), 5, 3),
-                        one_line_mentioning({"class 5", "out of range"}));
-    REQUIRE_THROWS_WITH(bagnet::tensor_batches(x, {1}, 2), one_line_mentioning({"2 images", "1 labels"}));
+    InOrder data(x, labels, 2);
+    REQUIRE_THROWS_WITH(bagnet::top_patches(model, data.stream, 5, 3), one_line_mentioning({"class 5", "out of range"}));
+    REQUIRE_THROWS_WITH(InOrder(x, {1}, 2), one_line_mentioning({"2 images", "1 labels"}));
 }

@@ -78,29 +78,48 @@ TEST_CASE("schedules warm up linearly and decay", "[train][schedule]") {
     CHECK(step(12) == 0.25);
 }
 
-TEST_CASE("the loader is deterministic, covers every image and augments", "[train][data]") {
+// A stream over images in memory (the data set and the stream live together).
+struct Stream {
+    Stream(const LabelledImages& data, data::StreamOptions options, data::TensorAugment augment = {})
+        : set(data, augment), stream(set, options) {}
+    data::TensorDataset set;
+    data::BatchStream stream;
+};
+
+TEST_CASE("the stream is deterministic, covers every image and augments", "[train][data]") {
     const LabelledImages data = synthetic();
-    train::BatchLoader a(data, train::LoaderOptions().batch(8), 3), b(data, train::LoaderOptions().batch(8), 3);
+    Stream a(data, data::StreamOptions().batch(8).seeded(3)), b(data, data::StreamOptions().batch(8).seeded(3));
     std::vector<std::int64_t> seen;
     std::vector<train::Batch> in_order;
-    for (std::size_t i = 0; i < a.batches_per_epoch(); ++i) {
-        in_order.push_back(a.batch(0, i));
+    for (std::size_t i = 0; i < a.stream.batches_per_epoch(); ++i) {
+        in_order.push_back(a.stream.batch(0, i));
         seen.insert(seen.end(), in_order.back().labels.begin(), in_order.back().labels.end());
     }
-    for (std::size_t i = b.batches_per_epoch(); i-- > 0;) CHECK(identical(b.batch(0, i).images, in_order[i].images));
+    for (std::size_t i = b.stream.batches_per_epoch(); i-- > 0;)
+        CHECK(identical(b.stream.batch(0, i).images, in_order[i].images));
     std::sort(seen.begin(), seen.end());
     std::vector<std::int64_t> all = data.labels;
     std::sort(all.begin(), all.end());
     CHECK(seen == all);
-    CHECK_FALSE(a.batch(0, 0).labels == a.batch(1, 0).labels);  // reshuffled each epoch
+    CHECK_FALSE(a.stream.batch(0, 0).labels == a.stream.batch(1, 0).labels);  // reshuffled each epoch
 
-    train::BatchLoader plain(data, train::LoaderOptions().batch(24).shuffled(false), 0);
-    CHECK(identical(plain.batch(0, 0).images, data.images));
-    train::BatchLoader flipped(data, train::LoaderOptions().batch(24).shuffled(false).random_flip(true), 0);
-    const auto f = flipped.batch(0, 0).images;
-    bool any_flipped = false;
-    for (std::size_t i = 0; i < 24; ++i) any_flipped = any_flipped || f(i, 0, 3, 0) == data.images(i, 0, 3, 27);
-    CHECK(any_flipped);
+    Stream plain(data, data::StreamOptions().batch(24).shuffled(false));
+    CHECK(identical(plain.stream.batch(0, 0).images, data.images));
+    Stream flipped(data, data::StreamOptions().batch(24).shuffled(false), data::TensorAugment().random_flip(true));
+    const auto f = flipped.stream.batch(0, 0).images;
+    std::size_t mirrored = 0;
+    for (std::size_t i = 0; i < 24; ++i) {
+        bool is_mirror = true, is_same = true;
+        for (std::size_t y = 0; y < 28; ++y)
+            for (std::size_t x = 0; x < 28; ++x) {
+                is_mirror = is_mirror && f(i, 0, y, x) == data.images(i, 0, y, 27 - x);
+                is_same = is_same && f(i, 0, y, x) == data.images(i, 0, y, x);
+            }
+        CHECK((is_mirror || is_same));
+        mirrored += is_mirror;
+    }
+    CHECK(mirrored > 0);
+    CHECK(mirrored < 24);
 }
 
 TEST_CASE("a resumed run ends with the same weights as an uninterrupted one", "[train][checkpoint]") {
@@ -114,14 +133,15 @@ TEST_CASE("a resumed run ends with the same weights as an uninterrupted one", "[
     auto run = [&](const std::string& resume_from, const std::string& checkpoint, long stop_after) {
         Model<cpu> model(tiny(), 7);
         train::Sgd sgd(train::SgdOptions().momentum(0.9).weight_decay(1e-3));
-        train::BatchLoader loader(data, train::LoaderOptions().batch(8).random_crop(2, 0.f).random_flip(true), 5);
+        Stream loader(data, data::StreamOptions().batch(8).seeded(5),
+                      data::TensorAugment().random_crop(2, 0.f).random_flip(true));
         train::Position position{0, 0, 0, 5};
-        if (!resume_from.empty()) position = train::resume(resume_from, model, sgd, schedule, loader, options(checkpoint));
+        if (!resume_from.empty()) position = train::resume(resume_from, model, sgd, schedule, loader.stream, options(checkpoint));
         train::Callbacks killed;
         killed.on_step = [&](const train::StepReport& r) {
             if (r.step == stop_after) throw std::runtime_error("killed");
         };
-        train::fit(model, sgd, schedule, loader, options(checkpoint), position, killed);
+        train::fit(model, sgd, schedule, loader.stream, options(checkpoint), position, killed);
         return model.parameters();
     };
     const Parameters uninterrupted = run("", dir.file("full.ckpt"), 0);
@@ -135,7 +155,7 @@ TEST_CASE("resuming under another seed, schedule or length is refused", "[train]
     const LabelledImages data = synthetic();
     Model<cpu> model(tiny(), 7);
     train::Sgd sgd;
-    train::BatchLoader loader(data, train::LoaderOptions().batch(8), 5);
+    Stream loader(data, data::StreamOptions().batch(8).seeded(5));
     const auto schedule = train::Schedule::cosine(0.05, 6).warmup(2);
     const auto options = train::FitOptions().with_steps(6).with_checkpoint(dir.file("c.ckpt"), 1);
     train::Position position{0, 0, 0, 5};
@@ -143,17 +163,17 @@ TEST_CASE("resuming under another seed, schedule or length is refused", "[train]
     stop.on_step = [](const train::StepReport& r) {
         if (r.step == 2) throw std::runtime_error("stopped");
     };
-    CHECK_THROWS(train::fit(model, sgd, schedule, loader, options, position, stop));
-    train::BatchLoader other_seed(data, train::LoaderOptions().batch(8), 6);
-    CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, schedule, other_seed, options),
+    CHECK_THROWS(train::fit(model, sgd, schedule, loader.stream, options, position, stop));
+    Stream other_seed(data, data::StreamOptions().batch(8).seeded(6));
+    CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, schedule, other_seed.stream, options),
                       Catch::Contains("seed 5") && Catch::Contains("seed 6"));
-    CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, train::Schedule::constant(0.05), loader, options),
+    CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, train::Schedule::constant(0.05), loader.stream, options),
                       Catch::Contains("cosine lr 0.05 to 0 over 6 steps, 2 warm-up steps") &&
                           Catch::Contains("constant lr 0.05"));
-    CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, schedule, loader,
+    CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, schedule, loader.stream,
                                     train::FitOptions().with_steps(8)),
                       Catch::Contains("take 6 steps, this one 8"));
-    CHECK(train::resume(dir.file("c.ckpt"), model, sgd, schedule, loader, options).step == 1);
+    CHECK(train::resume(dir.file("c.ckpt"), model, sgd, schedule, loader.stream, options).step == 1);
 }
 
 TEST_CASE("a checkpoint of another architecture or optimizer is refused", "[train][checkpoint]") {
@@ -175,16 +195,16 @@ TEST_CASE("a non-finite loss stops training and keeps the last checkpoint", "[tr
     LabelledImages data = synthetic();
     Model<cpu> model(tiny());
     train::Sgd sgd;
-    train::BatchLoader loader(data, train::LoaderOptions().batch(8), 0);
+    Stream loader(data, data::StreamOptions().batch(8));
     train::Position position;
-    train::fit(model, sgd, train::Schedule::constant(0.01), loader,
+    train::fit(model, sgd, train::Schedule::constant(0.01), loader.stream,
                train::FitOptions().with_steps(1).with_checkpoint(dir.file("c.ckpt")), position);
     std::ifstream before_file(dir.file("c.ckpt"), std::ios::binary);
     const std::string before((std::istreambuf_iterator<char>(before_file)), {});
     data.images(3, 0, 4, 4) = std::numeric_limits<float>::infinity();
-    train::BatchLoader poisoned(data, train::LoaderOptions().batch(24).shuffled(false), 0);
+    Stream poisoned(data, data::StreamOptions().batch(24).shuffled(false));
     position = {};
-    CHECK_THROWS_WITH(train::fit(model, sgd, train::Schedule::constant(0.01), poisoned,
+    CHECK_THROWS_WITH(train::fit(model, sgd, train::Schedule::constant(0.01), poisoned.stream,
                                  train::FitOptions().with_steps(2).with_checkpoint(dir.file("c.ckpt")), position),
                       Catch::Contains("non-finite"));
     std::ifstream after_file(dir.file("c.ckpt"), std::ios::binary);
@@ -198,7 +218,7 @@ TEST_CASE("frozen layers stay as they are; only the head is fine-tuned", "[train
     train::TrainOptions options;
     options.frozen = train::frozen_except(model.architecture(), {"fc."});
     const LabelledImages data = synthetic(8);
-    train::train_step(model, sgd, train::Batch{data.images, data.labels}, 0.1, options);
+    train::train_step(model, sgd, train::Batch{data.images, data.labels, {}}, 0.1, options);
     for (const auto& [key, value] : before.tensors()) {
         INFO(key);
         CHECK(identical(model.parameters().at(key), value) == (key.rfind("fc.", 0) != 0));
@@ -213,7 +233,7 @@ TEST_CASE("gradient accumulation gives the full batch's step", "[train][loop]") 
         train::TrainOptions options;
         options.accumulate = accumulate;
         options.batch_norm = train::Mode::evaluation;  // batch statistics would differ per micro-batch
-        train::train_step(model, sgd, train::Batch{data.images, data.labels}, 0.1, options);
+        train::train_step(model, sgd, train::Batch{data.images, data.labels, {}}, 0.1, options);
         return model.parameters();
     };
     const Parameters whole = step(1), accumulated = step(4);

@@ -72,7 +72,7 @@ void compare_sgd(int q, const std::string& name, double lr, double weight_decay,
     const std::string dir = fixture(name);
     Model<cpu> model = load_model(q, dir);
     const Parameters before = model.parameters();
-    train::Batch batch{Tensor4(io::load_npy_float(dir + "/input.npy")), io::load_npy_int64(dir + "/labels.npy")};
+    train::Batch batch{Tensor4(io::load_npy_float(dir + "/input.npy")), io::load_npy_int64(dir + "/labels.npy"), {}};
     train::Sgd sgd(train::SgdOptions().momentum(0.9).weight_decay(weight_decay));
     for (int i = 0; i < steps; ++i) train::train_step(model, sgd, batch, lr);
     const Parameters after = Parameters::load(model.architecture(), dir + "/after.safetensors");

@@ -107,7 +107,7 @@ private:
 template <class Body>
 void run_ranks(int size, Body&& body) {
     ThreadGroup group(size);
-    std::vector<std::exception_ptr> failures(std::size_t(size));
+    std::vector<std::exception_ptr> failures(static_cast<std::size_t>(size));
     std::vector<std::thread> threads;
     for (int r = 0; r < size; ++r)
         threads.emplace_back([&, r] {

@@ -69,8 +69,9 @@ int run(int argc, char** argv, Communicator& processes) {
     };
     if (argc < 2) return report(app.help(), 2);
     const std::string first = argv[1];
-    if (first[0] != '-' && std::none_of(commands.begin(), commands.end(),
-                                        [&](const CLI::App* c) { return c->get_name() == first; }))
+    const auto known = app.get_subcommands({});  // the commands and help
+    if (first[0] != '-' &&
+        std::none_of(known.begin(), known.end(), [&](const CLI::App* c) { return c->get_name() == first; }))
         return report("bagnet: error: unknown command '" + first + "' (try bagnet --help)", 2);
     // Every process parses the same arguments, so a parse error stops each of them alike.
     try {

@@ -2,11 +2,14 @@
 // bagnet heatmap | patches | explain | attribute
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
 
+#include "bagnet/data/image_folder.hpp"
+#include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/explain.hpp"
 #include "bagnet/io/idx.hpp"
 #include "inference_commands.hpp"
@@ -16,34 +19,34 @@ namespace bagnet::cli {
 // The images an analysis reads, from exactly one of
 //   --input X.npy [--labels Y.npy]   normalised N x C x H x W
 //   --dataset fashion-mnist [--split test]
-//   --data-dir DIR                   DIR/<class>/<image> (streamed, where the command allows it)
+//   --data-dir DIR                   DIR/<class>/<image>, ImageNet preprocessing
 //   IMAGE...                         files, ImageNet preprocessing
 // with --label L for images without labels and --limit N keeping the first N.
+// Image files are decoded as they are needed, on --workers threads: memory does not
+// grow with the number of images.
 struct AnalysisData {
     std::string input, labels, dataset, split = "test", data_dir;
     std::vector<std::string> images;
     long label = -1;
     std::size_t limit = 0;
-    bool folder_allowed = false;
+    LoadingOptions loading;
 
-    void add_to(CLI::App& c, bool folder) {
-        folder_allowed = folder;
+    void add_to(CLI::App& c) {
         c.add_option("images", images, "PNG or JPEG files (ImageNet preprocessing)");
         c.add_option("--input", input, "float32 N x C x H x W npy array, normalised");
         c.add_option("--labels", labels, "int64 npy array of the --input images' labels");
         c.add_option("--dataset", dataset, "fashion-mnist");
         c.add_option("--split", split, "--dataset: train or test")->check(CLI::IsMember({"train", "test"}));
-        if (folder) c.add_option("--data-dir", data_dir, "a folder of images, DIR/<class>/<image>.png|jpg (streamed)");
+        c.add_option("--data-dir", data_dir, "a folder of images, DIR/<class>/<image>.png|jpg");
         c.add_option("--label", label, "the true class of every image given without labels")
             ->check(CLI::NonNegativeNumber);
         c.add_option("--limit", limit, "use only the first N images (0: all)");
+        loading.add_to(c);
     }
 
     void check() const {
-        const int sources = int(!input.empty()) + int(!dataset.empty()) + int(!data_dir.empty()) + int(!images.empty());
-        if (sources != 1)
-            throw UsageError(std::string("give exactly one of --input X.npy, --dataset fashion-mnist") +
-                             (folder_allowed ? ", --data-dir DIR" : "") + " or image files");
+        if (int(!input.empty()) + int(!dataset.empty()) + int(!data_dir.empty()) + int(!images.empty()) != 1)
+            throw UsageError("give exactly one of --input X.npy, --dataset fashion-mnist, --data-dir DIR or image files");
         if (!labels.empty() && input.empty()) throw UsageError("--labels goes with --input");
         if (!dataset.empty() && dataset != "fashion-mnist")
             throw UsageError("unknown --dataset '" + dataset + "' (expected fashion-mnist)");
@@ -52,74 +55,75 @@ struct AnalysisData {
     }
 };
 
+// Built in place (its data set may refer to the images it holds), never moved.
 struct Inputs {
-    LabelledImages data;                    // empty images for an image folder
-    ImageFolder folder;                     // only for --data-dir
-    std::vector<std::string> names;         // one per image
+    LabelledImages data;                    // in memory (npy, Fashion-MNIST)
+    std::unique_ptr<data::Dataset> source;  // every source as a data set
+    std::unique_ptr<data::Dataset> set;     // its first --limit images
     std::vector<std::string> class_names;   // empty: the model's own names
     Display display;
-    std::size_t size() const { return folder.files.empty() ? data.images.shape()[0] : folder.files.size(); }
-    BatchSource batches(std::size_t batch) const {
-        return folder.files.empty() ? tensor_batches(data.images, data.labels, batch) : image_folder_batches(folder, batch);
+    int workers = 1;
+
+    Inputs(const AnalysisData& o, int threads) : workers(o.loading.workers_for(threads)) {
+        o.check();
+        const auto files = [&](data::ImageFolder listing) {
+            source = std::make_unique<data::ImageFolderDataset>(std::move(listing), data::ImageTransform::imagenet_eval(),
+                                                                o.loading.decode());
+            class_names = source->class_names();
+            display = Display::imagenet();
+        };
+        if (!o.data_dir.empty()) {
+            files(data::scan_image_folder(o.data_dir));
+        } else if (!o.images.empty()) {
+            data::ImageFolder listing = data::image_files(o.images);
+            listing.labels.assign(listing.files.size(), o.label);
+            files(std::move(listing));
+        } else if (!o.dataset.empty()) {
+            data = load_fashion_mnist(o.split);
+            normalize_fashion_mnist(data.images);
+            class_names = fashion_mnist_class_names();
+            display = {{fashion_mnist_mean}, {fashion_mnist_std}};
+            source = std::make_unique<data::TensorDataset>(data, data::TensorAugment(), o.split);
+        } else {
+            data.images = load_input(o.input);
+            data.labels = !o.labels.empty() ? io::load_npy_int64(o.labels)
+                                            : std::vector<std::int64_t>(data.images.shape()[0], o.label);
+            require(data.labels.size() == data.images.shape()[0],
+                    o.labels + " has " + std::to_string(data.labels.size()) + " labels for " +
+                        std::to_string(data.images.shape()[0]) + " images");
+            source = std::make_unique<data::TensorDataset>(data, data::TensorAugment(), o.input);
+        }
+        set = std::make_unique<data::FirstItems>(*source, o.limit > 0 ? o.limit : source->size());
+    }
+    Inputs(const Inputs&) = delete;
+    Inputs& operator=(const Inputs&) = delete;
+
+    std::size_t size() const { return set->size(); }
+    std::string name(std::size_t index) const { return set->name(index); }
+    data::BatchStream stream(std::size_t batch) const {
+        return data::BatchStream(*set, data::StreamOptions::in_order(batch, workers));
     }
 };
 
-// The first `limit` entries of `items` (all when limit is 0).
-template <class Items>
-void keep_first(Items& items, std::size_t limit) {
-    if (limit > 0 && limit < items.size()) items.resize(limit);
-}
-
-inline Inputs inputs_of(const AnalysisData& o) {
-    o.check();
-    Inputs in;
-    if (!o.data_dir.empty()) {
-        in.folder = scan_image_folder(o.data_dir);
-        keep_first(in.folder.files, o.limit);
-        keep_first(in.folder.labels, o.limit);
-        in.names = in.folder.files;
-        in.class_names = in.folder.class_names;
-        in.display = Display::imagenet();
-        return in;
-    }
-    if (!o.dataset.empty()) {
-        in.data = load_fashion_mnist(o.split);
-        normalize_fashion_mnist(in.data.images);
-        in.class_names = fashion_mnist_class_names();
-        in.display = {{fashion_mnist_mean}, {fashion_mnist_std}};
-        for (std::size_t n = 0; n < in.data.labels.size(); ++n) in.names.push_back(o.split + " " + std::to_string(n));
-    } else if (!o.input.empty()) {
-        in.data.images = load_input(o.input);
-        in.data.labels = !o.labels.empty() ? io::load_npy_int64(o.labels)
-                                           : std::vector<std::int64_t>(in.data.images.shape()[0], o.label);
-        require(in.data.labels.size() == in.data.images.shape()[0],
-                o.labels + " has " + std::to_string(in.data.labels.size()) + " labels for " +
-                    std::to_string(in.data.images.shape()[0]) + " images");
-        for (std::size_t n = 0; n < in.data.labels.size(); ++n) in.names.push_back(o.input + "[" + std::to_string(n) + "]");
-    } else {
-        std::vector<std::string> files = o.images;
-        keep_first(files, o.limit);
-        in.data.images = Tensor4(io::load_images_batch(files));
-        in.data.labels.assign(in.data.images.shape()[0], o.label);
-        in.names = files;
-        in.display = Display::imagenet();
-    }
-    if (o.limit > 0 && o.limit < in.data.labels.size()) {
-        in.data.images = Tensor4(xt::view(in.data.images, xt::range(std::size_t(0), o.limit)));
-        keep_first(in.data.labels, o.limit);
-        keep_first(in.names, o.limit);
-    }
-    return in;
-}
-
 // Labels must name classes of the model (or be -1: unknown).
 inline void require_labels(const Inputs& in, const Architecture& arch) {
-    const auto& labels = in.folder.files.empty() ? in.data.labels : in.folder.labels;
-    for (std::size_t i = 0; i < labels.size(); ++i)
-        require(labels[i] >= -1 && labels[i] < arch.classes(),
-                in.names[i] + ": label " + std::to_string(labels[i]) + " is out of range for " + arch.name + " with " +
-                    std::to_string(arch.classes()) + " classes");
+    for (std::size_t i = 0; i < in.size(); ++i)
+        require(in.set->label(i) >= -1 && in.set->label(i) < arch.classes(),
+                in.name(i) + ": label " + std::to_string(in.set->label(i)) + " is out of range for " + arch.name +
+                    " with " + std::to_string(arch.classes()) + " classes");
 }
+
+// Runs body(batch) on the images, `batch` at a time, in order, while it returns true.
+template <class Body>
+void for_each_batch(const Inputs& in, std::size_t batch, Body&& body) {
+    data::BatchStream stream = in.stream(batch);
+    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b)
+        if (!body(stream.batch(0, b))) return;
+}
+
+// How many images the analyses that look at every image (heatmaps, the
+// attribution benchmark, the search for mistakes) hold at once.
+constexpr std::size_t analysis_batch = 16;
 
 // The data set's class names if it has them, else ImageNet's ("281 tabby") or "class 3".
 inline std::string class_label(const Architecture& arch, const Inputs& in, int index) {
@@ -162,7 +166,7 @@ struct HeatmapOptions {
     CLI::Option* percentile_given = nullptr;
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c, false);
+        data.add_to(c);
         classes.add_to(c);
         c.add_option("--output", output,
                      "a .png picture of every image, or a .npy array of the first image's maps (H x W, or K x H x W "
@@ -183,37 +187,42 @@ inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& proc
     const ClassChoice choice = o.classes.choice();
     io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
-        const Inputs in = inputs_of(o.data);
-        const Tensor4& x = in.data.images;
+        const Inputs in(o.data, o.model.threads);
         const Architecture& arch = model.architecture();
-        const Heatmaps maps =
-            o.dense ? dense_heatmap(model, x, choice, progress_line("dense heatmap")) : coarse_heatmap(model, x, choice);
-        if (!png) {
-            // One class: H x W (or H' x W'); several: K x H x W; always of the first image.
-            Tensor first = xt::view(maps.evidence, 0);
-            if (first.shape()[0] == 1) first = xt::view(maps.evidence, 0, 0);
-            io::save_npy(o.output, first);
-            return;
-        }
-        const Tensor2 scores = logits(model, x);
         std::vector<Picture> figures;
-        for (std::size_t n = 0; n < x.shape()[0]; ++n) {
-            const std::size_t height = x.shape()[2], width = x.shape()[3], k = maps.classes[n].size();
-            Tensor shown = Tensor::from_shape({k, height, width});
-            std::vector<std::string> labels;
-            for (std::size_t c = 0; c < k; ++c) {
-                const int cls = maps.classes[n][c];
-                const Tensor map = xt::view(maps.evidence, n, c);
-                xt::view(shown, c) = o.dense ? map : coarse_to_pixels(map, arch, height, width);
-                labels.push_back(class_label(arch, in, cls) + ": logit " + format_number(scores(n, std::size_t(cls))));
+        // The npy output is the first image's map: one batch of one image is enough.
+        for_each_batch(in, png ? analysis_batch : 1, [&](const data::Batch& batch) {
+            const Tensor4& x = batch.images;
+            const Heatmaps maps = o.dense ? dense_heatmap(model, x, choice, progress_line("dense heatmap"))
+                                          : coarse_heatmap(model, x, choice);
+            if (!png) {
+                // One class: H x W (or H' x W'); several: K x H x W.
+                Tensor first = xt::view(maps.evidence, 0);
+                if (first.shape()[0] == 1) first = xt::view(maps.evidence, 0, 0);
+                io::save_npy(o.output, first);
+                return false;
             }
-            const std::string truth = in.data.labels[n] >= 0 ? " (true: " + class_label(arch, in, int(in.data.labels[n])) + ")" : "";
-            figures.push_back(heatmap_figure(displayable(x, n, in.display), shown, labels,
-                                             in.names[n] + truth + " - " + arch.name +
-                                                 (o.dense ? ", exact per-pixel evidence" : ", coarse evidence"),
-                                             o.percentile));
-        }
-        stacked(figures).save_png(o.output);
+            const Tensor2 scores = logits(model, x);
+            for (std::size_t n = 0; n < x.shape()[0]; ++n) {
+                const std::size_t height = x.shape()[2], width = x.shape()[3], k = maps.classes[n].size();
+                Tensor shown = Tensor::from_shape({k, height, width});
+                std::vector<std::string> labels;
+                for (std::size_t c = 0; c < k; ++c) {
+                    const int cls = maps.classes[n][c];
+                    const Tensor map = xt::view(maps.evidence, n, c);
+                    xt::view(shown, c) = o.dense ? map : coarse_to_pixels(map, arch, height, width);
+                    labels.push_back(class_label(arch, in, cls) + ": logit " + format_number(scores(n, std::size_t(cls))));
+                }
+                const std::string truth =
+                    batch.labels[n] >= 0 ? " (true: " + class_label(arch, in, int(batch.labels[n])) + ")" : "";
+                figures.push_back(heatmap_figure(displayable(x, n, in.display), shown, labels,
+                                                 in.name(batch.indices[n]) + truth + " - " + arch.name +
+                                                     (o.dense ? ", exact per-pixel evidence" : ", coarse evidence"),
+                                                 o.percentile));
+            }
+            return true;
+        });
+        if (png) stacked(figures).save_png(o.output);
     });
 }
 
@@ -224,7 +233,7 @@ struct PatchesOptions {
     std::size_t top = 8, batch = 64;
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c, true);
+        data.add_to(c);
         c.add_option("--class", classes, "the classes (comma-separated), or all")->required();
         c.add_option("--top", top, "patches per class and group")->check(CLI::Range(1, 1000));
         c.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 4096));
@@ -255,9 +264,10 @@ inline void run_patches(const PatchesOptions& o, distributed::Communicator& proc
     io::require_writable_folder(o.output_dir);
     on_device(o.model, [&](const auto& model) {
         const Architecture& arch = model.architecture();
-        const Inputs in = inputs_of(o.data);
+        const Inputs in(o.data, o.model.threads);
         require_labels(in, arch);
-        const auto found = top_patches(model, in.batches(o.batch), classes, o.top);
+        data::BatchStream stream = in.stream(o.batch);
+        const auto found = top_patches(model, stream, classes, o.top);
         io::OutputSet outputs;
         std::string report;
         for (const TopPatches& top : found) {
@@ -282,7 +292,7 @@ struct ExplainOptions {
     std::string output_dir;
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c, false);
+        data.add_to(c);
         auto* chosen = c.add_option("--images", images, "the images to explain, by position (comma-separated)")
                            ->delimiter(',');
         c.add_option("--count", count, "instead of --images: explain the first N images (or mistakes)")
@@ -306,7 +316,7 @@ inline void run_explain(const ExplainOptions& o, distributed::Communicator& proc
         if (o.top > arch.classes())
             throw UsageError("--top " + std::to_string(o.top) + " is more than the " + std::to_string(arch.classes()) +
                              " classes of " + arch.name);
-        const Inputs in = inputs_of(o.data);
+        const Inputs in(o.data, o.model.threads);
         require_labels(in, arch);
         const std::size_t n = in.size();
         std::vector<std::size_t> chosen = o.images;
@@ -314,19 +324,22 @@ inline void run_explain(const ExplainOptions& o, distributed::Communicator& proc
             require(i < n, "--images: image " + std::to_string(i) + " is not among the " + std::to_string(n));
         if (chosen.empty()) {
             if (o.mistakes) {
-                require(std::any_of(in.data.labels.begin(), in.data.labels.end(), [](auto l) { return l >= 0; }),
-                        "--mistakes needs labelled images (give --labels, --label or --dataset)");
-                chosen = mistakes(model, in.data, o.count);
-                require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n));
+                data::BatchStream stream = in.stream(analysis_batch);
+                chosen = mistakes(model, stream, o.count);
+                require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n) +
+                                             (o.data.labels.empty() && o.data.dataset.empty() && o.data.data_dir.empty() &&
+                                                      o.data.label < 0
+                                                  ? " (give --labels or --label)"
+                                                  : ""));
             } else {
                 for (std::size_t i = 0; i < std::min(n, o.count); ++i) chosen.push_back(i);
             }
         }
+        const data::Batch images = in.stream(1).gather(0, chosen);
         std::string html, json = "[";
         for (std::size_t i = 0; i < chosen.size(); ++i) {
-            const std::size_t index = chosen[i];
-            const Explanation e = explain(model, in.data.images, index, o.top, in.data.labels[index], o.patches,
-                                          [&](int c) { return class_label(arch, in, c); }, in.names[index], in.display);
+            const Explanation e = explain(model, images.images, i, o.top, images.labels[i], o.patches,
+                                          [&](int c) { return class_label(arch, in, c); }, in.name(chosen[i]), in.display);
             html += to_html(e, in.display);
             json += std::string(i ? ",\n " : "\n ") + to_json(e);
         }
@@ -345,7 +358,7 @@ struct AttributeOptions {
     std::string output;
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c, false);
+        data.add_to(c);
         c.add_option("--tile", tile, "pixel deletion: the side of the masked squares (0: the output stride)")
             ->check(CLI::Range(0, 4096));
         c.add_option("--steps", steps, "pixel deletion: masking increments")->check(CLI::Range(2, 1024));
@@ -362,7 +375,7 @@ inline void run_attribute(const AttributeOptions& o, distributed::Communicator& 
     o.model.require_fp32("attribute");
     if (!o.output.empty()) io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
-        const Inputs in = inputs_of(o.data);
+        const Inputs in(o.data, o.model.threads);
         const Architecture& arch = model.architecture();
         const int window = o.window > 0 ? o.window : arch.patch_size;
         const std::vector<AttributionMethod> methods{
@@ -374,8 +387,14 @@ inline void run_attribute(const AttributeOptions& o, distributed::Communicator& 
             random_attribution(),
         };
         const int tile = o.tile > 0 ? o.tile : output_stride(arch);
-        const std::string table =
-            to_markdown(benchmark_attributions(model, in.data.images, methods, tile, o.steps), in.size());
+        // Each batch's means, weighted by its share of the images.
+        std::vector<AttributionScore> scores;
+        for_each_batch(in, analysis_batch, [&](const data::Batch& batch) {
+            add_weighted(scores, benchmark_attributions(model, batch.images, methods, tile, o.steps),
+                         double(batch.labels.size()) / double(in.size()));
+            return true;
+        });
+        const std::string table = to_markdown(scores, in.size());
         if (!o.output.empty()) io::write_text(o.output, table);
         std::cout << table;
     });

@@ -54,6 +54,7 @@ inline std::string class_name(const Architecture& arch, int index) {
 
 struct ClassifyOptions {
     ModelOptions model;
+    LoadingOptions loading;
     std::vector<std::string> images;
     int topk = 5;
     bool json = false;
@@ -63,6 +64,7 @@ struct ClassifyOptions {
             ->required();
         c.add_option("--topk", topk, "classes shown per image")->check(CLI::PositiveNumber);
         c.add_flag("--json", json, "print a JSON document instead of text");
+        loading.add_max_pixels(c);
     }
 };
 
@@ -78,7 +80,7 @@ inline void run_classify(const ClassifyOptions& o, distributed::Communicator& pr
         std::string text, json = "[";
         char line[512];
         for (std::size_t i = 0; i < o.images.size(); ++i) {
-            const Tensor2 probabilities = softmax(logits(model, Tensor4(io::imagenet_preprocess(o.images[i]))));
+            const Tensor2 probabilities = softmax(logits(model, Tensor4(io::imagenet_preprocess(o.images[i], o.loading.decode()))));
             const std::vector<int> best = top_classes(probabilities, 0, o.topk);
             text += o.images[i] + "\n";
             json += std::string(i ? ",\n " : "\n ") + "{\"image\": " + io::json_string(o.images[i]) + ", \"top\": [";

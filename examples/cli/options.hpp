@@ -12,6 +12,7 @@
 #include "bagnet/bagnet.hpp"
 #include "bagnet/config.hpp"
 #include "bagnet/distributed/communicator.hpp"
+#include "bagnet/io/image_data.hpp"
 
 namespace bagnet::cli {
 
@@ -124,6 +125,26 @@ template <class Body>
 void on_device(const ModelOptions& o, Body&& body) {
     with_backend(o.device, [&](auto backend) { body(load_model<decltype(backend)>(o)); });
 }
+
+// How images are read: --workers loading threads (by default the cores that the
+// compute threads leave free, at least 1) and --max-pixels, the decompression-bomb
+// limit (PIL's by default).
+struct LoadingOptions {
+    int workers = 0;  // 0: the default, known once --threads is
+    std::uint64_t max_pixels = io::default_max_pixels;
+
+    void add_to(CLI::App& command) {
+        command.add_option("--workers", workers, "image loading threads (0: the cores --threads leaves, at least 1)")
+            ->check(CLI::Range(0, 1024));
+        add_max_pixels(command);
+    }
+    void add_max_pixels(CLI::App& command) {
+        command.add_option("--max-pixels", max_pixels, "refuse images with more pixels, from their header (PIL's limit)")
+            ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
+    }
+    int workers_for(int threads) const { return workers > 0 ? workers : std::max(1, config::machine_cores() - threads); }
+    io::DecodeOptions decode() const { return io::DecodeOptions().with_max_pixels(max_pixels); }
+};
 
 inline bool ends_with(const std::string& text, const std::string& suffix) {
     return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;

@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "bagnet/io/atomic_file.hpp"
-#include "bagnet/io/image_folder.hpp"
+#include "bagnet/data/image_folder.hpp"
 #include "bagnet/io/json.hpp"
 #include "bagnet/io/npy.hpp"
 #include "bagnet/train.hpp"
@@ -15,23 +15,33 @@
 namespace bagnet::cli {
 
 // Where training or evaluation images come from: exactly one of --dataset
-// fashion-mnist, --data-dir DIR (one sub-folder per class, ImageNet preprocessing
-// at --size) or --data-npy X.npy with --labels-npy Y.npy.
+// fashion-mnist, --data-dir DIR (one sub-folder per class, decoded as the images are
+// needed) or --data-npy X.npy with --labels-npy Y.npy.
 struct DataOptions {
-    std::string dataset, data_dir, data_npy, labels_npy;
+    std::string dataset, data_dir, data_npy, labels_npy, train_transform;
     int size = 224;
     bool skip_corrupt = false;
+    LoadingOptions loading;
 
-    void add_to(CLI::App& c) {
+    void add_to(CLI::App& c, bool training) {
         c.add_option("--dataset", dataset, "a data set bagnet knows: fashion-mnist (Debian's dataset-fashion-mnist)");
         auto* dir = c.add_option("--data-dir", data_dir, "a folder of images, DIR/<class>/<image>.png|jpg");
         c.add_option("--data-npy", data_npy, "float32 N x C x H x W npy array of normalised images");
         c.add_option("--labels-npy", labels_npy, "int64 npy array of the --data-npy images' labels");
-        c.add_option("--size", size, "--data-dir: the centre crop's side (after resizing the shorter side to 8/7 of it)")
+        c.add_option("--size", size, "--data-dir: the side of the images the model sees (the evaluation transform "
+                                     "resizes the shorter side to 8/7 of it, then crops the centre)")
             ->check(CLI::Range(8, 4096))
             ->needs(dir);
-        c.add_flag("--skip-corrupt", skip_corrupt, "--data-dir: skip undecodable images (with a warning each)")
+        c.add_flag("--skip-corrupt", skip_corrupt, "--data-dir: skip undecodable images (each reported, and listed "
+                                                    "in the metrics)")
             ->needs(dir);
+        if (training)
+            c.add_option("--train-transform", train_transform,
+                         "--data-dir: imagenet (RandomResizedCrop + flip; the default), center (the evaluation "
+                         "transform; the default with --no-augment) or none (images already --size)")
+                ->check(CLI::IsMember({"imagenet", "center", "none"}))
+                ->needs(dir);
+        loading.add_to(c);
     }
 
     bool fashion() const { return !dataset.empty(); }
@@ -43,28 +53,59 @@ struct DataOptions {
         if (!dataset.empty() && dataset != "fashion-mnist")
             throw UsageError("unknown dataset '" + dataset + "' (expected fashion-mnist)");
     }
+    // The transform of a training folder.
+    std::string folder_transform(bool augment) const {
+        return !train_transform.empty() ? train_transform : augment ? "imagenet" : "center";
+    }
 };
 
-// The images and labels the options name: Fashion-MNIST's `split`, the folder or the npy arrays.
-inline LabelledImages load_data(const DataOptions& o, const std::string& split, int threads) {
+// The data the options name, as data sets: for training the training set (augmented
+// by `augment` when in memory) and Fashion-MNIST's test set; for evaluation the set to
+// evaluate. In-memory images are held here, and the data sets refer to them, so a
+// DataSource stays where it was filled.
+struct DataSource {
+    LabelledImages train_images, test_images;
+    std::unique_ptr<data::Dataset> train, test;  // test: Fashion-MNIST's test split when training
+};
+
+inline void load_data(const DataOptions& o, bool training, const data::TensorAugment& augment, DataSource& source) {
+    auto& target = training ? source.train : source.test;
     if (o.fashion()) {
-        LabelledImages data = load_fashion_mnist(split);
-        normalize_fashion_mnist(data.images);
-        return data;
+        if (training) {
+            source.train_images = load_fashion_mnist("train");
+            normalize_fashion_mnist(source.train_images.images);
+            source.train = std::make_unique<data::TensorDataset>(source.train_images, augment, "train");
+        }
+        source.test_images = load_fashion_mnist("test");
+        normalize_fashion_mnist(source.test_images.images);
+        source.test = std::make_unique<data::TensorDataset>(source.test_images, data::TensorAugment(), "test");
+        return;
     }
     if (!o.data_dir.empty()) {
-        ImageFolderOptions options;
-        options.crop = o.size;
-        options.resize = o.size * 256 / 224;
-        options.skip_corrupt = o.skip_corrupt;
-        options.threads = threads;
-        return load_image_folder(o.data_dir, options).data;
+        const std::string kind = training ? o.folder_transform(augment.flip || augment.crop_padding > 0) : "center";
+        data::ImageTransform transform = kind == "imagenet" ? data::ImageTransform::imagenet_train(o.size)
+                                         : kind == "none"   ? data::ImageTransform::unchanged(o.size)
+                                                            : data::ImageTransform::imagenet_eval(o.size);
+        target = std::make_unique<data::ImageFolderDataset>(data::scan_image_folder(o.data_dir), std::move(transform),
+                                                            o.loading.decode());
+        return;
     }
-    LabelledImages loaded{load_input(o.data_npy), io::load_npy_int64(o.labels_npy)};
+    LabelledImages& loaded = training ? source.train_images : source.test_images;
+    loaded = {load_input(o.data_npy), io::load_npy_int64(o.labels_npy)};
     require(loaded.labels.size() == loaded.images.shape()[0],
             o.labels_npy + " holds " + std::to_string(loaded.labels.size()) + " labels but " + o.data_npy + " holds " +
                 std::to_string(loaded.images.shape()[0]) + " images");
-    return loaded;
+    target = std::make_unique<data::TensorDataset>(loaded, training ? augment : data::TensorAugment(), o.data_npy);
+}
+
+// The files a stream left out as corrupt, for the metrics JSON.
+inline std::vector<std::pair<std::string, std::string>> skipped_fields(const data::BatchStream& stream) {
+    std::string list = "[";
+    const auto skipped = stream.skipped();
+    for (std::size_t i = 0; i < skipped.size(); ++i)
+        list += std::string(i ? ",\n  " : "\n  ") + "{\"file\": " + io::json_string(skipped[i].name) +
+                ", \"error\": " + io::json_string(skipped[i].error) + "}";
+    return {{"skipped", std::to_string(skipped.size())}, {"skipped_files", list + (skipped.empty() ? "]" : "\n ]")}};
 }
 
 // --init: a converted checkpoint. Every tensor must fit except the linear head,
@@ -115,7 +156,7 @@ struct TrainOptions {
 
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::none, false);
-        data.add_to(c);
+        data.add_to(c, true);
         c.add_option("--save", save, "where the trained weights go (safetensors)")->required();
         c.add_option("--metrics", metrics, "a JSON file of the recipe, the losses and the test accuracy");
         c.add_option("--init", init, "start from these weights (a head of another class count starts afresh)");
@@ -214,18 +255,23 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
     const std::string metrics = o.metrics.empty() ? "" : outputs.stage(o.metrics);
     if (!o.checkpoint.empty()) io::require_writable(o.checkpoint);
     onednn::set_threads(o.model.threads);
+    const int workers = o.data.loading.workers_for(o.model.threads);
 
-    const LabelledImages data = load_data(o.data, "train", o.model.threads);
-    train::check_labels(data, arch.classes(), o.data.name());
-    const LabelledImages test = o.data.fashion() ? load_data(o.data, "test", o.model.threads) : LabelledImages{};
-    require(int(data.images.shape()[1]) == arch.in_channels,
-            o.data.name() + ": images have " + std::to_string(data.images.shape()[1]) + " channels but " + arch.name +
-                " expects " + std::to_string(arch.in_channels));
+    // A corrupt image is found when it is loaded: it stops the run before the weights or
+    // the metrics are written.
+    DataSource source;
+    load_data(o.data, true, recipe.tensor_augment(), source);
+    data::check_labels(*source.train, arch.classes(), o.data.name());
+    if (source.test) data::check_labels(*source.test, arch.classes(), o.data.name() + " (test)");
+    require(int(source.train->shape().channels) == arch.in_channels,
+            o.data.name() + ": images have " + std::to_string(source.train->shape().channels) + " channels but " +
+                arch.name + " expects " + std::to_string(arch.in_channels));
     with_backend(o.model.device, [&](auto backend) {
         Model<decltype(backend)> model(arch, o.seed);
         if (!o.init.empty()) load_initial_weights(model, o.init);
         auto optimizer = recipe.make_optimizer();
-        train::BatchLoader loader(data, recipe.loader_options(), o.seed);
+        data::BatchStream loader(*source.train,
+                                 recipe.stream_options(o.seed).with_workers(workers).skipping_corrupt(o.data.skip_corrupt));
 
         train::FitOptions fit_options;
         if (recipe.steps > 0) fit_options.with_steps(recipe.steps);
@@ -243,11 +289,12 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
         std::fflush(stdout);
 
         train::Progress progress(total);
-        double step_seconds = 0, last_loss = 0;
+        double step_seconds = 0, wait_seconds = 0, last_loss = 0;
         std::size_t images = 0;
         train::Callbacks callbacks;
         callbacks.on_step = [&](const train::StepReport& r) {
             step_seconds += r.seconds;
+            wait_seconds += r.data_seconds;
             images += r.images;
             last_loss = r.loss;
             progress.update(r.epoch, r.step, double(images) / std::max(1e-9, step_seconds), r.loss);
@@ -270,9 +317,17 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
             {"train_top1_last_epoch", io::json_number(last_epoch.train_top1)},
             {"last_step_loss", io::json_number(last_loss)},
             {"images_per_second", io::json_number(rate)},
-            {"training_seconds", io::json_number(seconds)}};
-        if (o.data.fashion()) {
-            const train::EvalMetrics result = train::evaluate(model, test);
+            {"training_seconds", io::json_number(seconds)},
+            {"workers", std::to_string(workers)},
+            {"data_wait_seconds", io::json_number(wait_seconds)},
+            {"data_wait_fraction", io::json_number(wait_seconds / std::max(1e-9, wait_seconds + step_seconds))}};
+        if (!o.data.data_dir.empty())
+            fields.emplace_back("train_transform", io::json_string(o.data.folder_transform(recipe.flip || recipe.crop_padding > 0)));
+        const auto skipped = skipped_fields(loader);
+        fields.insert(fields.end(), skipped.begin(), skipped.end());
+        if (source.test) {
+            data::BatchStream test_stream(*source.test, data::StreamOptions::in_order(500, workers));
+            const train::EvalMetrics result = train::evaluate(model, test_stream);
             std::printf("test: loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", result.loss, result.top1, result.top5,
                         result.images);
             fields.insert(fields.end(), {{"test_loss", io::json_number(result.loss)},
@@ -294,7 +349,7 @@ struct EvaluateOptions {
     std::size_t batch_size = 500;
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c);
+        data.add_to(c, false);
         c.add_option("--metrics", metrics, "also write loss, top-1 and top-5 to this JSON file");
         c.add_option("--batch-size", batch_size, "images per forward pass")->check(CLI::Range(1, 1 << 16));
     }
@@ -305,12 +360,19 @@ inline void run_evaluate(const EvaluateOptions& o, distributed::Communicator& pr
     o.data.check();
     if (!o.metrics.empty()) io::require_writable(o.metrics);
     on_device(o.model, [&](const auto& model) {
-        const train::EvalMetrics metrics = train::evaluate(model, load_data(o.data, "test", o.model.threads), o.batch_size);
-        if (!o.metrics.empty())
-            io::write_text(o.metrics, metrics_json({{"loss", io::json_number(metrics.loss)},
-                                               {"top1", io::json_number(metrics.top1)},
-                                               {"top5", io::json_number(metrics.top5)},
-                                               {"images", std::to_string(metrics.images)}}));
+        DataSource source;
+        load_data(o.data, false, {}, source);
+        data::BatchStream stream(*source.test, data::StreamOptions::in_order(o.batch_size, o.data.loading.workers_for(
+                                                                                                o.model.threads))
+                                                   .skipping_corrupt(o.data.skip_corrupt));
+        const train::EvalMetrics metrics = train::evaluate(model, stream);
+        std::vector<std::pair<std::string, std::string>> fields{{"loss", io::json_number(metrics.loss)},
+                                                                {"top1", io::json_number(metrics.top1)},
+                                                                {"top5", io::json_number(metrics.top5)},
+                                                                {"images", std::to_string(metrics.images)}};
+        const auto skipped = skipped_fields(stream);
+        fields.insert(fields.end(), skipped.begin(), skipped.end());
+        if (!o.metrics.empty()) io::write_text(o.metrics, metrics_json(fields));
         std::printf("loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", metrics.loss, metrics.top1, metrics.top5,
                     metrics.images);
     });

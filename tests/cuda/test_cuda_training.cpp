@@ -57,7 +57,7 @@ TEST_CASE("SGD steps on the GPU update every tensor as the reference does", "[cu
     BagNet<9, Net, cuda> gpu(10, 21);
     BagNet<9, Net, reference> slow(10, 21);
     const Parameters before = gpu.parameters();
-    const train::Batch batch{random_input(8, 1, 28, 28, 9), {0, 1, 2, 3, 4, 5, 6, 7}};
+    const train::Batch batch{random_input(8, 1, 28, 28, 9), {0, 1, 2, 3, 4, 5, 6, 7}, {}};
     const auto options = train::SgdOptions().momentum(0.9).weight_decay(0.05);
     train::Sgd gpu_sgd(options), slow_sgd(options);
     for (int step = 0; step < 2; ++step) {
@@ -86,7 +86,7 @@ TEST_CASE("ordinary SGD steps on the GPU follow the reference's loss", "[cuda][t
     using Net = bagnet::small<10, 1>;
     BagNet<9, Net, cuda> gpu(10, 22);
     BagNet<9, Net, reference> slow(10, 22);
-    const train::Batch batch{random_input(8, 1, 28, 28, 7), {0, 1, 2, 3, 4, 5, 6, 7}};
+    const train::Batch batch{random_input(8, 1, 28, 28, 7), {0, 1, 2, 3, 4, 5, 6, 7}, {}};
     train::Sgd gpu_sgd(train::SgdOptions().momentum(0.9)), slow_sgd(train::SgdOptions().momentum(0.9));
     for (int step = 0; step < 2; ++step) {
         const double a = train::train_step(gpu, gpu_sgd, batch, 0.01).loss;

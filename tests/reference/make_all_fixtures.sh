@@ -29,6 +29,13 @@ for photo in astronaut.png chelsea.png camera.png text.png logo.png rocket.jpg h
     "$PYTHON" "$HERE/make_image_fixture.py" "/usr/lib/python3/dist-packages/skimage/data/$photo" "$DIR/image_${photo%.*}.npy"
 done
 
+# Decoding every PNG and JPEG layout as PIL does, files that must be refused, and torchvision's
+# crop + resize of RandomResizedCrop for fixed boxes.
+"$PYTHON" "$HERE/make_decoder_fixtures.py" "$DIR/decoders"
+
+# RandomResizedCrop.get_params draws for the crop-geometry statistics (tests/test_data.cpp).
+"$PYTHON" "$HERE/make_crop_fixture.py" "$DIR/crop_params.npy"
+
 # Full-resolution heatmaps by the per-patch definition (one network input per pixel): q = 9, 17, 33,
 # odd and non-square sizes, several output-stride steps per axis.
 "$PYTHON" "$HERE/make_heatmap_fixture.py" --q 9 --height 19 --width 13 --batch 2 --seed 11 --classes 10 --out "$DIR/heatmap_q9"

@@ -228,6 +228,19 @@ std::vector<AttributionScore> benchmark_attributions(const Model<Backend>& model
     return table;
 }
 
+// total += part * weight, row by row (an empty total takes part's rows): the means
+// over a data set from the means over its batches.
+inline void add_weighted(std::vector<AttributionScore>& total, const std::vector<AttributionScore>& part, double weight) {
+    if (total.empty()) total.assign(part.size(), {});
+    for (std::size_t m = 0; m < part.size(); ++m) {
+        total[m].method = part[m].method;
+        total[m].rank_correlation += part[m].rank_correlation * weight;
+        total[m].patch_deletion += part[m].patch_deletion * weight;
+        total[m].pixel_deletion += part[m].pixel_deletion * weight;
+        total[m].seconds += part[m].seconds * weight;
+    }
+}
+
 // A markdown table, the reference first, with what each score means.
 inline std::string to_markdown(const std::vector<AttributionScore>& table, std::size_t images) {
     std::string out =

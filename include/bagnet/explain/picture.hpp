@@ -1,11 +1,7 @@
 #pragma once
 // An RGB canvas for the pictures the explanations produce: rectangles, pasted
-// pictures, small text, PNG encoding, and atomic PNG files.
-//
-// PNG encoding uses stb_image_write and text uses stb_easy_font. As in
-// bagnet/io/image.hpp, each translation unit compiles a private (static) copy of
-// stb_image_write, so a program can still link its own; a translation unit that
-// already included stb_image_write.h must define BAGNET_EXTERNAL_STB_IMAGE_WRITE.
+// pictures, small text, PNG encoding (libpng, bagnet/io/png.hpp), and atomic PNG
+// files. Text uses stb_easy_font, a header of plain functions.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -16,24 +12,11 @@
 #include "bagnet/error.hpp"
 #include "bagnet/explain/colormap.hpp"
 #include "bagnet/io/atomic_file.hpp"
-
-#ifndef BAGNET_EXTERNAL_STB_IMAGE_WRITE
-#ifdef INCLUDE_STB_IMAGE_WRITE_H
-#error "include <bagnet/explain/picture.hpp> before stb_image_write.h, or define BAGNET_EXTERNAL_STB_IMAGE_WRITE"
-#endif
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STBI_WRITE_NO_STDIO  // files are written atomically by Picture::save_png
-#endif
+#include "bagnet/io/png.hpp"
 
 #include "bagnet/io/detail/stb_warnings_begin.hpp"
 #include <stb/stb_easy_font.h>
-#include <stb/stb_image_write.h>
 #include "bagnet/io/detail/stb_warnings_end.hpp"
-
-#ifndef BAGNET_EXTERNAL_STB_IMAGE_WRITE
-#undef STB_IMAGE_WRITE_IMPLEMENTATION
-#endif
 
 namespace bagnet {
 
@@ -104,16 +87,8 @@ public:
 
     // The picture as PNG file content.
     std::vector<unsigned char> png() const {
-        std::vector<unsigned char> encoded;
-        const auto append = [](void* context, void* data, int size) {
-            auto* out = static_cast<std::vector<unsigned char>*>(context);
-            const auto* bytes = static_cast<const unsigned char*>(data);
-            out->insert(out->end(), bytes, bytes + size);
-        };
-        static_assert(sizeof(Rgb) == 3, "Rgb must be packed to hand the pixels to stb_image_write");
-        const int ok = stbi_write_png_to_func(append, &encoded, width_, height_, 3, pixels_.data(), width_ * 3);
-        require(ok != 0, "cannot encode a " + std::to_string(width_) + " x " + std::to_string(height_) + " PNG");
-        return encoded;
+        static_assert(sizeof(Rgb) == 3, "Rgb must be packed to hand the pixels to libpng");
+        return io::encode_png(reinterpret_cast<const std::uint8_t*>(pixels_.data()), width_, height_, 3);
     }
 
     // Writes the PNG atomically: the file appears whole or not at all.

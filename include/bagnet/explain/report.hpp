@@ -12,7 +12,7 @@
 #include "bagnet/explain/heatmap.hpp"
 #include "bagnet/explain/heatmap_picture.hpp"
 #include "bagnet/explain/patch_grid.hpp"
-#include "bagnet/io/idx.hpp"
+#include "bagnet/data/stream.hpp"
 #include "bagnet/io/json.hpp"
 
 namespace bagnet {
@@ -34,19 +34,17 @@ struct Explanation {
     bool mistake() const { return true_label >= 0 && predicted != true_label; }
 };
 
-// The first `count` images of a data set that the model misclassifies, by position
-// (an image labelled -1 has no known class, so it is never a mistake). Batched, so
-// that a large data set need not pass at once.
+// The first `count` images of a data set that the model misclassifies, by position,
+// streamed (an image labelled -1 has no known class, so it is never a mistake).
 template <class Backend>
-std::vector<std::size_t> mistakes(const Model<Backend>& model, const LabelledImages& data, std::size_t count,
-                                  std::size_t batch = 256) {
+std::vector<std::size_t> mistakes(const Model<Backend>& model, data::BatchStream& stream, std::size_t count) {
     std::vector<std::size_t> found;
-    const std::size_t n = data.labels.size();
-    for (std::size_t begin = 0; begin < n && found.size() < count; begin += batch) {
-        const std::size_t end = std::min(n, begin + batch);
-        const Tensor2 scores = logits(model, Tensor4(xt::view(data.images, xt::range(begin, end))));
-        for (std::size_t i = begin; i < end && found.size() < count; ++i)
-            if (data.labels[i] >= 0 && top_classes(scores, i - begin, 1)[0] != data.labels[i]) found.push_back(i);
+    for (std::size_t b = 0; b < stream.batches_per_epoch() && found.size() < count; ++b) {
+        const data::Batch batch = stream.batch(0, b);
+        if (batch.labels.empty()) continue;
+        const Tensor2 scores = logits(model, batch.images);
+        for (std::size_t i = 0; i < batch.labels.size() && found.size() < count; ++i)
+            if (batch.labels[i] >= 0 && top_classes(scores, i, 1)[0] != batch.labels[i]) found.push_back(batch.indices[i]);
     }
     return found;
 }

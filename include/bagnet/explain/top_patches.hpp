@@ -3,8 +3,9 @@
 // the q x q patches with the highest class evidence among images of that class,
 // and separately among images of other classes (what could fool the model).
 //
-// The data set is streamed batch by batch: memory holds one batch and the k best
-// patches so far (two bounded heaps per class), whatever the data set's size.
+// The data set is streamed batch by batch (bagnet/data/stream.hpp): memory holds a
+// few batches and the k best patches so far (two bounded heaps per class),
+// whatever the data set's size.
 #include <algorithm>
 #include <cstdint>
 #include <functional>
@@ -13,6 +14,7 @@
 
 #include <xtensor/xview.hpp>
 
+#include "bagnet/data/stream.hpp"
 #include "bagnet/explain/geometry.hpp"
 #include "bagnet/inference.hpp"
 #include "bagnet/io/json.hpp"
@@ -21,7 +23,7 @@ namespace bagnet {
 
 struct Patch {
     float score = 0;          // the class evidence of this patch
-    std::size_t image = 0;    // position of its image in the data set
+    std::size_t image = 0;    // its image's index in the data set
     std::string source;       // its image's name
     std::int64_t label = -1;  // its image's label
     int y = 0, x = 0;         // top-left pixel of the q x q patch in the image
@@ -41,35 +43,6 @@ struct TopPatches {
     std::vector<Patch> of_other_classes;
     std::size_t images = 0;            // how many images were scanned
 };
-
-// A labelled batch of a data set; `names` may be empty (images are then named by position).
-struct LabelledBatch {
-    Tensor4 x;
-    std::vector<std::int64_t> labels;
-    std::vector<std::string> names;
-};
-
-// Yields the data set's batches in order; returns false when there are no more.
-using BatchSource = std::function<bool(LabelledBatch&)>;
-
-// Batches of an in-memory data set (npy arrays, a Fashion-MNIST split).
-inline BatchSource tensor_batches(const Tensor4& x, const std::vector<std::int64_t>& labels, std::size_t batch_size,
-                                  const std::string& name = "image") {
-    require(labels.size() == x.shape()[0], "the data set has " + std::to_string(x.shape()[0]) + " images but " +
-                                               std::to_string(labels.size()) + " labels");
-    require(batch_size >= 1, "the batch size must be at least 1");
-    return [&x, &labels, batch_size, name, next = std::size_t(0)](LabelledBatch& batch) mutable {
-        const std::size_t n = x.shape()[0];
-        if (next >= n) return false;
-        const std::size_t end = std::min(n, next + batch_size);
-        batch.x = xt::view(x, xt::range(next, end));
-        batch.labels.assign(labels.begin() + std::ptrdiff_t(next), labels.begin() + std::ptrdiff_t(end));
-        batch.names.clear();
-        for (std::size_t i = next; i < end; ++i) batch.names.push_back(name + " " + std::to_string(i));
-        next = end;
-        return true;
-    };
-}
 
 // Keeps the k best patches seen so far, as a heap whose top is the worst kept.
 class BoundedPatchHeap {
@@ -101,11 +74,11 @@ private:
     std::vector<Patch> heap_;  // std heap ordered by ranks_before: front() ranks last
 };
 
-// Streams the data set once for several classes at a time (one forward pass per
-// batch serves them all). Patches are the logit map's: the q x q patches at the
-// output-stride grid.
+// Streams one epoch (epoch 0) of the stream for several classes at a time (one
+// forward pass per batch serves them all); StreamOptions::in_order visits every
+// image once. Patches are the logit map's: the q x q patches at the output-stride grid.
 template <class Backend>
-std::vector<TopPatches> top_patches(const Model<Backend>& model, const BatchSource& batches,
+std::vector<TopPatches> top_patches(const Model<Backend>& model, data::BatchStream& stream,
                                     const std::vector<int>& classes, std::size_t k) {
     const Architecture& arch = model.architecture();
     require(!classes.empty(), "no class to find patches of");
@@ -117,9 +90,10 @@ std::vector<TopPatches> top_patches(const Model<Backend>& model, const BatchSour
     const int q = arch.patch_size, stride = output_stride(arch);
     std::vector<BoundedPatchHeap> of_class(classes.size(), BoundedPatchHeap(k)), of_others = of_class;
     std::size_t images = 0;
-    LabelledBatch batch;
-    while (batches(batch)) {
-        const Tensor4 map = logit_map(model, batch.x);
+    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b) {
+        const data::Batch batch = stream.batch(0, b);
+        if (batch.labels.empty()) continue;
+        const Tensor4 map = logit_map(model, batch.images);
         for (std::size_t n = 0; n < map.shape()[0]; ++n)
             for (std::size_t c = 0; c < classes.size(); ++c) {
                 BoundedPatchHeap& heap = batch.labels[n] == classes[c] ? of_class[c] : of_others[c];
@@ -127,13 +101,13 @@ std::vector<TopPatches> top_patches(const Model<Backend>& model, const BatchSour
                     for (std::size_t j = 0; j < map.shape()[2]; ++j) {
                         Patch patch;
                         patch.score = map(n, i, j, std::size_t(classes[c]));
-                        patch.image = images + n;
+                        patch.image = batch.indices[n];
                         patch.y = int(i) * stride;
                         patch.x = int(j) * stride;
                         if (!heap.would_keep(patch)) continue;
                         patch.label = batch.labels[n];
-                        patch.source = n < batch.names.size() ? batch.names[n] : "image " + std::to_string(patch.image);
-                        patch.pixels = xt::view(batch.x, n, xt::all(), xt::range(patch.y, patch.y + q),
+                        patch.source = stream.dataset().name(patch.image);
+                        patch.pixels = xt::view(batch.images, n, xt::all(), xt::range(patch.y, patch.y + q),
                                                 xt::range(patch.x, patch.x + q));
                         heap.push(std::move(patch));
                     }
@@ -148,8 +122,8 @@ std::vector<TopPatches> top_patches(const Model<Backend>& model, const BatchSour
 }
 
 template <class Backend>
-TopPatches top_patches(const Model<Backend>& model, const BatchSource& batches, int class_index, std::size_t k) {
-    return top_patches(model, batches, std::vector<int>{class_index}, k).front();
+TopPatches top_patches(const Model<Backend>& model, data::BatchStream& stream, int class_index, std::size_t k) {
+    return top_patches(model, stream, std::vector<int>{class_index}, k).front();
 }
 
 // The listing as JSON (without pixels).

@@ -1,92 +1,29 @@
 #pragma once
-// Images in: decoding PNG/JPEG files, the resize and crop of torchvision's
-// ImageNet pipeline (reproduced exactly, not approximately), and normalisation
-// into the N x C x H x W tensors the models take.
-//
-// Decoding uses stb_image. This library is header-only, so it cannot ask users
-// to compile stb's implementation in "exactly one .cpp": every translation unit
-// that includes this header compiles its own private (static) copy instead,
-// restricted to PNG and JPEG to keep that cheap. Nothing is exported, so it
-// cannot clash at link time with an stb_image the program links itself. A
-// translation unit that already included stb_image.h would turn that copy into
-// exported definitions, so that is refused at compile time; a program with its
-// own stb_image implementation defines BAGNET_EXTERNAL_STB_IMAGE and links it.
-#include <bagnet/error.hpp>
-#include <bagnet/tensor.hpp>
-
+// Images in: decoding PNG/JPEG files (bagnet/io/png.hpp, bagnet/io/jpeg.hpp), the
+// resize and crop of torchvision's ImageNet pipeline (reproduced exactly, not
+// approximately), and normalisation into the N x C x H x W tensors the models take.
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <climits>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <functional>
 #include <iterator>
-#include <memory>
 #include <string>
 #include <vector>
 
-#ifndef BAGNET_EXTERNAL_STB_IMAGE
-#ifdef STBI_INCLUDE_STB_IMAGE_H
-#error "include bagnet/io/image.hpp before stb_image.h, or define BAGNET_EXTERNAL_STB_IMAGE (see image.hpp)"
-#endif
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_NO_STDIO  // files are read by load_image, which reports errno
-#endif
-
-#include "bagnet/io/detail/stb_warnings_begin.hpp"
-#include <stb/stb_image.h>
-#include "bagnet/io/detail/stb_warnings_end.hpp"
-
-#ifndef BAGNET_EXTERNAL_STB_IMAGE
-#undef STB_IMAGE_IMPLEMENTATION
-#endif
+#include "bagnet/error.hpp"
+#include "bagnet/io/image_data.hpp"
+#include "bagnet/io/jpeg.hpp"
+#include "bagnet/io/png.hpp"
+#include "bagnet/tensor.hpp"
 
 namespace bagnet::io {
-
-// A decoded picture: height x width x channels samples, row-major (HWC),
-// each in [0, 1] (the file's 8-bit value / 255).
-struct Image {
-    int height = 0;
-    int width = 0;
-    int channels = 0;
-    std::vector<float> pixels;
-};
 
 // The per-channel statistics the published ImageNet models were trained with.
 inline const std::vector<float> imagenet_mean{0.485f, 0.456f, 0.406f};
 inline const std::vector<float> imagenet_stddev{0.229f, 0.224f, 0.225f};
 
 namespace detail {
-
-inline std::string image_size_string(const Image& image) {
-    return std::to_string(image.height) + "x" + std::to_string(image.width) + "x" +
-           std::to_string(image.channels);
-}
-
-inline std::vector<unsigned char> read_image_file(const std::string& path) {
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-    if (!file) throw Error("cannot open image '" + path + "': " + std::strerror(errno));
-    std::vector<unsigned char> bytes;
-    std::array<unsigned char, 1 << 16> chunk;
-    // Reading in chunks rather than asking for the size first also gives a
-    // directory its own error (EISDIR comes from the first read, not the open).
-    for (;;) {
-        const std::size_t count = std::fread(chunk.data(), 1, chunk.size(), file.get());
-        bytes.insert(bytes.end(), chunk.data(), chunk.data() + count);
-        if (count < chunk.size()) break;
-    }
-    if (std::ferror(file.get())) throw Error("cannot read image '" + path + "': " + std::strerror(errno));
-    require(!bytes.empty(), "cannot decode image '" + path + "': the file is empty");
-    require(bytes.size() <= static_cast<std::size_t>(INT_MAX),
-            "cannot decode image '" + path + "': the file is larger than 2 GiB");
-    return bytes;
-}
 
 // "PNG" or "JPEG" from the file's signature, null for anything else.
 inline const char* image_format(const std::vector<unsigned char>& bytes) {
@@ -96,12 +33,6 @@ inline const char* image_format(const std::vector<unsigned char>& bytes) {
         return "PNG";
     if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) return "JPEG";
     return nullptr;
-}
-
-// Samples are 8-bit in PIL, and its resampler rounds to 8 bits after each pass;
-// matching torchvision exactly means working on those same integers.
-inline std::uint8_t to_8bit(float value) {
-    return static_cast<std::uint8_t>(std::lround(std::clamp(value, 0.0f, 1.0f) * 255.0f));
 }
 
 // PIL's fixed-point weights carry 22 fractional bits (PRECISION_BITS = 32 - 8 - 2).
@@ -156,25 +87,31 @@ inline ResampleKernel bilinear_kernel(int input_size, int output_size) {
 
 // One separable pass over 8-bit samples laid out as outer x axis x inner
 // (inner = channels for the horizontal pass, width x channels for the vertical).
+// Each output line accumulates its taps over the whole inner extent at once, which
+// keeps the vertical pass sequential in memory.
 inline std::vector<std::uint8_t> resample_axis(const std::vector<std::uint8_t>& input, int outer,
                                                int input_size, int output_size, int inner) {
     const ResampleKernel kernel = bilinear_kernel(input_size, output_size);
-    std::vector<std::uint8_t> output(static_cast<std::size_t>(outer) * output_size * inner);
+    const auto extent = static_cast<std::size_t>(inner);
+    std::vector<std::uint8_t> output(static_cast<std::size_t>(outer) * output_size * extent);
+    std::vector<std::int32_t> sums(extent);
     for (int o = 0; o < outer; ++o) {
-        const std::uint8_t* in_plane = &input[static_cast<std::size_t>(o) * input_size * inner];
-        std::uint8_t* out_plane = &output[static_cast<std::size_t>(o) * output_size * inner];
+        const std::uint8_t* in_plane = &input[static_cast<std::size_t>(o) * input_size * extent];
+        std::uint8_t* out_plane = &output[static_cast<std::size_t>(o) * output_size * extent];
         for (int out = 0; out < output_size; ++out) {
             const std::int32_t* weights =
                 &kernel.weights[static_cast<std::size_t>(out) * kernel.taps_per_output];
             const int first = kernel.first[static_cast<std::size_t>(out)];
             const int count = kernel.count[static_cast<std::size_t>(out)];
-            for (int j = 0; j < inner; ++j) {
-                std::int32_t sum = 1 << (resample_fraction_bits - 1);  // rounds half up
-                for (int i = 0; i < count; ++i)
-                    sum += in_plane[static_cast<std::size_t>(first + i) * inner + j] * weights[i];
-                out_plane[static_cast<std::size_t>(out) * inner + j] =
-                    static_cast<std::uint8_t>(std::clamp(sum >> resample_fraction_bits, 0, 255));
+            std::fill(sums.begin(), sums.end(), std::int32_t(1) << (resample_fraction_bits - 1));  // rounds half up
+            for (int i = 0; i < count; ++i) {
+                const std::uint8_t* line = in_plane + static_cast<std::size_t>(first + i) * extent;
+                const std::int32_t weight = weights[i];
+                for (std::size_t j = 0; j < extent; ++j) sums[j] += line[j] * weight;
             }
+            std::uint8_t* target = out_plane + static_cast<std::size_t>(out) * extent;
+            for (std::size_t j = 0; j < extent; ++j)
+                target[j] = static_cast<std::uint8_t>(std::clamp(sums[j] >> resample_fraction_bits, 0, 255));
         }
     }
     return output;
@@ -189,39 +126,49 @@ inline int centre_offset(int difference) {
 
 }  // namespace detail
 
-// Decodes a PNG or JPEG file. channels = 0 keeps the file's channels; 1, 2, 3
-// or 4 converts (grey expands to RGB, RGBA drops alpha without compositing,
-// as PIL's convert("RGB") does). 16-bit PNGs are reduced to 8 bits.
-inline Image load_image(const std::string& path, int channels = 0) {
+// PIL's convert() between 8-bit layouts: grey expands to RGB, alpha is dropped
+// without compositing (convert("RGB")) or added as opaque, and colour becomes grey
+// by ITU-R 601-2 luma in PIL's fixed point, L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+inline Image convert_channels(Image image, int channels) {
+    require(channels >= 1 && channels <= 4, "convert_channels: channels must be 1, 2, 3 or 4, got " +
+                                                std::to_string(channels));
+    if (image.channels == channels) return image;
+    const std::size_t n = std::size_t(image.height) * std::size_t(image.width);
+    const auto from = std::size_t(image.channels), to = std::size_t(channels);
+    Image out{image.height, image.width, channels, std::vector<std::uint8_t>(n * to)};
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint8_t* in = &image.pixels[i * from];
+        std::uint8_t* o = &out.pixels[i * to];
+        const bool colour = from >= 3, alpha = from == 2 || from == 4;
+        const std::uint8_t grey =
+            colour ? std::uint8_t((19595 * in[0] + 38470 * in[1] + 7471 * in[2] + 0x8000) >> 16) : in[0];
+        if (to <= 2) {
+            o[0] = grey;
+        } else {
+            for (std::size_t c = 0; c < 3; ++c) o[c] = colour ? in[c] : in[0];
+        }
+        if (to == 2 || to == 4) o[to - 1] = alpha ? in[from - 1] : 255;
+    }
+    return out;
+}
+
+// Decodes a PNG or JPEG file (by its signature, whatever its name). channels = 0
+// keeps the file's layout; 1, 2, 3 or 4 converts as PIL's convert() does. Only
+// regular files are read, at most options.max_file_bytes() of them, and an image
+// of more than options.max_pixels pixels is refused from its header.
+inline Image load_image(const std::string& path, int channels = 0, const DecodeOptions& options = {}) {
     require(channels >= 0 && channels <= 4, "load_image: channels must be 0 (as stored), 1, 2, 3 or 4, got " +
                                                 std::to_string(channels) + " for '" + path + "'");
-    const std::vector<unsigned char> bytes = detail::read_image_file(path);
+    const std::vector<unsigned char> bytes = detail::read_image_file(path, options);
     const char* format = detail::image_format(bytes);
     require(format != nullptr, "cannot decode image '" + path + "': not a PNG or JPEG file");
-    int width = 0, height = 0, stored_channels = 0;
-    std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
-        stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &stored_channels,
-                              channels),
-        &stbi_image_free);
-    if (!decoded) {
-        // stb's JPEG decoder can fail without a reason of its own, leaving the
-        // PNG signature check's "bad png sig" from its format detection.
-        const char* reason = stbi_failure_reason();
-        const bool useful = reason != nullptr && std::strcmp(reason, "bad png sig") != 0;
-        throw Error("cannot decode image '" + path + "': corrupt, truncated or unsupported " + format +
-                    " data" + (useful ? std::string(" (stb_image: ") + reason + ")" : std::string()));
-    }
-    Image image{height, width, channels == 0 ? stored_channels : channels, {}};
-    const std::size_t count = static_cast<std::size_t>(height) * width * image.channels;
-    image.pixels.resize(count);
-    for (std::size_t i = 0; i < count; ++i) image.pixels[i] = static_cast<float>(decoded.get()[i]) / 255.0f;
-    return image;
+    Image image = format[0] == 'P' ? decode_png(bytes, path, options) : decode_jpeg(bytes, path, options);
+    return channels == 0 ? image : convert_channels(std::move(image), channels);
 }
 
 // PIL's Image.resize(..., BILINEAR): antialiased (the filter widens with the
 // downscale factor), separable, horizontal pass first, each pass rounded to 8
-// bits. Bit-exact with PIL for 8-bit images; other values are rounded to the
-// 8-bit grid first.
+// bits, exactly as PIL computes it.
 inline Image resize_bilinear(const Image& image, int height, int width) {
     require(height > 0 && width > 0, "resize_bilinear: the target size must be positive, got " +
                                          std::to_string(height) + "x" + std::to_string(width));
@@ -229,16 +176,12 @@ inline Image resize_bilinear(const Image& image, int height, int width) {
                 image.pixels.size() == static_cast<std::size_t>(image.height) * image.width * image.channels,
             "resize_bilinear: the image " + detail::image_size_string(image) + " holds " +
                 std::to_string(image.pixels.size()) + " samples");
-    std::vector<std::uint8_t> samples(image.pixels.size());
-    std::transform(image.pixels.begin(), image.pixels.end(), samples.begin(), detail::to_8bit);
+    std::vector<std::uint8_t> samples = image.pixels;
     if (width != image.width)
         samples = detail::resample_axis(samples, image.height, image.width, width, image.channels);
     if (height != image.height)
         samples = detail::resample_axis(samples, 1, image.height, height, width * image.channels);
-    Image resized{height, width, image.channels, std::vector<float>(samples.size())};
-    std::transform(samples.begin(), samples.end(), resized.pixels.begin(),
-                   [](std::uint8_t value) { return static_cast<float>(value) / 255.0f; });
-    return resized;
+    return Image{height, width, image.channels, std::move(samples)};
 }
 
 // torchvision's Resize(size) on a PIL image: the shorter side becomes size, the
@@ -260,17 +203,16 @@ inline Image resize_shorter_side(const Image& image, int size) {
     return resize_bilinear(image, new_height, new_width);
 }
 
-// torchvision's CenterCrop: offsets int(round((size - crop) / 2.0)), with
-// Python's halves-to-even rounding. Unlike torchvision it does not zero-pad a
-// crop larger than the image; that is an error.
-inline Image center_crop(const Image& image, int height, int width) {
-    require(height > 0 && width > 0 && height <= image.height && width <= image.width,
-            "center_crop: cannot crop " + std::to_string(height) + "x" + std::to_string(width) +
-                " from an image of " + detail::image_size_string(image));
-    const int top = detail::centre_offset(image.height - height);
-    const int left = detail::centre_offset(image.width - width);
+// The height x width window whose top-left pixel is (top, left): PIL's crop of a
+// box inside the image.
+inline Image crop(const Image& image, int top, int left, int height, int width) {
+    require(height > 0 && width > 0 && top >= 0 && left >= 0 && top + height <= image.height &&
+                left + width <= image.width,
+            "crop: cannot crop " + std::to_string(height) + "x" + std::to_string(width) + " at (" +
+                std::to_string(top) + ", " + std::to_string(left) + ") from an image of " +
+                detail::image_size_string(image));
     const std::size_t row = static_cast<std::size_t>(width) * image.channels;
-    Image cropped{height, width, image.channels, std::vector<float>(row * height)};
+    Image cropped{height, width, image.channels, std::vector<std::uint8_t>(row * height)};
     for (int y = 0; y < height; ++y) {
         const auto source = image.pixels.begin() +
                             (static_cast<std::ptrdiff_t>(top + y) * image.width + left) * image.channels;
@@ -279,56 +221,47 @@ inline Image center_crop(const Image& image, int height, int width) {
     return cropped;
 }
 
-// (pixel - mean[c]) / stddev[c] in float, as torchvision's ToTensor + Normalize,
-// as a 1 x C x H x W tensor.
-inline Tensor normalize_to_chw(const Image& image, const std::vector<float>& mean,
-                               const std::vector<float>& stddev) {
+// torchvision's CenterCrop: offsets int(round((size - crop) / 2.0)), with
+// Python's halves-to-even rounding. Unlike torchvision it does not zero-pad a
+// crop larger than the image; that is an error.
+inline Image center_crop(const Image& image, int height, int width) {
+    require(height > 0 && width > 0 && height <= image.height && width <= image.width,
+            "center_crop: cannot crop " + std::to_string(height) + "x" + std::to_string(width) +
+                " from an image of " + detail::image_size_string(image));
+    return crop(image, detail::centre_offset(image.height - height), detail::centre_offset(image.width - width), height,
+                width);
+}
+
+// Writes (pixel / 255 - mean[c]) / stddev[c] in float, as torchvision's ToTensor +
+// Normalize, channels first: C x H x W values at `out`.
+inline void normalize_into(const Image& image, const std::vector<float>& mean, const std::vector<float>& stddev,
+                           float* out) {
     const auto channels = static_cast<std::size_t>(image.channels);
     require(mean.size() == channels && stddev.size() == channels,
-            "normalize_to_chw: the image has " + std::to_string(channels) + " channels but mean has " +
+            "normalize: the image has " + std::to_string(channels) + " channels but mean has " +
                 std::to_string(mean.size()) + " and stddev " + std::to_string(stddev.size()) + " values");
     require(std::none_of(stddev.begin(), stddev.end(), [](float s) { return s == 0.0f; }),
-            "normalize_to_chw: stddev must not be zero");
-    const auto height = static_cast<std::size_t>(image.height);
-    const auto width = static_cast<std::size_t>(image.width);
-    Tensor tensor = Tensor::from_shape({1, channels, height, width});
-    float* out = tensor.data();
+            "normalize: stddev must not be zero");
+    const std::size_t plane = static_cast<std::size_t>(image.height) * static_cast<std::size_t>(image.width);
     for (std::size_t c = 0; c < channels; ++c)
-        for (std::size_t i = 0; i < height * width; ++i)
-            *out++ = (image.pixels[i * channels + c] - mean[c]) / stddev[c];
+        for (std::size_t i = 0; i < plane; ++i)
+            *out++ = (static_cast<float>(image.pixels[i * channels + c]) / 255.0f - mean[c]) / stddev[c];
+}
+
+// normalize_into as a 1 x C x H x W tensor.
+inline Tensor normalize_to_chw(const Image& image, const std::vector<float>& mean,
+                               const std::vector<float>& stddev) {
+    Tensor tensor = Tensor::from_shape({1, static_cast<std::size_t>(image.channels),
+                                        static_cast<std::size_t>(image.height), static_cast<std::size_t>(image.width)});
+    normalize_into(image, mean, stddev, tensor.data());
     return tensor;
 }
 
 // The standard ImageNet evaluation input: RGB, shorter side resized to 256,
 // centre 224 x 224 crop, normalised; 1 x 3 x 224 x 224.
-inline Tensor imagenet_preprocess(const std::string& path) {
-    const Image resized = resize_shorter_side(load_image(path, 3), 256);
+inline Tensor imagenet_preprocess(const std::string& path, const DecodeOptions& options = {}) {
+    const Image resized = resize_shorter_side(load_image(path, 3, options), 256);
     return normalize_to_chw(center_crop(resized, 224, 224), imagenet_mean, imagenet_stddev);
-}
-
-// Preprocesses every file (each result 1 x C x H x W, all the same shape) and
-// stacks them into N x C x H x W.
-inline Tensor load_images_batch(
-    const std::vector<std::string>& paths,
-    const std::function<Tensor(const std::string&)>& preprocess = imagenet_preprocess) {
-    require(!paths.empty(), "load_images_batch: no image files given");
-    Tensor batch;
-    Tensor::shape_type first_shape;
-    for (std::size_t n = 0; n < paths.size(); ++n) {
-        const Tensor one = preprocess(paths[n]);
-        require(one.dimension() == 4 && one.shape()[0] == 1, "load_images_batch: preprocessing '" + paths[n] +
-                                                                 "' gave shape " + shape_string(one.shape()) +
-                                                                 ", expected 1 x C x H x W");
-        if (n == 0) {
-            first_shape = one.shape();
-            batch = Tensor::from_shape({paths.size(), one.shape()[1], one.shape()[2], one.shape()[3]});
-        }
-        require(one.shape() == first_shape, "load_images_batch: '" + paths[n] + "' preprocessed to shape " +
-                                                shape_string(one.shape()) + " but '" + paths[0] + "' to " +
-                                                shape_string(first_shape));
-        std::copy(one.data(), one.data() + one.size(), batch.data() + n * one.size());
-    }
-    return batch;
 }
 
 }  // namespace bagnet::io

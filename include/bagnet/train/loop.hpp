@@ -1,10 +1,11 @@
 #pragma once
 // Training as free functions over a model and data:
 //
-//   train::BatchLoader loader(train_set, train::LoaderOptions().batch(128), seed);
+//   data::TensorDataset train_set(images, labels, data::TensorAugment().random_flip(true));
+//   data::BatchStream stream(train_set, data::StreamOptions().batch(128).seeded(seed));
 //   train::Sgd sgd(train::SgdOptions().momentum(0.9).weight_decay(5e-4));
 //   auto schedule = train::Schedule::cosine(0.1, total_steps).warmup(200);
-//   train::fit(model, sgd, schedule, loader, train::FitOptions().steps(total_steps));
+//   train::fit(model, sgd, schedule, stream, train::FitOptions().steps(total_steps), position);
 //   auto metrics = train::evaluate(model, test_set);     // loss, top-1, top-5
 #include <algorithm>
 #include <chrono>
@@ -54,6 +55,7 @@ struct StepReport {
     double loss = 0, lr = 0;
     std::size_t images = 0, correct = 0;
     double seconds = 0;        // wall time of this step
+    double data_seconds = 0;   // time spent waiting for its batch (fit only)
 };
 
 // One optimizer step on `batch`: forward in training mode, softmax cross-entropy,
@@ -117,41 +119,51 @@ struct EvalMetrics {
     std::size_t images = 0;
 };
 
-// Loss, top-1 and top-5 accuracy in evaluation mode (the fast inference path).
+// Loss, top-1 and top-5 accuracy in evaluation mode (the fast inference path),
+// over one pass of the stream (StreamOptions::in_order: every item once).
 template <class Backend>
-EvalMetrics evaluate(const Model<Backend>& model, const LabelledImages& data, std::size_t batch_size = 500) {
-    check_labels(data, model.architecture().classes(), "evaluation data");
-    const std::size_t n = data.labels.size(), classes = std::size_t(model.architecture().classes());
+EvalMetrics evaluate(const Model<Backend>& model, data::BatchStream& stream) {
+    data::check_labels(stream.dataset(), model.architecture().classes(), "evaluation data");
+    const std::size_t classes = std::size_t(model.architecture().classes());
     EvalMetrics metrics;
-    metrics.images = n;
-    for (std::size_t begin = 0; begin < n; begin += batch_size) {
-        const std::size_t end = std::min(n, begin + batch_size);
-        const Tensor4 x = slice_batch(data.images, begin, end);
-        const Tensor2 scores = logits(model, x);
-        const std::vector<std::int64_t> labels(data.labels.begin() + long(begin), data.labels.begin() + long(end));
-        Tensor4 as4 = Tensor4::from_shape({end - begin, classes, std::size_t(1), std::size_t(1)});
+    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b) {
+        const Batch batch = stream.batch(0, b);
+        const std::size_t n = batch.labels.size();
+        if (n == 0) continue;
+        const Tensor2 scores = logits(model, batch.images);
+        Tensor4 as4 = Tensor4::from_shape({n, classes, std::size_t(1), std::size_t(1)});
         std::copy(scores.begin(), scores.end(), as4.begin());
-        const LossResult loss = softmax_cross_entropy(as4, labels);
-        metrics.loss += loss.loss * double(end - begin);
+        const LossResult loss = softmax_cross_entropy(as4, batch.labels);
+        metrics.loss += loss.loss * double(n);
         metrics.top1 += double(loss.correct);
-        for (std::size_t i = 0; i < end - begin; ++i) {
-            const float target = scores(i, std::size_t(labels[i]));
+        for (std::size_t i = 0; i < n; ++i) {
+            const float target = scores(i, std::size_t(batch.labels[i]));
             std::size_t above = 0;
             for (std::size_t k = 0; k < classes; ++k) above += scores(i, k) > target;
             metrics.top5 += above < 5;
         }
+        metrics.images += n;
     }
-    metrics.loss /= double(n);
-    metrics.top1 /= double(n);
-    metrics.top5 /= double(n);
+    require(metrics.images > 0, "evaluation data: no image could be loaded");
+    metrics.loss /= double(metrics.images);
+    metrics.top1 /= double(metrics.images);
+    metrics.top5 /= double(metrics.images);
     return metrics;
+}
+
+// The same over images in memory.
+template <class Backend>
+EvalMetrics evaluate(const Model<Backend>& model, const LabelledImages& data, std::size_t batch_size = 500) {
+    const data::TensorDataset dataset(data);
+    data::BatchStream stream(dataset, data::StreamOptions::in_order(batch_size));
+    return evaluate(model, stream);
 }
 
 struct EpochReport {
     long epoch = 0;            // the epoch just finished (0-based)
     double train_loss = 0, train_top1 = 0;
     std::size_t images = 0;
-    double seconds = 0;
+    double seconds = 0, data_seconds = 0;  // in steps, and of that waiting for batches
 };
 
 struct FitOptions {
@@ -170,19 +182,22 @@ struct Callbacks {
     std::function<void(const EpochReport&)> on_epoch;
 };
 
-// Total optimizer steps a FitOptions asks for with this loader.
-inline long total_steps(const FitOptions& options, const BatchLoader& loader) {
-    return options.steps > 0 ? options.steps : options.epochs * long(loader.batches_per_epoch());
+// Total optimizer steps a FitOptions asks for with this stream.
+inline long total_steps(const FitOptions& options, const data::BatchStream& stream) {
+    return options.steps > 0 ? options.steps : options.epochs * long(stream.batches_per_epoch());
 }
 
 // Trains from `position` (zero for a fresh run, or what load_checkpoint returned)
-// to the end, calling the callbacks; updates `position` as it goes.
+// to the end, calling the callbacks; updates `position` as it goes. Step b of
+// epoch e trains on batch (e, b) of the stream, so a resumed run sees the batches
+// an uninterrupted one would. A batch whose every file was skipped as corrupt
+// (StreamOptions::skip_corrupt) is a step without an update.
 template <class Backend>
-void fit(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, BatchLoader& loader,
+void fit(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, data::BatchStream& stream,
          const FitOptions& options, Position& position, const Callbacks& callbacks = {}) {
-    check_labels(loader.data(), model.architecture().classes(), "training data");
-    const long total = total_steps(options, loader);
-    const long per_epoch = long(loader.batches_per_epoch());
+    data::check_labels(stream.dataset(), model.architecture().classes(), "training data");
+    const long total = total_steps(options, stream);
+    const long per_epoch = long(stream.batches_per_epoch());
     EpochReport epoch_report;
     auto save = [&] {
         if (!options.checkpoint.empty())
@@ -190,14 +205,19 @@ void fit(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, 
                             {schedule.describe(), total});
     };
     while (position.step < total) {
-        const Batch batch = loader.batch(std::uint64_t(position.epoch), std::size_t(position.batch));
-        StepReport report = train_step(model, optimizer, batch, schedule(position.step), options.train);
+        const auto asked = std::chrono::steady_clock::now();
+        const Batch batch = stream.batch(std::uint64_t(position.epoch), std::size_t(position.batch));
+        const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
+        StepReport report;
+        if (!batch.labels.empty()) report = train_step(model, optimizer, batch, schedule(position.step), options.train);
+        report.data_seconds = waited;
         report.epoch = position.epoch;
         report.step = ++position.step;
         epoch_report.train_loss += report.loss * double(report.images);
         epoch_report.train_top1 += double(report.correct);
         epoch_report.images += report.images;
-        epoch_report.seconds += report.seconds;
+        epoch_report.seconds += report.seconds + waited;
+        epoch_report.data_seconds += waited;
         const bool epoch_done = ++position.batch == per_epoch;
         if (epoch_done) {
             position.batch = 0;
@@ -218,33 +238,34 @@ void fit(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, 
 }
 
 // Where a run checkpointed by fit() stands, with the model and optimizer restored:
-// continuing it with fit(model, optimizer, schedule, loader, options, position)
+// continuing it with fit(model, optimizer, schedule, stream, options, position)
 // ends exactly where the uninterrupted run would have. Refuses a checkpoint of
 // another architecture, optimizer, seed, schedule or length.
 template <class Backend>
 Position resume(const std::string& checkpoint, Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule,
-                const BatchLoader& loader, const FitOptions& options) {
+                const data::BatchStream& stream, const FitOptions& options) {
     Parameters params = model.parameters();
     const Position position = resume_checkpoint(checkpoint, model.architecture(), params, optimizer,
-                                                {schedule.describe(), total_steps(options, loader)}, loader.seed());
+                                                {schedule.describe(), total_steps(options, stream)},
+                                                stream.options().seed);
     model.mutable_parameters() = std::move(params);
     return position;
 }
 
-// One pass over the loader's data from the start of `position.epoch`'s remaining batches.
+// The rest of `position.epoch`: its remaining batches of the stream.
 template <class Backend>
-EpochReport train_epoch(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, BatchLoader& loader,
+EpochReport train_epoch(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, data::BatchStream& stream,
                         Position& position, const TrainOptions& options = {}, const Callbacks& callbacks = {}) {
     FitOptions fit_options;
     fit_options.train = options;
-    fit_options.steps = position.step + long(loader.batches_per_epoch()) - position.batch;
+    fit_options.steps = position.step + long(stream.batches_per_epoch()) - position.batch;
     EpochReport result;
     Callbacks inner = callbacks;
     inner.on_epoch = [&](const EpochReport& r) {
         result = r;
         if (callbacks.on_epoch) callbacks.on_epoch(r);
     };
-    fit(model, optimizer, schedule, loader, fit_options, position, inner);
+    fit(model, optimizer, schedule, stream, fit_options, position, inner);
     return result;
 }
 

@@ -9,11 +9,14 @@
 //   recipe.check();                                   // one-line Error on an impossible choice
 //   auto optimizer = recipe.make_optimizer();
 //   auto schedule = recipe.make_schedule(total_steps);
+//   data::TensorDataset train_set(images, recipe.tensor_augment());
+//   data::BatchStream stream(train_set, recipe.stream_options(seed));
 #include <memory>
 #include <string>
 
+#include "bagnet/data/stream.hpp"
+#include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/io/json.hpp"
-#include "bagnet/train/data.hpp"
 #include "bagnet/train/optimizer.hpp"
 #include "bagnet/train/schedule.hpp"
 
@@ -69,11 +72,17 @@ struct Recipe {
         return Schedule::constant(lr).warmup(warmup);
     }
 
-    LoaderOptions loader_options() const {
-        LoaderOptions options;
-        options.batch(batch_size).shuffled(shuffle).random_flip(flip);
-        if (crop_padding > 0) options.random_crop(crop_padding, crop_fill);
-        return options;
+    // The order of the batches (the stream's seed is the run's).
+    data::StreamOptions stream_options(std::uint64_t seed) const {
+        return data::StreamOptions().batch(batch_size).shuffled(shuffle).seeded(seed);
+    }
+
+    // The augmentation of images held in memory (an image folder's is its transform).
+    data::TensorAugment tensor_augment() const {
+        data::TensorAugment augment;
+        augment.random_flip(flip);
+        if (crop_padding > 0) augment.random_crop(crop_padding, crop_fill);
+        return augment;
     }
 
     // The optimizer and its settings, e.g. "SGD (momentum 0.9, Nesterov, weight decay 0.0005)".
