@@ -11,6 +11,7 @@
 #include <xtensor/xview.hpp>
 
 #include "bagnet/bagnet.hpp"
+#include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/io/idx.hpp"
 #include "bagnet/io/npy.hpp"
 #include "bagnet/robust.hpp"
@@ -55,6 +56,14 @@ void save_labels(const std::string& path, const std::vector<std::int64_t>& label
     out.write(reinterpret_cast<const char*>(labels.data()), std::streamsize(labels.size() * sizeof(std::int64_t)));
 }
 
+// The images in order, `batch` at a time.
+struct InOrder {
+    InOrder(const bagnet::Tensor4& x, const std::vector<std::int64_t>& labels, std::size_t batch)
+        : set(x, labels), stream(set, bagnet::data::StreamOptions::in_order(batch)) {}
+    bagnet::data::TensorDataset set;
+    bagnet::data::BatchStream stream;
+};
+
 const bagnet::PixelRange fashion_pixels =
     bagnet::PixelRange::normalised({bagnet::fashion_mnist_mean}, {bagnet::fashion_mnist_std});
 
@@ -85,8 +94,8 @@ TEST_CASE("a PGD patch at every position on a stride never flips a certified ima
     for (const bagnet::Defense defense : {bagnet::Defense(bagnet::MaskingOptions()),
                                           bagnet::Defense(bagnet::ClippingOptions().clip(1))}) {
         INFO(bagnet::defense_name(defense));
-        const auto certificates =
-            bagnet::certify(model, bagnet::tensor_batches(data.images, data.labels, 100), patch, defense);
+        InOrder all(data.images, data.labels, 100);
+        const auto certificates = bagnet::certify(model, all.stream, patch, defense);
         // A small set: the first certified images, and uncertified ones the defense gets right.
         std::vector<std::size_t> chosen;
         std::size_t certified = 0, uncertified = 0;
@@ -99,8 +108,8 @@ TEST_CASE("a PGD patch at every position on a stride never flips a certified ima
         const bagnet::Tensor4 x = xt::view(data.images, xt::keep(chosen));
         std::vector<std::int64_t> labels;
         for (std::size_t i : chosen) labels.push_back(data.labels[i]);
-        const auto report =
-            bagnet::attack_patch(model, bagnet::tensor_batches(x, labels, 8), patch, fashion_pixels, defense, options);
+        InOrder subset(x, labels, 8);
+        const auto report = bagnet::attack_patch(model, subset.stream, patch, fashion_pixels, defense, options);
         const bagnet::Tensor2 clean = bagnet::logits(model, x);
         REQUIRE(report.images.size() == chosen.size());
         for (std::size_t i = 0; i < chosen.size(); ++i) {
@@ -123,7 +132,8 @@ TEST_CASE("the attack's result does not depend on the thread count", "[robust][a
     const bagnet::LabelledImages data = fashion_test(2);
     const auto run = [&](int threads) {
         bagnet::onednn::set_threads(threads);
-        return bagnet::to_json(bagnet::attack_patch(model, bagnet::tensor_batches(data.images, data.labels, 2),
+        InOrder images(data.images, data.labels, 2);
+        return bagnet::to_json(bagnet::attack_patch(model, images.stream,
                                                     bagnet::PatchSize::square(3), fashion_pixels,
                                                     bagnet::MaskingOptions().threshold(0.25),
                                                     bagnet::PatchAttackOptions().stride(12).steps(3).batch_size(5)));
@@ -142,7 +152,8 @@ TEST_CASE("bagnet certify writes what the library computes", "[robust][cli]") {
                                    " --patch 3 --defense masking --threshold 0.25 --clip 4 --output " + dir.file("r.json"));
     REQUIRE(result.exit_code == 0);
     CHECK(result.out.find("certified") != std::string::npos);
-    const auto expected = bagnet::certify(shipped_model(), bagnet::tensor_batches(data.images, data.labels, 64),
+    InOrder images(data.images, data.labels, 64);
+    const auto expected = bagnet::certify(shipped_model(), images.stream,
                                           bagnet::PatchSize::square(3), bagnet::MaskingOptions().threshold(0.25).clip(4));
     CHECK(bagnet::testing::read_text(dir.file("r.json")) == bagnet::to_json(expected));
 }

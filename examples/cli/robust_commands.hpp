@@ -28,7 +28,7 @@ struct RobustOptions {
 
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c, true);
+        data.add_to(c);
         c.add_option("--patch", patch, "the attacker's patch: P x P pixels, anywhere in the image")
             ->required()
             ->check(CLI::Range(1, 1 << 20));
@@ -58,17 +58,13 @@ struct RobustOptions {
     }
 };
 
-// The data with a label for every image, in range, and a patch that fits the images.
-inline Inputs labelled_inputs(const AnalysisData& data, const Architecture& arch, PatchSize patch) {
-    Inputs in = inputs_of(data);
+// Every image has a label, in range, and the patch fits the images.
+inline void require_labelled(const Inputs& in, const Architecture& arch, PatchSize patch) {
     require_labels(in, arch);
-    const auto& labels = in.folder.files.empty() ? in.data.labels : in.folder.labels;
-    for (std::size_t i = 0; i < labels.size(); ++i)
-        if (labels[i] < 0) throw UsageError(in.names[i] + " has no label: give --labels Y.npy or --label L");
-    // An image folder's images are preprocessed to ImageNet's 224 x 224 crop.
-    const bool folder = !in.folder.files.empty();
-    patch_window(arch, patch, folder ? 224 : int(in.data.images.shape()[2]), folder ? 224 : int(in.data.images.shape()[3]));
-    return in;
+    for (std::size_t i = 0; i < in.size(); ++i)
+        if (in.set->label(i) < 0) throw UsageError(in.name(i) + " has no label: give --labels Y.npy or --label L");
+    const data::ItemShape shape = in.set->shape();
+    patch_window(arch, patch, int(shape.height), int(shape.width));
 }
 
 // "certify: 300/10000 images" on a terminal, updated in place; in a log, the last state only.
@@ -96,9 +92,10 @@ inline void run_certify(const RobustOptions& o, distributed::Communicator& proce
     const PatchSize patch = PatchSize::square(o.patch);
     io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
-        const Inputs in = labelled_inputs(o.data, model.architecture(), patch);
-        const CertificationReport report =
-            certify(model, in.batches(o.batch), patch, defense, image_progress("certify", in.size()));
+        const Inputs in(o.data, o.model.threads);
+        require_labelled(in, model.architecture(), patch);
+        data::BatchStream stream = in.stream(o.batch);
+        const CertificationReport report = certify(model, stream, patch, defense, image_progress("certify", in.size()));
         io::write_text(o.output, to_json(report));
         const CertificationSummary s = report.summary();
         std::printf("%s: clean %.4f, robust %.4f, certified %.4f over %zu images; wrote %s\n",
@@ -168,9 +165,11 @@ inline void run_attack_patch(const AttackPatchOptions& o, distributed::Communica
     io::require_writable(o.robust.output);
     on_device(o.robust.model, [&](const auto& model) {
         const Architecture& arch = model.architecture();
-        const Inputs in = labelled_inputs(o.robust.data, arch, patch);
-        const PatchAttackReport report = attack_patch(model, in.batches(o.robust.batch), patch, o.pixels(arch, in),
-                                                      defense, attack, image_progress("attack-patch", in.size()));
+        const Inputs in(o.robust.data, o.robust.model.threads);
+        require_labelled(in, arch, patch);
+        data::BatchStream stream = in.stream(o.robust.batch);
+        const PatchAttackReport report = attack_patch(model, stream, patch, o.pixels(arch, in), defense, attack,
+                                                      image_progress("attack-patch", in.size()));
         io::write_text(o.robust.output, to_json(report));
         const PatchAttackSummary s = report.summary();
         std::printf("%s: undefended %.4f -> %.4f under attack, defended %.4f -> %.4f, certified %.4f "

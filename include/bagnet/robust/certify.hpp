@@ -1,8 +1,9 @@
 #pragma once
 // Certified robustness of a BagNet against one adversarial patch, image by image:
 //
-//   auto report = bagnet::certify(model, bagnet::tensor_batches(x, labels, 64), bagnet::PatchSize::square(4),
-//                                 bagnet::MaskingOptions().threshold(0.2));
+//   bagnet::data::TensorDataset set(x, labels);
+//   bagnet::data::BatchStream stream(set, bagnet::data::StreamOptions::in_order(64));
+//   auto report = bagnet::certify(model, stream, bagnet::PatchSize::square(4), bagnet::MaskingOptions().threshold(0.2));
 //   report.summary().certified_accuracy;   // the share of images no 4 x 4 patch anywhere can flip
 //
 // One forward pass per batch gives the logit map; the defenses and their certificates
@@ -14,7 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "bagnet/explain/top_patches.hpp"
+#include "bagnet/data/stream.hpp"
+#include "bagnet/inference.hpp"
 #include "bagnet/io/json.hpp"
 #include "bagnet/robust/clipping.hpp"
 #include "bagnet/robust/masking.hpp"
@@ -85,21 +87,6 @@ inline std::pair<int, bool> defend(const Tensor4& map, std::size_t image, const 
     return {argmax_lowest(sums.totals()), label >= 0 && clipping_certified(sums, label, windows, clipping)};
 }
 
-// All images of a data set must have one size: the window depends on it.
-struct ImageSize {
-    std::size_t height = 0, width = 0;
-    void check(const Tensor4& x, std::size_t first_index) {
-        if (first_index == 0) {
-            height = x.shape()[2];
-            width = x.shape()[3];
-        }
-        require(x.shape()[2] == height && x.shape()[3] == width,
-                "image " + std::to_string(first_index) + " is " + std::to_string(x.shape()[2]) + " x " +
-                    std::to_string(x.shape()[3]) + " pixels, the first ones " + std::to_string(height) + " x " +
-                    std::to_string(width));
-    }
-};
-
 // "defense": "masking", "threshold": T, "clip": C (null: none, or tanh for clipping)
 inline std::string defense_json(const Defense& defense) {
     std::string out = io::json_string(defense_name(defense));
@@ -116,23 +103,22 @@ inline std::string geometry_json(PatchSize p, PatchWindow w) {
     return "\"patch\": " + patch + ", \"window\": [" + std::to_string(w.height) + ", " + std::to_string(w.width) + "]";
 }
 
-inline void check_labels(const std::vector<std::int64_t>& labels, std::size_t images, int classes,
-                         std::size_t first_index) {
-    require(labels.size() == images, "certify: " + std::to_string(labels.size()) + " labels for " +
-                                         std::to_string(images) + " images");
+// `indices`: the images' positions in the data set, for messages and the report. Checked
+// before a batch's forward pass.
+inline void check_labels(const std::vector<std::int64_t>& labels, const std::vector<std::size_t>& indices, int classes) {
     for (std::size_t i = 0; i < labels.size(); ++i)
         require(labels[i] >= 0 && labels[i] < classes, "label " + std::to_string(labels[i]) + " of image " +
-                                                           std::to_string(first_index + i) + " is out of range for " +
+                                                           std::to_string(indices[i]) + " is out of range for " +
                                                            std::to_string(classes) + " classes");
 }
 
-inline void certify_map(const Tensor4& map, const std::vector<std::int64_t>& labels, PatchWindow window,
-                        const Defense& defense, std::size_t first_index, std::vector<ImageCertificate>& out) {
-    check_labels(labels, map.shape()[0], int(map.shape()[3]), first_index);
+inline void certify_map(const Tensor4& map, const std::vector<std::int64_t>& labels,
+                        const std::vector<std::size_t>& indices, PatchWindow window, const Defense& defense,
+                        std::vector<ImageCertificate>& out) {
     const auto windows = window_positions(window, int(map.shape()[1]), int(map.shape()[2]));
     for (std::size_t n = 0; n < map.shape()[0]; ++n) {
         ImageCertificate image;
-        image.index = first_index + n;
+        image.index = indices[n];
         image.label = labels[n];
         image.prediction = argmax_lowest(logit_totals(map, n));
         std::tie(image.robust_prediction, image.certified) = defend(map, n, windows, defense, int(labels[n]));
@@ -146,30 +132,32 @@ inline void certify_map(const Tensor4& map, const std::vector<std::int64_t>& lab
 inline std::vector<ImageCertificate> certify(const Tensor4& logit_map, const std::vector<std::int64_t>& labels,
                                              PatchWindow window, const Defense& defense) {
     validate(defense);
+    require(labels.size() == logit_map.shape()[0], "certify: " + std::to_string(labels.size()) + " labels for " +
+                                                       std::to_string(logit_map.shape()[0]) + " images");
+    std::vector<std::size_t> indices(labels.size());
+    for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+    detail::check_labels(labels, indices, int(logit_map.shape()[3]));
     std::vector<ImageCertificate> images;
-    detail::certify_map(logit_map, labels, window, defense, 0, images);
+    detail::certify_map(logit_map, labels, indices, window, defense, images);
     return images;
 }
 
 // Called after each batch with the number of images certified so far.
 using CertifyProgress = std::function<void(std::size_t images)>;
 
-// Every image of a data set against a patch of `patch` pixels anywhere in it, batch by batch
-// (memory holds one batch). All images must have the same size.
+// Every image of one epoch of the stream (StreamOptions::in_order: each image once) against a
+// patch of `patch` pixels anywhere in it, batch by batch: memory holds the stream's batches.
 template <class Backend>
-CertificationReport certify(const Model<Backend>& model, const BatchSource& batches, PatchSize patch,
+CertificationReport certify(const Model<Backend>& model, data::BatchStream& stream, PatchSize patch,
                             const Defense& defense, const CertifyProgress& progress = {}) {
     validate(defense);
-    const Architecture& arch = model.architecture();
-    CertificationReport report{defense, patch, {}, {}};
-    LabelledBatch batch;
-    detail::ImageSize size;
-    while (batches(batch)) {
-        const auto& shape = batch.x.shape();
-        if (report.images.empty()) report.window = patch_window(arch, patch, int(shape[2]), int(shape[3]));
-        size.check(batch.x, report.images.size());
-        detail::check_labels(batch.labels, shape[0], arch.classes(), report.images.size());
-        detail::certify_map(logit_map(model, batch.x), batch.labels, report.window, defense, report.images.size(),
+    const data::ItemShape shape = stream.dataset().shape();
+    CertificationReport report{defense, patch, patch_window(model.architecture(), patch, int(shape.height), int(shape.width)), {}};
+    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b) {
+        const data::Batch batch = stream.batch(0, b);
+        if (batch.labels.empty()) continue;  // every file of it skipped as corrupt
+        detail::check_labels(batch.labels, batch.indices, model.architecture().classes());
+        detail::certify_map(logit_map(model, batch.images), batch.labels, batch.indices, report.window, defense,
                             report.images);
         if (progress) progress(report.images.size());
     }

@@ -7,7 +7,7 @@
 // image counts as flipped for the defense if any patched image on the way fools it. A
 // certified image must never be.
 //
-//   auto report = bagnet::attack_patch(model, batches, bagnet::PatchSize::square(4),
+//   auto report = bagnet::attack_patch(model, stream, bagnet::PatchSize::square(4),
 //                                      bagnet::PixelRange::normalised({0.286f}, {0.353f}),
 //                                      bagnet::MaskingOptions(), bagnet::PatchAttackOptions().stride(2));
 #include <algorithm>
@@ -163,17 +163,18 @@ struct AttackJob {
 // Attacks the jobs together (one batch of patched images) and records what they did in `out`
 // (indexed like the batch's images).
 template <class Backend>
-void attack_jobs(const Model<Backend>& model, const Tensor4& images, const std::vector<std::int64_t>& labels,
-                 const std::vector<AttackJob>& jobs, PatchSize patch, const PixelRange& range,
-                 const std::vector<CellBlock>& windows, const Defense& defense, const PatchAttackOptions& options,
-                 std::size_t first_index, std::vector<AttackedImage>& out) {
+void attack_jobs(const Model<Backend>& model, const data::Batch& batch, const std::vector<AttackJob>& jobs,
+                 PatchSize patch, const PixelRange& range, const std::vector<CellBlock>& windows,
+                 const Defense& defense, const PatchAttackOptions& options, std::vector<AttackedImage>& out) {
+    const Tensor4& images = batch.images;
+    const std::vector<std::int64_t>& labels = batch.labels;
     const std::size_t b = jobs.size(), channels = images.shape()[1];
     const std::size_t classes = std::size_t(model.architecture().classes());
     Tensor4 x = Tensor4::from_shape({b, channels, images.shape()[2], images.shape()[3]});
     for (std::size_t j = 0; j < b; ++j) {
         xt::view(x, j) = xt::view(images, jobs[j].image);
         // The same start whatever the batching: seeded by the image's index and the position.
-        std::seed_seq seed{std::uint64_t(options.seed_), std::uint64_t(first_index + jobs[j].image),
+        std::seed_seq seed{std::uint64_t(options.seed_), std::uint64_t(batch.indices[jobs[j].image]),
                            std::uint64_t(jobs[j].at.y), std::uint64_t(jobs[j].at.x)};
         std::mt19937_64 random(seed);
         for (std::size_t c = 0; c < channels; ++c) {
@@ -230,10 +231,11 @@ void attack_jobs(const Model<Backend>& model, const Tensor4& images, const std::
 
 }  // namespace detail
 
-// Attacks every image of a data set with a patch of `patch` pixels at every position the
-// options name, and reports the undefended and the defended predictions.
+// Attacks every image of one epoch of the stream (StreamOptions::in_order: each image once)
+// with a patch of `patch` pixels at every position the options name, and reports the
+// undefended and the defended predictions.
 template <class Backend>
-PatchAttackReport attack_patch(const Model<Backend>& model, const BatchSource& batches, PatchSize patch,
+PatchAttackReport attack_patch(const Model<Backend>& model, data::BatchStream& stream, PatchSize patch,
                                const PixelRange& range, const Defense& defense,
                                const PatchAttackOptions& options = {}, const CertifyProgress& progress = {}) {
     validate(defense);
@@ -242,18 +244,17 @@ PatchAttackReport attack_patch(const Model<Backend>& model, const BatchSource& b
     require(int(range.low.size()) == arch.in_channels && range.high.size() == range.low.size(),
             "the pixel range has " + std::to_string(range.low.size()) + " channels, " + arch.name + " takes " +
                 std::to_string(arch.in_channels));
-    PatchAttackReport report{defense, patch, {}, options, {}};
-    LabelledBatch batch;
-    detail::ImageSize size;
-    while (batches(batch)) {
-        const auto& shape = batch.x.shape();
-        const std::size_t first = report.images.size();
-        if (first == 0) report.window = patch_window(arch, patch, int(shape[2]), int(shape[3]));
-        size.check(batch.x, first);
-        const auto positions = detail::attack_positions(patch, int(shape[2]), int(shape[3]), options);
+    const data::ItemShape shape = stream.dataset().shape();
+    const int height = int(shape.height), width = int(shape.width);
+    PatchAttackReport report{defense, patch, patch_window(arch, patch, height, width), options, {}};
+    const auto positions = detail::attack_positions(patch, height, width, options);
+    const auto windows = window_positions(report.window, arch.map_size(height), arch.map_size(width));
+    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b) {
+        const data::Batch batch = stream.batch(0, b);
+        if (batch.labels.empty()) continue;  // every file of it skipped as corrupt
         std::vector<ImageCertificate> clean;
-        detail::certify_map(logit_map(model, batch.x), batch.labels, report.window, defense, first, clean);
-        const auto windows = window_positions(report.window, arch.map_size(int(shape[2])), arch.map_size(int(shape[3])));
+        detail::check_labels(batch.labels, batch.indices, arch.classes());
+        detail::certify_map(logit_map(model, batch.images), batch.labels, batch.indices, report.window, defense, clean);
         std::vector<AttackedImage> attacked(clean.size());
         for (std::size_t n = 0; n < clean.size(); ++n) {
             AttackedImage& a = attacked[n];
@@ -270,8 +271,7 @@ PatchAttackReport attack_patch(const Model<Backend>& model, const BatchSource& b
             const std::vector<detail::AttackJob> chunk(
                 jobs.begin() + std::ptrdiff_t(start),
                 jobs.begin() + std::ptrdiff_t(std::min(jobs.size(), start + options.batch_size_)));
-            detail::attack_jobs(model, batch.x, batch.labels, chunk, patch, range, windows, defense, options, first,
-                                attacked);
+            detail::attack_jobs(model, batch, chunk, patch, range, windows, defense, options, attacked);
         }
         report.images.insert(report.images.end(), attacked.begin(), attacked.end());
         if (progress) progress(report.images.size());
