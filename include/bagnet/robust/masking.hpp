@@ -27,7 +27,9 @@
 // lower class index.
 //
 // All sums are exact (robust/window_sums.hpp); comparisons with T are decided exactly.
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "bagnet/robust/defense.hpp"
@@ -79,9 +81,13 @@ inline double masking_lower_bound(const EvidenceSums& sums, int y, const CellBlo
         const CellBlock overlap = intersection(windows[r], patch);
         const double masked = window_sums[r] - sums.sum(y, overlap);  // S'(R)
         if (masked <= removable) continue;
-        const double filled = clip * overlap.cells();  // exact: a multiple of the grid below its bound
-        const bool qualifies = ceiling ? sign_of_difference(masked + filled, threshold, rest + filled) > 0
-                                       : overlap.cells() > 0 || sign_of_difference(masked, threshold, rest) > 0;
+        bool qualifies;
+        if (ceiling) {
+            const double filled = clip * overlap.cells();  // exact: a multiple of the grid below its bound
+            qualifies = sign_of_difference(masked + filled, threshold, rest + filled) > 0;
+        } else {
+            qualifies = overlap.cells() > 0 || sign_of_difference(masked, threshold, rest) > 0;
+        }
         if (qualifies) removable = masked;
     }
     return rest - removable;
