@@ -50,3 +50,13 @@ TEST_CASE("receptive field decides which stages keep a 3x3 convolution", "[arch]
     CHECK(three_by_three == std::vector<std::string>{"layer1.0.conv2", "layer2.0.conv2", "layer3.0.conv2"});
     CHECK_THROWS_AS(bagnet::make_architecture<bagnet::imagenet>(13), bagnet::Error);
 }
+
+TEST_CASE("fashionfine keeps the second stage's resolution: a 10 x 10 map for q = 9 on 28 x 28", "[arch]") {
+    const auto fine9 = bagnet::architecture_by_name("fashionfine9");
+    CHECK(fine9.patch_size == 9);
+    CHECK(fine9.map_size(28) == 10);
+    CHECK(bagnet::architecture_by_name("fashionfine5").map_size(28) == 12);
+    CHECK(bagnet::architecture_by_name("fashion9").map_size(28) == 5);
+    CHECK(bagnet::architecture_by_name("fashionfine13").patch_size == 13);
+    CHECK_THROWS_WITH(bagnet::architecture_by_name("fashionfine25"), Catch::Contains("fashionfine<q>"));
+}

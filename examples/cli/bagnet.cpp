@@ -10,6 +10,7 @@
 
 #include "explain_commands.hpp"
 #include "inference_commands.hpp"
+#include "robust_commands.hpp"
 #include "train_commands.hpp"
 #if BAGNET_WITH_MPI
 #include "bagnet/distributed/mpi.hpp"
@@ -48,6 +49,7 @@ int run(int argc, char** argv, Communicator& processes) {
     bagnet::cli::add_inference_commands(app, processes);
     bagnet::cli::add_train_commands(app, processes);
     bagnet::cli::add_explain_commands(app, processes);
+    bagnet::cli::add_robust_commands(app, processes);
     std::vector<CLI::App*> commands = app.get_subcommands({});
     std::string topic;
     CLI::App* help = app.add_subcommand("help", "the options of a command: bagnet help COMMAND");

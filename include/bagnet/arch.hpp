@@ -55,6 +55,17 @@ struct fashion {
     static constexpr std::array<int, 4> strides{2, 2, 1, 1};
 };
 
+// `fashion` with a finer output stride, for certified patch robustness: the second
+// stage keeps its resolution, so the output stride is 2 and q = 9 gives a 10 x 10
+// logit map on 28 x 28 inputs (q = 5: 12 x 12). A patch of p x p pixels then touches
+// ceil((p + q - 1) / 2) cells per axis, a small enough share of the map for a
+// certificate to hold (with `fashion`'s 5 x 5 map a 4 x 4 patch touches 9 of the 25 cells).
+// Valid q: 3, 5, 9, 13, 17.
+template <int Classes = 10, int InChannels = 1>
+struct fashion_fine : fashion<Classes, InChannels> {
+    static constexpr std::array<int, 4> strides{2, 1, 1, 1};
+};
+
 constexpr int bottleneck_expansion = 4;
 constexpr int stem_receptive_field = 3;
 
@@ -228,7 +239,8 @@ inline Architecture imagenet_architecture(const std::string& name, int classes =
 }
 
 // Any named BagNet: "bagnet9|17|33" (ImageNet), "small<q>" and "fashion<q>" (28 x 28
-// grey images; q = 3, 5, 9, 17 or 25). `classes` > 0 overrides the configuration's head.
+// grey images; q = 3, 5, 9, 17 or 25), "fashionfine<q>" (output stride 2; q = 3, 5, 9,
+// 13 or 17). `classes` > 0 overrides the configuration's head.
 inline Architecture architecture_by_name(const std::string& name, int classes = 0) {
     auto patch_size = [&](const std::string& prefix) -> int {
         if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return -1;
@@ -236,13 +248,20 @@ inline Architecture architecture_by_name(const std::string& name, int classes = 
         if (digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
         return std::stoi(digits);
     };
-    const std::string known = "expected bagnet9, bagnet17, bagnet33, fashion<q> or small<q> with q = 3, 5, 9, 17 or 25";
+    const std::string known =
+        "expected bagnet9, bagnet17, bagnet33, fashion<q> or small<q> with q = 3, 5, 9, 17 or 25, "
+        "or fashionfine<q> with q = 3, 5, 9, 13 or 17";
     if (const int q = patch_size("bagnet"); q >= 0) {
         require(q == 9 || q == 17 || q == 33, "unknown architecture '" + name + "' (" + known + ")");
         return make_architecture<imagenet>(q, classes > 0 ? classes : imagenet::classes);
     }
     if (const int q = patch_size("fashion"); q >= 0 && valid_patch_size<fashion<>>(q)) {
         Architecture arch = make_architecture<fashion<>>(q, classes > 0 ? classes : fashion<>::classes);
+        arch.name = name;
+        return arch;
+    }
+    if (const int q = patch_size("fashionfine"); q >= 0 && valid_patch_size<fashion_fine<>>(q)) {
+        Architecture arch = make_architecture<fashion_fine<>>(q, classes > 0 ? classes : fashion_fine<>::classes);
         arch.name = name;
         return arch;
     }

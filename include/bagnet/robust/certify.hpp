@@ -1,0 +1,190 @@
+#pragma once
+// Certified robustness of a BagNet against one adversarial patch, image by image:
+//
+//   bagnet::data::TensorDataset set(x, labels);
+//   bagnet::data::BatchStream stream(set, bagnet::data::StreamOptions::in_order(64));
+//   auto report = bagnet::certify(model, stream, bagnet::PatchSize::square(4), bagnet::MaskingOptions().threshold(0.2));
+//   report.summary().certified_accuracy;   // the share of images no 4 x 4 patch anywhere can flip
+//
+// One forward pass per batch gives the logit map; the defenses and their certificates
+// work on it alone (summed-area tables: a small fraction of the forward pass).
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "bagnet/data/stream.hpp"
+#include "bagnet/inference.hpp"
+#include "bagnet/io/json.hpp"
+#include "bagnet/robust/clipping.hpp"
+#include "bagnet/robust/masking.hpp"
+
+namespace bagnet {
+
+struct ImageCertificate {
+    std::size_t index = 0;      // position in the data set
+    std::int64_t label = 0;
+    int prediction = 0;         // the undefended BagNet's: argmax of its logits
+    int robust_prediction = 0;  // the defended BagNet's
+    bool certified = false;     // no patch in any window can change robust_prediction from label
+};
+
+struct CertificationSummary {
+    std::size_t images = 0;
+    double clean_accuracy = 0, robust_accuracy = 0, certified_accuracy = 0;
+};
+
+inline CertificationSummary summarize(const std::vector<ImageCertificate>& images) {
+    CertificationSummary s;
+    s.images = images.size();
+    if (images.empty()) return s;
+    std::size_t clean = 0, robust = 0, certified = 0;
+    for (const auto& image : images) {
+        clean += image.prediction == image.label;
+        robust += image.robust_prediction == image.label;
+        certified += image.certified;
+    }
+    const double n = double(images.size());
+    s.clean_accuracy = double(clean) / n;
+    s.robust_accuracy = double(robust) / n;
+    s.certified_accuracy = double(certified) / n;
+    return s;
+}
+
+struct CertificationReport {
+    Defense defense;
+    PatchSize patch;
+    PatchWindow window;
+    std::vector<ImageCertificate> images;
+    CertificationSummary summary() const { return summarize(images); }
+};
+
+namespace detail {
+
+// Every class's sum of the logit map over the cells (in double): the undefended BagNet's
+// logits times the number of cells.
+inline std::vector<double> logit_totals(const Tensor4& map, std::size_t image) {
+    const std::size_t k = map.shape()[3], cells = map.shape()[1] * map.shape()[2];
+    const float* logits = map.data() + image * cells * k;
+    std::vector<double> totals(k, 0.0);
+    for (std::size_t cell = 0; cell < cells; ++cell)
+        for (std::size_t c = 0; c < k; ++c) totals[c] += logits[cell * k + c];
+    return totals;
+}
+
+// The defended BagNet's prediction for one image, and (for label >= 0) its certificate.
+inline std::pair<int, bool> defend(const Tensor4& map, std::size_t image, const std::vector<CellBlock>& windows,
+                                   const Defense& defense, int label) {
+    if (const auto* masking = std::get_if<MaskingOptions>(&defense)) {
+        const EvidenceSums sums = masking_evidence(map, image, *masking);
+        return {argmax_lowest(masked_totals(sums, windows, masking->threshold_)),
+                label >= 0 && masking_certified(sums, label, windows, *masking, masking_bound(map, *masking))};
+    }
+    const auto& clipping = std::get<ClippingOptions>(defense);
+    const EvidenceSums sums = clipping_evidence(map, image, clipping);
+    return {argmax_lowest(sums.totals()), label >= 0 && clipping_certified(sums, label, windows, clipping)};
+}
+
+// "defense": "masking", "threshold": T, "clip": C (null: none, or tanh for clipping)
+inline std::string defense_json(const Defense& defense) {
+    std::string out = io::json_string(defense_name(defense));
+    if (const auto* masking = std::get_if<MaskingOptions>(&defense))
+        return out + ", \"threshold\": " + io::json_number(masking->threshold_) +
+               ", \"clip\": " + io::json_number(masking->clip_);
+    return out + ", \"clip\": " + io::json_number(std::get<ClippingOptions>(defense).clip_);
+}
+
+// "patch": P (or [h, w]), "window": [wy, wx]
+inline std::string geometry_json(PatchSize p, PatchWindow w) {
+    const std::string patch = p.height == p.width ? std::to_string(p.height)
+                                                  : "[" + std::to_string(p.height) + ", " + std::to_string(p.width) + "]";
+    return "\"patch\": " + patch + ", \"window\": [" + std::to_string(w.height) + ", " + std::to_string(w.width) + "]";
+}
+
+// `indices`: the images' positions in the data set, for messages and the report. Checked
+// before a batch's forward pass.
+inline void check_labels(const std::vector<std::int64_t>& labels, const std::vector<std::size_t>& indices, int classes) {
+    for (std::size_t i = 0; i < labels.size(); ++i)
+        require(labels[i] >= 0 && labels[i] < classes, "label " + std::to_string(labels[i]) + " of image " +
+                                                           std::to_string(indices[i]) + " is out of range for " +
+                                                           std::to_string(classes) + " classes");
+}
+
+inline void certify_map(const Tensor4& map, const std::vector<std::int64_t>& labels,
+                        const std::vector<std::size_t>& indices, PatchWindow window, const Defense& defense,
+                        std::vector<ImageCertificate>& out) {
+    const auto windows = window_positions(window, int(map.shape()[1]), int(map.shape()[2]));
+    for (std::size_t n = 0; n < map.shape()[0]; ++n) {
+        ImageCertificate image;
+        image.index = indices[n];
+        image.label = labels[n];
+        image.prediction = argmax_lowest(logit_totals(map, n));
+        std::tie(image.robust_prediction, image.certified) = defend(map, n, windows, defense, int(labels[n]));
+        out.push_back(image);
+    }
+}
+
+}  // namespace detail
+
+// Every image of an N x H x W x classes logit map against a patch that fits `window`.
+inline std::vector<ImageCertificate> certify(const Tensor4& logit_map, const std::vector<std::int64_t>& labels,
+                                             PatchWindow window, const Defense& defense) {
+    validate(defense);
+    require(labels.size() == logit_map.shape()[0], "certify: " + std::to_string(labels.size()) + " labels for " +
+                                                       std::to_string(logit_map.shape()[0]) + " images");
+    std::vector<std::size_t> indices(labels.size());
+    for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+    detail::check_labels(labels, indices, int(logit_map.shape()[3]));
+    std::vector<ImageCertificate> images;
+    detail::certify_map(logit_map, labels, indices, window, defense, images);
+    return images;
+}
+
+// Called after each batch with the number of images certified so far.
+using CertifyProgress = std::function<void(std::size_t images)>;
+
+// Every image of one epoch of the stream (StreamOptions::in_order: each image once) against a
+// patch of `patch` pixels anywhere in it, batch by batch: memory holds the stream's batches.
+template <class Backend>
+CertificationReport certify(const Model<Backend>& model, data::BatchStream& stream, PatchSize patch,
+                            const Defense& defense, const CertifyProgress& progress = {}) {
+    validate(defense);
+    const data::ItemShape shape = stream.dataset().shape();
+    CertificationReport report{defense, patch, patch_window(model.architecture(), patch, int(shape.height), int(shape.width)), {}};
+    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b) {
+        const data::Batch batch = stream.batch(0, b);
+        if (batch.labels.empty()) continue;  // every file of it skipped as corrupt
+        detail::check_labels(batch.labels, batch.indices, model.architecture().classes());
+        detail::certify_map(logit_map(model, batch.images), batch.labels, batch.indices, report.window, defense,
+                            report.images);
+        if (progress) progress(report.images.size());
+    }
+    require(!report.images.empty(), "the data set is empty: no images to certify");
+    return report;
+}
+
+// {"defense": ..., "threshold": T (masking), "clip": C or null, "patch": P (or [h, w]),
+//  "window": [wy, wx], "images": [{"index", "label", "prediction", "robust_prediction",
+//  "certified"}, ...], "summary": {"images", "clean_accuracy", "robust_accuracy",
+//  "certified_accuracy"}}
+inline std::string to_json(const CertificationReport& report) {
+    std::string out = "{\n  \"defense\": " + detail::defense_json(report.defense) + ",\n  " +
+                      detail::geometry_json(report.patch, report.window) + ",\n  \"images\": [";
+    for (std::size_t i = 0; i < report.images.size(); ++i) {
+        const ImageCertificate& c = report.images[i];
+        out += std::string(i ? ",\n    " : "\n    ") + "{\"index\": " + std::to_string(c.index) +
+               ", \"label\": " + std::to_string(c.label) + ", \"prediction\": " + std::to_string(c.prediction) +
+               ", \"robust_prediction\": " + std::to_string(c.robust_prediction) +
+               ", \"certified\": " + (c.certified ? "true" : "false") + "}";
+    }
+    const CertificationSummary s = report.summary();
+    out += std::string(report.images.empty() ? "]" : "\n  ]") + ",\n  \"summary\": {\"images\": " +
+           std::to_string(s.images) + ", \"clean_accuracy\": " + io::json_number(s.clean_accuracy) +
+           ", \"robust_accuracy\": " + io::json_number(s.robust_accuracy) +
+           ", \"certified_accuracy\": " + io::json_number(s.certified_accuracy) + "}\n}\n";
+    return out;
+}
+
+}  // namespace bagnet

@@ -1,0 +1,314 @@
+#pragma once
+// A projected-gradient patch attack, to put the certificates to the test: a p x p patch of
+// pixels at a given position, or at every position on a stride, is optimised to maximise
+// the margin of the best wrong class over the label (the undefended BagNet's logits):
+// sign-gradient steps on the patch pixels only, each projected to the valid pixel range,
+// from a random patch. Every iterate is also classified by the defended BagNet, so an
+// image counts as flipped for the defense if any patched image on the way fools it. A
+// certified image must never be.
+//
+//   auto report = bagnet::attack_patch(model, stream, bagnet::PatchSize::square(4),
+//                                      bagnet::PixelRange::normalised({0.286f}, {0.353f}),
+//                                      bagnet::MaskingOptions(), bagnet::PatchAttackOptions().stride(2));
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+// The cpu backend's backward ops; the reference backend's come with train/ops.hpp.
+#include "bagnet/backend/onednn/training.hpp"
+#include "bagnet/robust/certify.hpp"
+#include "bagnet/train/input_gradient.hpp"
+
+namespace bagnet {
+
+// The normalised values a pixel can take, per channel.
+struct PixelRange {
+    std::vector<float> low, high;
+    // Of [0, 1] pixels normalised as (v - mean) / std.
+    static PixelRange normalised(const std::vector<float>& mean, const std::vector<float>& stddev) {
+        require(mean.size() == stddev.size() && !mean.empty(), "a pixel range needs one mean and std per channel");
+        PixelRange range;
+        for (std::size_t c = 0; c < mean.size(); ++c) {
+            require(stddev[c] > 0, "the pixel standard deviation must be positive");
+            range.low.push_back((0.f - mean[c]) / stddev[c]);
+            range.high.push_back((1.f - mean[c]) / stddev[c]);
+        }
+        return range;
+    }
+};
+
+struct PatchAttackOptions {
+    int steps_ = 40;            // gradient steps per position
+    double step_size_ = 0.05;   // per step, as a share of each channel's pixel range
+    int stride_ = 1;            // positions: every stride pixels along both axes...
+    int y_ = -1, x_ = -1;       // ... or this one (top-left pixel)
+    std::size_t batch_size_ = 64;  // patched images per pass
+    std::uint64_t seed_ = 0;    // of the random starting patches
+
+    PatchAttackOptions& steps(int value) {
+        steps_ = value;
+        return *this;
+    }
+    PatchAttackOptions& step_size(double value) {
+        step_size_ = value;
+        return *this;
+    }
+    PatchAttackOptions& stride(int value) {
+        stride_ = value;
+        return *this;
+    }
+    PatchAttackOptions& at(int y, int x) {
+        y_ = y;
+        x_ = x;
+        return *this;
+    }
+    PatchAttackOptions& batch_size(std::size_t value) {
+        batch_size_ = value;
+        return *this;
+    }
+    PatchAttackOptions& seed(std::uint64_t value) {
+        seed_ = value;
+        return *this;
+    }
+    void validate() const {
+        require(steps_ >= 0, "the attack needs at least 0 steps, got " + std::to_string(steps_));
+        require(step_size_ > 0 && step_size_ <= 1,
+                "the attack's step size must be in (0, 1] of the pixel range, got " + detail::setting(step_size_));
+        require(stride_ >= 1, "the attack's position stride must be at least 1, got " + std::to_string(stride_));
+        require((y_ < 0) == (x_ < 0), "the attack position needs both y and x");
+        require(batch_size_ >= 1, "the attack's batch size must be at least 1");
+    }
+};
+
+struct AttackedImage {
+    std::size_t index = 0;
+    std::int64_t label = 0;
+    int clean_prediction = 0, clean_robust_prediction = 0;
+    bool certified = false;  // by the defense's certificate, before the attack
+    // The patched image with the largest margin (best wrong logit minus the label's).
+    double margin = -std::numeric_limits<double>::infinity();
+    int y = 0, x = 0;
+    int prediction = 0;  // the undefended BagNet's prediction of it
+    // The first patched image the defended BagNet got wrong, if any.
+    bool robust_flipped = false;
+    int robust_y = -1, robust_x = -1;
+    int robust_prediction = 0;  // of that image; else the clean robust prediction
+};
+
+struct PatchAttackSummary {
+    std::size_t images = 0;
+    double clean_accuracy = 0, robust_accuracy = 0;                      // before the attack
+    double attacked_accuracy = 0, attacked_robust_accuracy = 0;         // after it
+    double certified_accuracy = 0;
+    std::size_t certified_flipped = 0;  // certified images the attack fooled: always 0
+};
+
+struct PatchAttackReport {
+    Defense defense;
+    PatchSize patch;
+    PatchWindow window;
+    PatchAttackOptions options;
+    std::vector<AttackedImage> images;
+
+    PatchAttackSummary summary() const {
+        PatchAttackSummary s;
+        s.images = images.size();
+        if (images.empty()) return s;
+        for (const auto& i : images) {
+            s.clean_accuracy += i.clean_prediction == i.label;
+            s.robust_accuracy += i.clean_robust_prediction == i.label;
+            s.attacked_accuracy += i.prediction == i.label;
+            s.attacked_robust_accuracy += !i.robust_flipped;
+            s.certified_accuracy += i.certified;
+            s.certified_flipped += i.certified && i.robust_flipped;
+        }
+        const double n = double(images.size());
+        for (double* share : {&s.clean_accuracy, &s.robust_accuracy, &s.attacked_accuracy,
+                              &s.attacked_robust_accuracy, &s.certified_accuracy})
+            *share /= n;
+        return s;
+    }
+};
+
+namespace detail {
+
+struct PatchPosition {
+    int y = 0, x = 0;
+};
+
+inline std::vector<PatchPosition> attack_positions(PatchSize patch, int height, int width,
+                                                   const PatchAttackOptions& options) {
+    if (options.y_ >= 0) {
+        require(options.y_ + patch.height <= height && options.x_ + patch.width <= width,
+                "a " + to_string(patch) + " patch at (" + std::to_string(options.y_) + ", " +
+                    std::to_string(options.x_) + ") does not fit in " + std::to_string(height) + " x " +
+                    std::to_string(width) + " images");
+        return {{options.y_, options.x_}};
+    }
+    std::vector<PatchPosition> positions;
+    for (int y = 0; y + patch.height <= height; y += options.stride_)
+        for (int x = 0; x + patch.width <= width; x += options.stride_) positions.push_back({y, x});
+    return positions;
+}
+
+// One patched image of the attack: which image of the batch, and where its patch is.
+struct AttackJob {
+    std::size_t image = 0;
+    PatchPosition at;
+};
+
+// Attacks the jobs together (one batch of patched images) and records what they did in `out`
+// (indexed like the batch's images).
+template <class Backend>
+void attack_jobs(const Model<Backend>& model, const data::Batch& batch, const std::vector<AttackJob>& jobs,
+                 PatchSize patch, const PixelRange& range, const std::vector<CellBlock>& windows,
+                 const Defense& defense, const PatchAttackOptions& options, std::vector<AttackedImage>& out) {
+    const Tensor4& images = batch.images;
+    const std::vector<std::int64_t>& labels = batch.labels;
+    const std::size_t b = jobs.size(), channels = images.shape()[1];
+    const std::size_t classes = std::size_t(model.architecture().classes());
+    Tensor4 x = Tensor4::from_shape({b, channels, images.shape()[2], images.shape()[3]});
+    for (std::size_t j = 0; j < b; ++j) {
+        xt::view(x, j) = xt::view(images, jobs[j].image);
+        // The same start whatever the batching: seeded by the image's index and the position.
+        std::seed_seq seed{std::uint64_t(options.seed_), std::uint64_t(batch.indices[jobs[j].image]),
+                           std::uint64_t(jobs[j].at.y), std::uint64_t(jobs[j].at.x)};
+        std::mt19937_64 random(seed);
+        for (std::size_t c = 0; c < channels; ++c) {
+            std::uniform_real_distribution<float> pixel(range.low[c], range.high[c]);
+            for (int dy = 0; dy < patch.height; ++dy)
+                for (int dx = 0; dx < patch.width; ++dx)
+                    x(j, c, std::size_t(jobs[j].at.y + dy), std::size_t(jobs[j].at.x + dx)) = pixel(random);
+        }
+    }
+    for (int step = 0;; ++step) {
+        const Tensor4 map = logit_map(model, x);
+        const double per_cell = 1.0 / double(map.shape()[1] * map.shape()[2]);
+        Tensor2 weights = xt::zeros<float>({b, classes});
+        for (std::size_t j = 0; j < b; ++j) {
+            AttackedImage& record = out[jobs[j].image];
+            const std::size_t label = std::size_t(labels[jobs[j].image]);
+            const std::vector<double> totals = logit_totals(map, j);
+            std::size_t rival = label == 0 ? 1 : 0;
+            for (std::size_t c = 0; c < classes; ++c)
+                if (c != label && totals[c] > totals[rival]) rival = c;
+            const double margin = (totals[rival] - totals[label]) * per_cell;
+            if (margin > record.margin) {
+                record.margin = margin;
+                record.y = jobs[j].at.y;
+                record.x = jobs[j].at.x;
+                record.prediction = argmax_lowest(totals);
+            }
+            const int robust = defend(map, j, windows, defense, -1).first;
+            if (!record.robust_flipped && robust != int(label)) {
+                record.robust_flipped = true;
+                record.robust_y = jobs[j].at.y;
+                record.robust_x = jobs[j].at.x;
+                record.robust_prediction = robust;
+            }
+            weights(j, rival) = 1.f;
+            weights(j, label) = -1.f;
+        }
+        if (step == options.steps_) break;
+        const Tensor4 gradient = input_gradient(model, x, weights);
+        for (std::size_t j = 0; j < b; ++j)
+            for (std::size_t c = 0; c < channels; ++c) {
+                const float low = range.low[c], high = range.high[c];
+                const float step_size = float(options.step_size_) * (high - low);
+                for (int dy = 0; dy < patch.height; ++dy)
+                    for (int dx = 0; dx < patch.width; ++dx) {
+                        const std::size_t py = std::size_t(jobs[j].at.y + dy), px = std::size_t(jobs[j].at.x + dx);
+                        const float g = gradient(j, c, py, px);
+                        const float moved = x(j, c, py, px) + (g > 0 ? step_size : g < 0 ? -step_size : 0.f);
+                        x(j, c, py, px) = std::clamp(moved, low, high);
+                    }
+            }
+    }
+}
+
+}  // namespace detail
+
+// Attacks every image of one epoch of the stream (StreamOptions::in_order: each image once)
+// with a patch of `patch` pixels at every position the options name, and reports the
+// undefended and the defended predictions.
+template <class Backend>
+PatchAttackReport attack_patch(const Model<Backend>& model, data::BatchStream& stream, PatchSize patch,
+                               const PixelRange& range, const Defense& defense,
+                               const PatchAttackOptions& options = {}, const CertifyProgress& progress = {}) {
+    validate(defense);
+    options.validate();
+    const Architecture& arch = model.architecture();
+    require(int(range.low.size()) == arch.in_channels && range.high.size() == range.low.size(),
+            "the pixel range has " + std::to_string(range.low.size()) + " channels, " + arch.name + " takes " +
+                std::to_string(arch.in_channels));
+    const data::ItemShape shape = stream.dataset().shape();
+    const int height = int(shape.height), width = int(shape.width);
+    PatchAttackReport report{defense, patch, patch_window(arch, patch, height, width), options, {}};
+    const auto positions = detail::attack_positions(patch, height, width, options);
+    const auto windows = window_positions(report.window, arch.map_size(height), arch.map_size(width));
+    for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b) {
+        const data::Batch batch = stream.batch(0, b);
+        if (batch.labels.empty()) continue;  // every file of it skipped as corrupt
+        std::vector<ImageCertificate> clean;
+        detail::check_labels(batch.labels, batch.indices, arch.classes());
+        detail::certify_map(logit_map(model, batch.images), batch.labels, batch.indices, report.window, defense, clean);
+        std::vector<AttackedImage> attacked(clean.size());
+        for (std::size_t n = 0; n < clean.size(); ++n) {
+            AttackedImage& a = attacked[n];
+            a.index = clean[n].index;
+            a.label = clean[n].label;
+            a.clean_prediction = clean[n].prediction;
+            a.clean_robust_prediction = a.robust_prediction = clean[n].robust_prediction;
+            a.certified = clean[n].certified;
+        }
+        std::vector<detail::AttackJob> jobs;
+        for (std::size_t n = 0; n < clean.size(); ++n)
+            for (const auto& at : positions) jobs.push_back({n, at});
+        for (std::size_t start = 0; start < jobs.size(); start += options.batch_size_) {
+            const std::vector<detail::AttackJob> chunk(
+                jobs.begin() + std::ptrdiff_t(start),
+                jobs.begin() + std::ptrdiff_t(std::min(jobs.size(), start + options.batch_size_)));
+            detail::attack_jobs(model, batch, chunk, patch, range, windows, defense, options, attacked);
+        }
+        report.images.insert(report.images.end(), attacked.begin(), attacked.end());
+        if (progress) progress(report.images.size());
+    }
+    require(!report.images.empty(), "the data set is empty: no images to attack");
+    return report;
+}
+
+inline std::string to_json(const PatchAttackReport& report) {
+    const PatchAttackOptions& o = report.options;
+    std::string out = "{\n  \"defense\": " + detail::defense_json(report.defense) + ",\n  " +
+                      detail::geometry_json(report.patch, report.window) + ",\n  \"steps\": " + std::to_string(o.steps_) + ", \"step_size\": " +
+                      io::json_number(o.step_size_) + ", \"seed\": " + std::to_string(o.seed_) + ",\n  \"positions\": " +
+                      (o.y_ >= 0 ? "[[" + std::to_string(o.y_) + ", " + std::to_string(o.x_) + "]]"
+                                 : "{\"stride\": " + std::to_string(o.stride_) + "}") +
+                      ",\n  \"images\": [";
+    const auto position = [](int y, int x) { return "[" + std::to_string(y) + ", " + std::to_string(x) + "]"; };
+    for (std::size_t i = 0; i < report.images.size(); ++i) {
+        const AttackedImage& a = report.images[i];
+        out += std::string(i ? ",\n    " : "\n    ") + "{\"index\": " + std::to_string(a.index) +
+               ", \"label\": " + std::to_string(a.label) + ", \"clean_prediction\": " +
+               std::to_string(a.clean_prediction) + ", \"clean_robust_prediction\": " +
+               std::to_string(a.clean_robust_prediction) + ", \"certified\": " + (a.certified ? "true" : "false") +
+               ", \"margin\": " + io::json_number(a.margin) + ", \"position\": " + position(a.y, a.x) +
+               ", \"prediction\": " + std::to_string(a.prediction) + ", \"robust_prediction\": " +
+               std::to_string(a.robust_prediction) + ", \"robust_flipped\": " + (a.robust_flipped ? "true" : "false") +
+               ", \"robust_position\": " + (a.robust_flipped ? position(a.robust_y, a.robust_x) : "null") + "}";
+    }
+    const PatchAttackSummary s = report.summary();
+    out += std::string(report.images.empty() ? "]" : "\n  ]") + ",\n  \"summary\": {\"images\": " +
+           std::to_string(s.images) + ", \"clean_accuracy\": " + io::json_number(s.clean_accuracy) +
+           ", \"robust_accuracy\": " + io::json_number(s.robust_accuracy) +
+           ", \"attacked_accuracy\": " + io::json_number(s.attacked_accuracy) +
+           ", \"attacked_robust_accuracy\": " + io::json_number(s.attacked_robust_accuracy) +
+           ", \"certified_accuracy\": " + io::json_number(s.certified_accuracy) +
+           ", \"certified_flipped\": " + std::to_string(s.certified_flipped) + "}\n}\n";
+    return out;
+}
+
+}  // namespace bagnet
