@@ -8,13 +8,11 @@
 #include <algorithm>
 #include <iostream>
 
+#include "bagnet/distributed/launch.hpp"
 #include "explain_commands.hpp"
 #include "inference_commands.hpp"
 #include "robust_commands.hpp"
 #include "train_commands.hpp"
-#if BAGNET_WITH_MPI
-#include "bagnet/distributed/mpi.hpp"
-#endif
 
 namespace {
 
@@ -100,25 +98,12 @@ int run(int argc, char** argv, Communicator& processes) {
     return 0;
 }
 
-// MPI starts only where a launcher started several processes: one process needs none of it
-// (and skips MPI_Init's start-up).
-int run_on_launched_processes(int argc, char** argv) {
-#if BAGNET_WITH_MPI
-    if (bagnet::distributed::launched_processes() > 1) {
-        bagnet::distributed::Mpi processes(argc, argv);
-        return run(argc, argv, processes);
-    }
-#endif
-    bagnet::distributed::require_one_launched_process();
-    bagnet::distributed::SingleProcess processes;
-    return run(argc, argv, processes);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
     try {
-        return run_on_launched_processes(argc, argv);
+        return bagnet::distributed::on_launched_processes(
+            argc, argv, [&](bagnet::distributed::Communicator& processes) { return run(argc, argv, processes); });
     } catch (const bagnet::Error& e) {  // started as one of several processes, without MPI
         std::cerr << "bagnet: error: " << e.what() << "\n";
         return 2;

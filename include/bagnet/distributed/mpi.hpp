@@ -1,11 +1,8 @@
 #pragma once
 // MPI's communicator (Open MPI from Debian: libopenmpi-dev, openmpi-bin); needs
 // the bagnet::mpi CMake target, which defines BAGNET_WITH_MPI and links MPI.
-//
-//   int main(int argc, char** argv) {
-//       bagnet::distributed::Mpi world(argc, argv);       // MPI_Init ... MPI_Finalize
-//       ... train::fit(..., options.with_communicator(world)) ...
-//   }
+// Its life is MPI's (MPI_Init to MPI_Finalize); launch.hpp makes one where a
+// launcher started several processes.
 //
 // Only the main thread calls MPI (MPI_THREAD_FUNNELED); the compute threads are
 // OpenMP's and oneDNN's.

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include <xtensor/xview.hpp>
+
 // The cpu backend's backward ops; the reference backend's come with train/ops.hpp.
 #include "bagnet/backend/onednn/training.hpp"
 #include "bagnet/robust/certify.hpp"
