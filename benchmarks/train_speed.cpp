@@ -37,7 +37,9 @@ int run(int argc, char** argv, bagnet::distributed::Communicator& processes) {
     }
     bagnet::onednn::set_threads(int(threads));
     bagnet::Model<bagnet::cpu> model(bagnet::architecture_by_name(arch), 0);
-    const long ranks = processes.size(), share = batch * (processes.rank() + 1) / ranks - batch * processes.rank() / ranks;
+    const long ranks = processes.size();
+    const auto [begin, end] = bagnet::data::share(std::size_t(batch), processes.rank(), processes.size());
+    const long share = long(end - begin);
     bagnet::train::Batch data;
     data.images = bagnet::Tensor4::from_shape(
         {std::size_t(share), std::size_t(model.architecture().in_channels), std::size_t(size), std::size_t(size)});

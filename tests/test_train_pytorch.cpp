@@ -6,8 +6,6 @@
 
 #include <memory>
 
-#include <xtensor/xview.hpp>
-
 #include "bagnet/bagnet.hpp"
 #include "bagnet/io/npy.hpp"
 #include "bagnet/train.hpp"
@@ -54,9 +52,9 @@ Parameters sgd_steps(const Architecture& arch, const std::string& dir, double lr
     std::vector<std::unique_ptr<Model<cpu>>> models;
     for (int r = 0; r < processes; ++r) models.push_back(std::make_unique<Model<cpu>>(arch, dir + "/weights.safetensors"));
     bagnet::testing::run_ranks(processes, [&](distributed::Communicator& communicator) {
-        const std::size_t r = std::size_t(communicator.rank()), n = batch.labels.size();
-        const std::size_t begin = n * r / std::size_t(processes), end = n * (r + 1) / std::size_t(processes);
-        const train::Batch share{xt::view(batch.images, xt::range(begin, end)),
+        const std::size_t r = std::size_t(communicator.rank());
+        const auto [begin, end] = data::share(batch.labels.size(), communicator.rank(), processes);
+        const train::Batch share{train::slice_batch(batch.images, begin, end),
                                  {batch.labels.begin() + long(begin), batch.labels.begin() + long(end)}, {}};
         train::Sgd sgd(train::SgdOptions().momentum(0.9).weight_decay(weight_decay));
         train::TrainOptions options;
