@@ -62,7 +62,7 @@ int run(int argc, char** argv, bagnet::distributed::Communicator& processes) {
     if (ranks > 1) {  // what the step's gradient exchange costs on its own
         bagnet::train::Gradients gradients;
         std::size_t values = 0;
-        for (const std::string& key : bagnet::train::trainable_keys(bagnet::train::graph_of(model.architecture()))) {
+        for (const std::string& key : bagnet::trainable_keys(model.architecture().graph)) {
             gradients[key] = model.parameters().at(key);
             values += gradients[key].size();
         }

@@ -33,7 +33,11 @@ TEST_CASE("ImageNet BagNets match the published checkpoints", "[arch]") {
     CHECK(q33.min_input_size() == 33);
     CHECK(q33.map_size(33) == 1);
     CHECK(q9.min_input_size() == 9);
-    CHECK(bagnet::imagenet_architecture("bagnet17").blocks.size() == 16);
+    std::size_t blocks = 0;  // one crop-and-add per bottleneck
+    const auto named17 = bagnet::imagenet_architecture("bagnet17");
+    for (const auto& layer : named17.graph.layers())
+        blocks += layer.kind == bagnet::LayerKind::add_cropped;
+    CHECK(blocks == 16);
     CHECK_THROWS_WITH(bagnet::imagenet_architecture("bagnet32"), Catch::Contains("bagnet32"));
 }
 
@@ -45,8 +49,9 @@ TEST_CASE("receptive field decides which stages keep a 3x3 convolution", "[arch]
     STATIC_REQUIRE(bagnet::valid_patch_size<bagnet::small<>>(9));
     const auto q17 = bagnet::make_architecture<bagnet::imagenet>(17);
     std::vector<std::string> three_by_three;
-    for (const auto& block : q17.blocks)
-        if (block.conv2.kernel == 3) three_by_three.push_back(block.conv2.name);
+    for (const auto& layer : q17.graph.layers())  // the stages' 3x3 convolutions, after the stem's
+        if (layer.kind == bagnet::LayerKind::convolution && layer.conv.kernel == 3 && layer.conv.name != "conv2")
+            three_by_three.push_back(layer.conv.name);
     CHECK(three_by_three == std::vector<std::string>{"layer1.0.conv2", "layer2.0.conv2", "layer3.0.conv2"});
     CHECK_THROWS_AS(bagnet::make_architecture<bagnet::imagenet>(13), bagnet::Error);
 }

@@ -38,10 +38,18 @@ TEST_CASE("cpu backend equals the reference backend in fp32", "[backend][cpu]") 
 // block's output), so a disagreement is pinned to the block that causes it.
 TEST_CASE("cpu backend equals the reference backend after every block", "[backend][cpu]") {
     const bagnet::Architecture full = bagnet::make_architecture<bagnet::imagenet>(33, 20);
-    for (std::size_t blocks = 0; blocks <= full.blocks.size(); ++blocks) {
+    std::vector<int> block_outputs;  // the stem's ReLU, then each block's
+    const auto& layers = full.graph.layers();
+    for (std::size_t i = 0; i < layers.size(); ++i)
+        if (layers[i].kind == bagnet::LayerKind::relu &&
+            (layers[i].input == 3 || layers[std::size_t(layers[i].input - 1)].kind == bagnet::LayerKind::add_cropped))
+            block_outputs.push_back(int(i + 1));
+    REQUIRE(block_outputs.size() == 17);
+    for (std::size_t blocks = 0; blocks < block_outputs.size(); ++blocks) {
         bagnet::Architecture cut = full;
-        cut.blocks.resize(blocks);
-        cut.fc.in_features = blocks ? cut.blocks.back().out_channels() : cut.stem_bn.channels;
+        cut.graph = full.graph.up_to(block_outputs[blocks]);
+        const int channels = int(bagnet::value_shapes(cut.graph, {1, 3, 35, 34}).back()[1]);
+        cut.graph.linear(cut.graph.spatial_mean(cut.graph.output()), bagnet::LinearSpec{"fc", channels, 20});
         INFO("after " << blocks << " blocks");
         bagnet::Model<bagnet::cpu> fast(cut, blocks);
         bagnet::Model<bagnet::reference> slow(cut);

@@ -1,4 +1,4 @@
-// The `bagnet logits | classify | bench` commands: results equal to the PyTorch
+// The `bagnet logits | classify | bench | correlate` commands: results equal to the PyTorch
 // reference, and every kind of bad input refused with one line, a non-zero exit
 // code and no output file.
 #include <catch2/catch.hpp>
@@ -114,4 +114,33 @@ TEST_CASE("bagnet classify refuses impossible options", "[cli][bad-input]") {
     CHECK(fails_cleanly(run_bagnet("classify --arch bagnet9 --weights " + weights + " missing.png"), 1, "missing.png"));
     CHECK(fails_cleanly(run_bagnet("classify --arch bagnet9 --weights " + weights), 2, "image"));
     CHECK(fails_cleanly(run_bagnet("frobnicate"), 2, "frobnicate"));
+}
+
+TEST_CASE("bagnet correlate: per-image correlation of a BagNet's and a ResNet-50's logits", "[cli]") {
+    ScratchDirectory dir;
+    const std::string resnet = fixture("resnet50"), bagnet17 = fixture("train_sgd_q17") + "/weights.safetensors";
+    const std::string data = " --data-npy " + resnet + "/input.npy --labels-npy " + resnet + "/labels.npy";
+    const std::string models = "correlate --arch bagnet17 --classes 10 --weights " + bagnet17 +
+                               " --against-arch resnet50 --against-weights " + resnet + "/weights.safetensors";
+    const auto result = run_bagnet(models + data + " --batch-size 1 --output " + dir.file("r.npy"));
+    REQUIRE(result.exit_code == 0);
+    const bagnet::Tensor r = bagnet::io::load_npy_float(dir.file("r.npy"));
+    REQUIRE(r.size() == 2);
+    for (float v : r) CHECK(std::abs(v) <= 1.f);
+    char mean[16];
+    std::snprintf(mean, sizeof mean, "mean %.4f", (double(r(0)) + double(r(1))) / 2);
+    CHECK_THAT(result.out, Catch::Contains(mean) && Catch::Contains("bagnet17 and resnet50") &&
+                               Catch::Contains("(2 images)"));
+    const auto self = run_bagnet("correlate --arch resnet50 --classes 10 --weights " + resnet +
+                                 "/weights.safetensors --against-arch resnet50 --against-weights " + resnet +
+                                 "/weights.safetensors" + data);
+    CHECK(self.exit_code == 0);
+    CHECK_THAT(self.out, Catch::Contains("mean 1.0000"));
+
+    CHECK(fails_cleanly(run_bagnet("correlate --arch bagnet17 --classes 10 --weights " + bagnet17 +
+                                   " --against-arch resnet51 --against-weights " + resnet + "/weights.safetensors" + data),
+                        2, "resnet51"));
+    CHECK(fails_cleanly(run_bagnet("correlate --arch bagnet17 --classes 10 --weights " + bagnet17 +
+                                   " --against-arch resnet50 --against-weights " + dir.file("missing.safetensors") + data),
+                        1, "missing.safetensors"));
 }

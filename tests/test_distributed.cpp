@@ -46,7 +46,7 @@ namespace {
 // Gradients of sum(output * seed) for the images [begin, end) of x on one simulated
 // process each, batch norms synchronised, against one process on the whole batch.
 template <class Backend>
-void compare_synchronised(const train::Graph& graph, const Parameters& params, const Tensor4& x, double tolerance) {
+void compare_synchronised(const Graph& graph, const Parameters& params, const Tensor4& x, double tolerance) {
     auto& whole_ops = train::training_ops<Backend>();
     const auto whole_tape = train::forward(whole_ops, graph, params, x, train::Mode::training);
     const Tensor4 seed = random_input(x.shape()[0], whole_tape.output().shape()[1], 1, 1, 17);
@@ -81,11 +81,11 @@ void compare_synchronised(const train::Graph& graph, const Parameters& params, c
 
 TEST_CASE("synchronised batch norm over two processes equals one process on the whole batch", "[distributed][train]") {
     SECTION("reference backend, a whole small BagNet") {
-        const train::Graph graph = train::graph_of(make_architecture<bagnet::small<10, 1>>(9));
+        const Graph graph = make_architecture<bagnet::small<10, 1>>(9).graph;
         compare_synchronised<reference>(graph, random_parameters(graph, 3), random_input(6, 1, 28, 28, 4), 1e-4);
     }
     SECTION("cpu backend, every fusion") {
-        const train::Graph graph = bagnet::testing::fusion_graph();
+        const Graph graph = bagnet::testing::fusion_graph();
         compare_synchronised<cpu>(graph, random_parameters(graph, 11), random_input(6, 3, 13, 11, 12), 2e-4);
     }
 }

@@ -9,7 +9,6 @@ using namespace bagnet;
 using bagnet::testing::check_gradients;
 using bagnet::testing::random_parameters;
 using bagnet::testing::random_input;
-using train::Graph;
 using train::Mode;
 
 namespace {
@@ -55,6 +54,21 @@ TEST_CASE("relu, crop-and-add, spatial mean and linear gradients match finite di
     auto x = random_input(2, 3, 6, 5, 6);
     for (auto& v : x) v = v > 0 ? v + 0.1f : v - 0.1f;  // no finite-difference step crosses ReLU's kink
     check_gradients<reference>(g, random_parameters(g, 7), x, Mode::training, 1e-2);
+}
+
+TEST_CASE("max-pool gradients match finite differences, padded and not", "[gradients][reference]") {
+    // Distinct values 0.05 apart: no finite-difference step changes which value is a window's maximum.
+    Tensor4 x = random_input(2, 3, 7, 6, 12);
+    std::vector<std::size_t> order(x.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = (i * 37) % order.size();
+    for (std::size_t i = 0; i < order.size(); ++i) x.data()[i] = 0.05f * float(order[i]) - 3.f;
+    for (const MaxPoolSpec pool : {MaxPoolSpec{3, 2, 1}, MaxPoolSpec{2, 2, 0}, MaxPoolSpec{3, 1, 1}}) {
+        Graph g;
+        const int pooled = g.max_pool(Graph::input, pool);
+        g.linear(g.spatial_mean(g.convolution(pooled, conv("c", 3, 4, 1, 1, 0, true))), LinearSpec{"fc", 4, 3});
+        INFO("window " << pool.kernel << " stride " << pool.stride << " padding " << pool.padding);
+        check_gradients<reference>(g, random_parameters(g, 13), x, Mode::training, 1e-2, 1e-2, x.size());
+    }
 }
 
 TEST_CASE("a small BagNet-style network has correct gradients end to end", "[gradients][reference]") {

@@ -9,7 +9,6 @@ using namespace bagnet;
 using bagnet::testing::compare_training_backends;
 using bagnet::testing::random_parameters;
 using bagnet::testing::random_input;
-using train::Graph;
 using train::Mode;
 
 TEST_CASE("cpu training ops equal the reference on single layers", "[train][cpu]") {
@@ -30,12 +29,12 @@ TEST_CASE("cpu training ops equal the reference where layers run fused or compos
 
 TEST_CASE("cpu training ops equal the reference on whole BagNets", "[train][cpu]") {
     const auto small = make_architecture<bagnet::small<10, 1>>(9);
-    const Graph g = train::graph_of(small);
+    const Graph g = small.graph;
     compare_training_backends<cpu>(g, random_parameters(g, 3), random_input(2, 1, 28, 28, 4), Mode::training, 2e-4);
     // A deep random net in training mode is ill-conditioned (batch statistics of
     // few values amplify rounding), so the ImageNet-size net is compared in
     // evaluation mode; training mode is covered by the small net above.
     const auto q17 = make_architecture<imagenet>(17, 7);
-    const Graph big = train::graph_of(q17);
+    const Graph big = q17.graph;
     compare_training_backends<cpu>(big, random_parameters(big, 5), random_input(2, 3, 41, 34, 6), Mode::evaluation, 1e-4);
 }

@@ -17,7 +17,7 @@ namespace bagnet::testing {
 
 // Parameters for every layer of `graph`: He-normal convolutions, batch norms and
 // running statistics away from the identity, a random linear head.
-inline Parameters random_parameters(const train::Graph& graph, std::uint64_t seed) {
+inline Parameters random_parameters(const Graph& graph, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<float> normal;
     std::uniform_real_distribution<float> scale(0.5f, 1.5f), variance(0.5f, 2.f);
@@ -28,12 +28,12 @@ inline Parameters random_parameters(const train::Graph& graph, std::uint64_t see
         params.tensors()[key] = std::move(t);
     };
     for (const auto& layer : graph.layers()) {
-        if (layer.kind == train::LayerKind::convolution) {
+        if (layer.kind == LayerKind::convolution) {
             const auto& c = layer.conv;
             const float std = std::sqrt(2.f / float(c.in_channels * c.kernel * c.kernel));
             fill(c.name + ".weight", c.weight_shape(), [&] { return std * normal(rng); });
             if (c.bias) fill(c.name + ".bias", {std::size_t(c.out_channels)}, [&] { return 0.1f * normal(rng); });
-        } else if (layer.kind == train::LayerKind::batch_norm) {
+        } else if (layer.kind == LayerKind::batch_norm) {
             const auto& b = layer.batch_norm;
             const Shape shape{std::size_t(b.channels)};
             fill(b.name + ".weight", shape, [&] { return scale(rng); });
@@ -41,7 +41,7 @@ inline Parameters random_parameters(const train::Graph& graph, std::uint64_t see
             fill(b.name + ".running_mean", shape, [&] { return 0.1f * normal(rng); });
             fill(b.name + ".running_var", shape, [&] { return variance(rng); });
             params.tensors()[b.name + ".num_batches_tracked"] = xt::zeros<float>(Shape{});
-        } else if (layer.kind == train::LayerKind::linear) {
+        } else if (layer.kind == LayerKind::linear) {
             const auto& l = layer.linear;
             const float std = 1.f / std::sqrt(float(l.in_features));
             fill(l.name + ".weight", {std::size_t(l.out_features), std::size_t(l.in_features)}, [&] { return std * normal(rng); });
@@ -62,7 +62,7 @@ inline double weighted_sum(const Tensor4& output, const Tensor4& weights) {
 // the input and on up to `samples` entries of every trainable parameter. The
 // error is measured against the largest gradient of the same tensor.
 template <class Backend>
-void check_gradients(const train::Graph& graph, Parameters params, const Tensor4& x, train::Mode mode,
+void check_gradients(const Graph& graph, Parameters params, const Tensor4& x, train::Mode mode,
                      double step = 1e-2, double tolerance = 1e-2, std::size_t samples = 6) {
     auto& ops = train::training_ops<Backend>();
     const auto tape = train::forward(ops, graph, params, x, mode);
@@ -86,7 +86,7 @@ void check_gradients(const train::Graph& graph, Parameters params, const Tensor4
         moved.data()[i] += float(h);
         return loss(params, moved);
     });
-    for (const auto& key : train::trainable_keys(graph)) {
+    for (const auto& key : trainable_keys(graph)) {
         REQUIRE(analytic.parameters.count(key));
         check(key, analytic.parameters.at(key), [&](std::size_t i, double h) {
             Parameters moved = params;
@@ -101,7 +101,7 @@ void check_gradients(const train::Graph& graph, Parameters params, const Tensor4
 // tensor (the values that layers computed fused into the next stay empty, as they
 // are on every backend; see train::detail::Fusion).
 template <class Backend>
-train::Tape<Tensor4> as_reference_tape(const train::Graph& graph, const train::TapeOf<Backend>& tape) {
+train::Tape<Tensor4> as_reference_tape(const Graph& graph, const train::TapeOf<Backend>& tape) {
     auto& ops = train::training_ops<Backend>();
     const train::detail::Fusion fusion = train::detail::fusion_of(graph);
     train::Tape<Tensor4> plain;
@@ -127,7 +127,7 @@ train::Tape<Tensor4> as_reference_tape(const train::Graph& graph, const train::T
 // a training-mode batch norm's gradient by a percent (seen on AVX2, where oneDNN
 // rounds differently from AVX-512). The forward passes are compared on their own.
 template <class Backend>
-void compare_training_backends(const train::Graph& graph, const Parameters& params, const Tensor4& x,
+void compare_training_backends(const Graph& graph, const Parameters& params, const Tensor4& x,
                                train::Mode mode, double tolerance) {
     auto& fast = train::training_ops<Backend>();
     auto& slow = train::training_ops<reference>();
@@ -152,30 +152,40 @@ void compare_training_backends(const train::Graph& graph, const Parameters& para
 
 // Small graphs with each layer kind once: a convolution (stride 1 or 2, padded or
 // not, on odd sizes so strided convolutions leave rows unused), batch norm + ReLU,
-// a projection shortcut cropped and added, the spatial mean and the linear head.
-inline std::vector<std::pair<std::string, train::Graph>> single_layer_graphs() {
-    std::vector<std::pair<std::string, train::Graph>> graphs;
+// a projection shortcut cropped and added, max-pooling (padded and not), the spatial
+// mean and the linear head.
+inline std::vector<std::pair<std::string, Graph>> single_layer_graphs() {
+    std::vector<std::pair<std::string, Graph>> graphs;
     for (int stride : {1, 2})
         for (int padding : {0, 1}) {
-            train::Graph g;
-            const int c = g.convolution(train::Graph::input, ConvSpec{"c", 3, 5, 3, stride, padding, padding == 1});
-            const int shortcut = g.convolution(train::Graph::input, ConvSpec{"p", 3, 5, 1, stride, 0, false});
+            Graph g;
+            const int c = g.convolution(Graph::input, ConvSpec{"c", 3, 5, 3, stride, padding, padding == 1});
+            const int shortcut = g.convolution(Graph::input, ConvSpec{"p", 3, 5, 1, stride, 0, false});
             const int sum = g.relu(g.add_cropped(g.relu(g.batch_norm(c, BatchNormSpec{"bn", 5})), shortcut));
             g.linear(g.spatial_mean(sum), LinearSpec{"fc", 5, 4});
             graphs.emplace_back("stride " + std::to_string(stride) + " padding " + std::to_string(padding), g);
         }
+    for (const MaxPoolSpec pool : {MaxPoolSpec{3, 2, 1}, MaxPoolSpec{2, 2, 0}}) {  // ResNet's, and unpadded
+        Graph g;
+        const int c = g.relu(g.batch_norm(g.convolution(Graph::input, ConvSpec{"c", 3, 5, 3, 1, 1, false}),
+                                          BatchNormSpec{"bn", 5}));
+        g.linear(g.spatial_mean(g.max_pool(c, pool)), LinearSpec{"fc", 5, 4});
+        graphs.emplace_back("max-pool " + std::to_string(pool.kernel) + "/" + std::to_string(pool.stride) + "/" +
+                                std::to_string(pool.padding),
+                            g);
+    }
     return graphs;
 }
 
 // A graph where every fusion backprop does happens (see train::detail::Fusion), on
 // 3 x 13 x 11 inputs.
-inline train::Graph fusion_graph() {
+inline Graph fusion_graph() {
     // Six channels (oneDNN pads its blocks of 16), a bias-free 1x1 convolution composed into the
     // 3x3 after it, batch norms with their ReLU inside, a cropped projection shortcut added over
     // its main input, an identity shortcut whose main input (a ReLU's output) must be kept, and a
     // ReLU on its own.
-    train::Graph g;
-    int x = g.convolution(train::Graph::input, ConvSpec{"c1", 3, 6, 1, 1, 0, false});  // 13 x 11
+    Graph g;
+    int x = g.convolution(Graph::input, ConvSpec{"c1", 3, 6, 1, 1, 0, false});  // 13 x 11
     x = g.relu(g.batch_norm(g.convolution(x, ConvSpec{"c2", 6, 6, 3, 1, 0, false}), BatchNormSpec{"bn2", 6}));
     const int main = g.batch_norm(g.convolution(x, ConvSpec{"c3", 6, 6, 3, 2, 0, false}), BatchNormSpec{"bn3", 6});
     const int shortcut =

@@ -9,6 +9,7 @@
 #include "bagnet/io/json.hpp"
 #include "bagnet/io/npy.hpp"
 #include "bagnet/train.hpp"
+#include "bagnet/explain/logit_correlation.hpp"
 #include "bagnet/train/recipe.hpp"
 #include "inference_commands.hpp"
 
@@ -117,7 +118,7 @@ void load_initial_weights(Model<Backend>& model, const std::string& path) {
     Parameters params = model.parameters();
     bool head_kept = true;
     for (const auto& slot : parameter_slots(arch)) {
-        const bool head = slot.key.rfind(arch.fc.name + ".", 0) == 0;
+        const bool head = slot.key.rfind(arch.head().name + ".", 0) == 0;
         if (!file.contains(slot.key) || file.shape(slot.key) != slot.shape) {
             require(head, path + ": tensor '" + slot.key + "' is " +
                               (file.contains(slot.key) ? "of shape " + shape_string(file.shape(slot.key)) : "missing") +
@@ -287,8 +288,8 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
         fit_options.train.accumulate = recipe.accumulate;
         fit_options.train.processes = &processes;
         fit_options.train.sync_batch_norm = o.sync_batch_norm;
-        if (o.fine_tune == "head") fit_options.train.frozen = train::frozen_except(arch, {arch.fc.name + "."});
-        if (o.fine_tune == "last-stage") fit_options.train.frozen = train::frozen_except(arch, {"layer4.", arch.fc.name + "."});
+        if (o.fine_tune == "head") fit_options.train.frozen = train::frozen_except(arch, {arch.head().name + "."});
+        if (o.fine_tune == "last-stage") fit_options.train.frozen = train::frozen_except(arch, {"layer4.", arch.head().name + "."});
         if (!o.checkpoint.empty()) fit_options.with_checkpoint(o.checkpoint, o.checkpoint_every);
         const long total = train::total_steps(fit_options, loader);
         const train::Schedule schedule = recipe.make_schedule(total);
@@ -398,6 +399,55 @@ inline void run_evaluate(const EvaluateOptions& o, distributed::Communicator& pr
     });
 }
 
+struct CorrelateOptions {
+    ModelOptions model;
+    std::string against_arch, against_weights, output;
+    DataOptions data;
+    std::size_t batch_size = 100;
+    void add_to(CLI::App& c) {
+        model.add_to(c, ModelOptions::Weights::required);
+        c.add_option("--against-arch", against_arch, "the other model's architecture (as --arch)")->required();
+        c.add_option("--against-weights", against_weights, "the other model's safetensors weights")->required();
+        data.add_to(c, false);
+        c.add_option("--output", output, "also write every image's correlation to this npy file (float32, data-set order)");
+        c.add_option("--batch-size", batch_size, "images per forward pass")->check(CLI::Range(1, 1 << 16));
+    }
+};
+
+// The paper's agreement measure of two models over a data set: per image, the Pearson
+// correlation of their logits.
+inline void run_correlate(const CorrelateOptions& o, distributed::Communicator& processes) {
+    o.data.check();
+    if (processes.is_root() && !o.output.empty()) io::require_writable(o.output);
+    on_device(o.model, [&](const auto& model) {
+        using SameBackend = std::decay_t<decltype(model)>;
+        SameBackend other(as_usage_error([&] { return architecture_by_name(o.against_arch, o.model.classes); }),
+                          o.against_weights);
+        other.precision(model.precision());
+        require_comparable(model.architecture(), other.architecture());
+        DataSource source;
+        load_data(o.data, false, {}, source);
+        std::vector<data::SkippedItem> skipped;
+        const std::vector<double> r = logit_correlations(
+            model, other, *source.test, {o.batch_size, o.data.loading.workers_for(o.model.threads), o.data.skip_corrupt},
+            processes, &skipped);
+        if (!processes.is_root()) return;
+        require(!r.empty(), "no images to correlate");
+        for (const auto& item : skipped) std::fprintf(stderr, "skipped %s: %s\n", item.name.c_str(), item.error.c_str());
+        if (!o.output.empty()) {
+            Tensor values = xt::zeros<float>({r.size()});
+            std::copy(r.begin(), r.end(), values.begin());
+            io::save_npy(o.output, values);
+        }
+        std::vector<double> sorted = r;
+        std::sort(sorted.begin(), sorted.end());
+        const double mean = std::accumulate(r.begin(), r.end(), 0.0) / double(r.size());
+        std::printf("logit correlation of %s and %s: mean %.4f  median %.4f  (%zu images)\n",
+                    model.architecture().name.c_str(), other.architecture().name.c_str(), mean,
+                    sorted[sorted.size() / 2], r.size());
+    });
+}
+
 struct SaliencyOptions {
     ModelOptions model;
     std::string input, output;
@@ -423,6 +473,8 @@ inline void add_train_commands(CLI::App& app, distributed::Communicator& process
     add_command<TrainOptions>(app, processes, "train", "train or fine-tune a BagNet (the built-in Fashion-MNIST recipe, or "
                                             "your own data)", run_train);
     add_command<EvaluateOptions>(app, processes, "evaluate", "loss, top-1 and top-5 accuracy on a data set", run_evaluate);
+    add_command<CorrelateOptions>(app, processes, "correlate",
+                                  "per-image Pearson correlation of two models' logits over a data set", run_correlate);
     add_command<SaliencyOptions>(app, processes, "saliency", "the gradient of a class logit with respect to the input",
                                  run_saliency);
 }

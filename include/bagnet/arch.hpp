@@ -1,6 +1,6 @@
 #pragma once
-// What a BagNet is made of: configurations (compile-time facts about a family of
-// models) and the layer-by-layer description every backend executes.
+// The networks bagnet knows: BagNet configurations (compile-time facts about a
+// family of models), the graphs built from them, and a standard ResNet-50.
 //
 // A BagNet is a ResNet-50-like network whose receptive field is capped at q x q:
 // only the first block of the first few stages keeps a 3x3 convolution, and no
@@ -8,12 +8,13 @@
 // widens the receptive field by twice the product of the strides before it.
 #include <array>
 #include <cstddef>
-#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "bagnet/error.hpp"
+#include "bagnet/layers/graph.hpp"
+#include "bagnet/layers/shapes.hpp"
 
 namespace bagnet {
 
@@ -97,69 +98,20 @@ constexpr bool valid_patch_size(int q) {
 
 // ---- The runtime description ----------------------------------------------
 
-struct ConvSpec {
-    std::string name;  // state_dict prefix, e.g. "layer1.0.conv2"
-    int in_channels = 0, out_channels = 0, kernel = 1, stride = 1, padding = 0;
-    bool bias = false;
-    std::vector<std::size_t> weight_shape() const {
-        return {std::size_t(out_channels), std::size_t(in_channels), std::size_t(kernel),
-                std::size_t(kernel)};
-    }
-    // Output extent along one spatial axis; < 1 means the input is too small.
-    int output_size(int input) const {
-        const int span = input + 2 * padding - kernel;
-        return span < 0 ? 0 : span / stride + 1;
-    }
-};
-
-struct BatchNormSpec {
-    std::string name;
-    int channels = 0;
-    double eps = 1e-5;
-    double momentum = 0.1;  // PyTorch convention: new = (1 - m) old + m batch
-};
-
-// conv1 -> bn1 -> relu -> conv2 -> bn2 -> relu -> conv3 -> bn3, plus shortcut
-// (identity or projection conv + bn), cropped to the main path's top-left, then relu.
-struct BottleneckSpec {
-    ConvSpec conv1, conv2, conv3;
-    BatchNormSpec bn1, bn2, bn3;
-    std::optional<ConvSpec> projection;
-    std::optional<BatchNormSpec> projection_bn;
-    int in_channels() const { return conv1.in_channels; }
-    int out_channels() const { return conv3.out_channels; }
-};
-
-struct LinearSpec {
-    std::string name;
-    int in_features = 0, out_features = 0;
-};
-
-// Stem convolutions applied in sequence without a nonlinearity, then stem_bn, relu;
-// then the bottleneck blocks; then a per-location linear classifier whose outputs
-// are averaged over space.
+// A named network: its graph (the one description every backend compiles) and the
+// facts about it that the explain and robustness code read.
 struct Architecture {
-    std::string name;  // e.g. "bagnet33"
-    int patch_size = 0;
+    std::string name;    // e.g. "bagnet33"
+    int patch_size = 0;  // q: the receptive field of a logit-map entry; 0 where convolutions pad
+                         // (a standard CNN: its logit map has no patch geometry)
     int in_channels = 0;
-    std::vector<ConvSpec> stem;
-    BatchNormSpec stem_bn;
-    std::vector<BottleneckSpec> blocks;
-    LinearSpec fc;
+    Graph graph;
 
-    int classes() const { return fc.out_features; }
+    int classes() const { return head().out_features; }
+    const LinearSpec& head() const { return *head_of(graph).linear; }
 
     // Spatial extent of the logit map for an input extent; < 1 if too small.
-    int map_size(int input) const {
-        int size = input;
-        for (const auto& conv : stem) size = conv.output_size(size);
-        for (const auto& block : blocks) {
-            size = block.conv1.output_size(size);
-            size = block.conv2.output_size(size);
-            size = block.conv3.output_size(size);
-        }
-        return size;
-    }
+    int map_size(int input) const { return feature_extent(graph, input); }
 
     // Smallest input extent that gives a logit map of at least 1 x 1.
     int min_input_size() const {
@@ -180,54 +132,88 @@ struct stem_bn_momentum<Config, std::void_t<decltype(Config::stem_bn_momentum)>>
     static constexpr double value = Config::stem_bn_momentum;
 };
 
-inline ConvSpec conv(std::string name, int in, int out, int kernel, int stride) {
-    return ConvSpec{std::move(name), in, out, kernel, stride, 0, false};
+inline ConvSpec conv(std::string name, int in, int out, int kernel, int stride, int padding = 0) {
+    return ConvSpec{std::move(name), in, out, kernel, stride, padding, false};
 }
 inline BatchNormSpec batch_norm(std::string name, int channels, double momentum = 0.1) {
     return BatchNormSpec{std::move(name), channels, 1e-5, momentum};
 }
+
+// One bottleneck: conv1 (1x1) -> bn1 -> relu -> conv2 (k x k, the block's stride) -> bn2 -> relu
+// -> conv3 (1x1) -> bn3, plus the shortcut (x, or a 1x1 projection + bn where the shape
+// changes) cropped to the main path's top-left, then relu. Returns the block's output value.
+inline int bottleneck(Graph& g, int x, const std::string& prefix, int in, int width, int kernel, int stride,
+                      int padding, bool projection) {
+    const int out = width * bottleneck_expansion;
+    int main = g.relu(g.batch_norm(g.convolution(x, conv(prefix + "conv1", in, width, 1, 1)),
+                                   batch_norm(prefix + "bn1", width)));
+    main = g.relu(g.batch_norm(g.convolution(main, conv(prefix + "conv2", width, width, kernel, stride, padding)),
+                               batch_norm(prefix + "bn2", width)));
+    main = g.batch_norm(g.convolution(main, conv(prefix + "conv3", width, out, 1, 1)), batch_norm(prefix + "bn3", out));
+    const int shortcut = projection ? g.batch_norm(g.convolution(x, conv(prefix + "downsample.0", in, out, 1, stride)),
+                                                   batch_norm(prefix + "downsample.1", out))
+                                    : x;
+    return g.relu(g.add_cropped(main, shortcut));
+}
+
+// The four stages of bottlenecks of a configuration (the one block loop): stage s has
+// Config::blocks[s] blocks of width Config::widths[s], the first with Config::strides[s]
+// and a projection shortcut; kernel(s, i) and padding give block i's middle convolution.
+template <class Config, class Kernel>
+int bottleneck_stages(Graph& g, int x, int& channels, Kernel kernel, int padding) {
+    for (std::size_t s = 0; s < Config::widths.size(); ++s)
+        for (int i = 0; i < Config::blocks[s]; ++i) {
+            const std::string prefix = "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".";
+            x = bottleneck(g, x, prefix, channels, Config::widths[s], kernel(int(s), i), i == 0 ? Config::strides[s] : 1,
+                           padding, i == 0);
+            channels = Config::widths[s] * bottleneck_expansion;
+        }
+    return x;
+}
 }  // namespace detail
 
 // The BagNet-q of a configuration; `classes` overrides the configuration's head size.
+// Stem: a 1x1 and a 3x3 convolution without nonlinearity between them, then batch
+// norm and ReLU; then the stages, no convolution padded; then the spatial mean and the
+// linear head (the same function as averaging the per-location logits, for a fraction of the work).
 template <class Config>
 Architecture make_architecture(int q, int classes = Config::classes) {
     const int n3x3 = stages_with_3x3<Config>(q);
     require(n3x3 >= 0, "patch size " + std::to_string(q) + " is impossible for this configuration");
     require(classes >= 1, "the class count must be at least 1, got " + std::to_string(classes));
-    using detail::batch_norm;
-    using detail::conv;
-    Architecture arch;
-    arch.name = "bagnet" + std::to_string(q);
-    arch.patch_size = q;
-    arch.in_channels = Config::in_channels;
-    arch.stem = {conv("conv1", Config::in_channels, Config::stem_width, 1, 1),
-                 conv("conv2", Config::stem_width, Config::stem_width, 3, 1)};
-    arch.stem_bn = batch_norm("bn1", Config::stem_width, detail::stem_bn_momentum<Config>::value);
+    Architecture arch{"bagnet" + std::to_string(q), q, Config::in_channels, {}};
+    Graph& g = arch.graph;
+    int x = g.convolution(Graph::input, detail::conv("conv1", Config::in_channels, Config::stem_width, 1, 1));
+    x = g.convolution(x, detail::conv("conv2", Config::stem_width, Config::stem_width, 3, 1));
+    x = g.relu(g.batch_norm(x, detail::batch_norm("bn1", Config::stem_width, detail::stem_bn_momentum<Config>::value)));
     int channels = Config::stem_width;
-    for (std::size_t s = 0; s < Config::widths.size(); ++s) {
-        const int width = Config::widths[s];
-        const int out = width * bottleneck_expansion;
-        for (int i = 0; i < Config::blocks[s]; ++i) {
-            const std::string prefix = "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".";
-            const bool first = i == 0;
-            const int stride = first ? Config::strides[s] : 1;
-            const int kernel = first && int(s) < n3x3 ? 3 : 1;
-            BottleneckSpec block;
-            block.conv1 = conv(prefix + "conv1", channels, width, 1, 1);
-            block.bn1 = batch_norm(prefix + "bn1", width);
-            block.conv2 = conv(prefix + "conv2", width, width, kernel, stride);
-            block.bn2 = batch_norm(prefix + "bn2", width);
-            block.conv3 = conv(prefix + "conv3", width, out, 1, 1);
-            block.bn3 = batch_norm(prefix + "bn3", out);
-            if (first) {
-                block.projection = conv(prefix + "downsample.0", channels, out, 1, stride);
-                block.projection_bn = batch_norm(prefix + "downsample.1", out);
-            }
-            arch.blocks.push_back(std::move(block));
-            channels = out;
-        }
-    }
-    arch.fc = LinearSpec{"fc", channels, classes};
+    x = detail::bottleneck_stages<Config>(
+        g, x, channels, [&](int stage, int block) { return block == 0 && stage < n3x3 ? 3 : 1; }, 0);
+    g.linear(g.spatial_mean(x), LinearSpec{"fc", channels, classes});
+    require(receptive_field(g) == q && !pads(g), "internal: " + arch.name + " is not a bag of " + std::to_string(q) +
+                                                     "-pixel patches");
+    return arch;
+}
+
+// torchvision's resnet50 layout (version 1.5: the stride on the 3x3 convolution).
+struct resnet50_layout {
+    static constexpr std::array<int, 4> widths{64, 128, 256, 512};
+    static constexpr std::array<int, 4> blocks{3, 4, 6, 3};
+    static constexpr std::array<int, 4> strides{1, 2, 2, 2};
+};
+
+// A standard ResNet-50, key for key torchvision's resnet50: 7x7 stride-2 padded stem,
+// 3x3 stride-2 padded max-pool, padded 3x3 convolutions, global average pool, fc.
+// The BagNets' comparison network: the same layers, the receptive field unbounded.
+inline Architecture resnet50_architecture(int classes = imagenet::classes, int in_channels = 3) {
+    require(classes >= 1, "the class count must be at least 1, got " + std::to_string(classes));
+    Architecture arch{"resnet50", 0, in_channels, {}};
+    Graph& g = arch.graph;
+    int x = g.convolution(Graph::input, detail::conv("conv1", in_channels, 64, 7, 2, 3));
+    x = g.max_pool(g.relu(g.batch_norm(x, detail::batch_norm("bn1", 64))), MaxPoolSpec{3, 2, 1});
+    int channels = 64;
+    x = detail::bottleneck_stages<resnet50_layout>(g, x, channels, [](int, int) { return 3; }, 1);
+    g.linear(g.spatial_mean(x), LinearSpec{"fc", channels, classes});
     return arch;
 }
 
@@ -238,9 +224,9 @@ inline Architecture imagenet_architecture(const std::string& name, int classes =
     throw Error("unknown architecture '" + name + "' (expected bagnet9, bagnet17 or bagnet33)");
 }
 
-// Any named BagNet: "bagnet9|17|33" (ImageNet), "small<q>" and "fashion<q>" (28 x 28
+// Any named network: "bagnet9|17|33" (ImageNet), "small<q>" and "fashion<q>" (28 x 28
 // grey images; q = 3, 5, 9, 17 or 25), "fashionfine<q>" (output stride 2; q = 3, 5, 9,
-// 13 or 17). `classes` > 0 overrides the configuration's head.
+// 13 or 17), "resnet50" (torchvision's). `classes` > 0 overrides the configuration's head.
 inline Architecture architecture_by_name(const std::string& name, int classes = 0) {
     auto patch_size = [&](const std::string& prefix) -> int {
         if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return -1;
@@ -250,7 +236,8 @@ inline Architecture architecture_by_name(const std::string& name, int classes = 
     };
     const std::string known =
         "expected bagnet9, bagnet17, bagnet33, fashion<q> or small<q> with q = 3, 5, 9, 17 or 25, "
-        "or fashionfine<q> with q = 3, 5, 9, 13 or 17";
+        "fashionfine<q> with q = 3, 5, 9, 13 or 17, or resnet50";
+    if (name == "resnet50") return resnet50_architecture(classes > 0 ? classes : imagenet::classes);
     if (const int q = patch_size("bagnet"); q >= 0) {
         require(q == 9 || q == 17 || q == 33, "unknown architecture '" + name + "' (" + known + ")");
         return make_architecture<imagenet>(q, classes > 0 ? classes : imagenet::classes);

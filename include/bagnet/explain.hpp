@@ -6,6 +6,7 @@
 #include "bagnet/explain/gradient_attribution.hpp"
 #include "bagnet/explain/heatmap.hpp"
 #include "bagnet/explain/heatmap_picture.hpp"
+#include "bagnet/explain/logit_correlation.hpp"
 #include "bagnet/explain/masking.hpp"
 #include "bagnet/explain/patch_grid.hpp"
 #include "bagnet/explain/picture.hpp"

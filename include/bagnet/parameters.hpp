@@ -18,46 +18,10 @@ namespace bagnet {
 
 using Shape = std::vector<std::size_t>;
 
-struct ParameterSlot {
-    std::string key;
-    Shape shape;
-    bool is_counter = false;  // batch norm's num_batches_tracked: an int64 in PyTorch files
-};
+using ParameterSlot = LayerTensor;
 
-namespace detail {
-inline void add_conv(std::vector<ParameterSlot>& slots, const ConvSpec& conv) {
-    slots.push_back({conv.name + ".weight", conv.weight_shape()});
-    if (conv.bias) slots.push_back({conv.name + ".bias", {std::size_t(conv.out_channels)}});
-}
-inline void add_batch_norm(std::vector<ParameterSlot>& slots, const BatchNormSpec& bn) {
-    const Shape per_channel{std::size_t(bn.channels)};
-    for (const char* field : {".weight", ".bias", ".running_mean", ".running_var"})
-        slots.push_back({bn.name + field, per_channel});
-    slots.push_back({bn.name + ".num_batches_tracked", {}, true});
-}
-}  // namespace detail
-
-// Every tensor an architecture owns, in state_dict order.
-inline std::vector<ParameterSlot> parameter_slots(const Architecture& arch) {
-    std::vector<ParameterSlot> slots;
-    for (const auto& conv : arch.stem) detail::add_conv(slots, conv);
-    detail::add_batch_norm(slots, arch.stem_bn);
-    for (const auto& block : arch.blocks) {
-        detail::add_conv(slots, block.conv1);
-        detail::add_batch_norm(slots, block.bn1);
-        detail::add_conv(slots, block.conv2);
-        detail::add_batch_norm(slots, block.bn2);
-        detail::add_conv(slots, block.conv3);
-        detail::add_batch_norm(slots, block.bn3);
-        if (block.projection) {
-            detail::add_conv(slots, *block.projection);
-            detail::add_batch_norm(slots, *block.projection_bn);
-        }
-    }
-    slots.push_back({arch.fc.name + ".weight", {std::size_t(arch.fc.out_features), std::size_t(arch.fc.in_features)}});
-    slots.push_back({arch.fc.name + ".bias", {std::size_t(arch.fc.out_features)}});
-    return slots;
-}
+// Every tensor an architecture owns, in state_dict order, derived from its graph.
+inline std::vector<ParameterSlot> parameter_slots(const Architecture& arch) { return tensors_of(arch.graph); }
 
 class Parameters {
 public:

@@ -7,7 +7,7 @@
 #include "bagnet/train/backprop.hpp"
 #include "bagnet/train/checkpoint.hpp"
 #include "bagnet/train/data.hpp"
-#include "bagnet/train/graph.hpp"
+#include "bagnet/layers/graph.hpp"
 #include "bagnet/train/input_gradient.hpp"
 #include "bagnet/train/loop.hpp"
 #include "bagnet/train/loss.hpp"

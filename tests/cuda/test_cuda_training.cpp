@@ -20,7 +20,6 @@ using bagnet::testing::max_relative_error;
 using bagnet::testing::norm_relative_error;
 using bagnet::testing::random_input;
 using bagnet::testing::random_parameters;
-using train::Graph;
 using train::Mode;
 
 TEST_CASE("cuda training ops equal the reference on single layers", "[train][cuda]") {
@@ -40,10 +39,10 @@ TEST_CASE("cuda training ops equal the reference where layers run fused or compo
 }
 
 TEST_CASE("cuda training ops equal the reference on whole BagNets", "[cuda][train]") {
-    const Graph small = train::graph_of(make_architecture<bagnet::small<10, 1>>(9));
+    const Graph small = make_architecture<bagnet::small<10, 1>>(9).graph;
     compare_training_backends<cuda>(small, random_parameters(small, 3), random_input(4, 1, 28, 28, 4), Mode::training,
                                     2e-4);
-    const Graph big = train::graph_of(make_architecture<imagenet>(17, 7));
+    const Graph big = make_architecture<imagenet>(17, 7).graph;
     compare_training_backends<cuda>(big, random_parameters(big, 5), random_input(2, 3, 41, 34, 6), Mode::evaluation,
                                     1e-4);
 }

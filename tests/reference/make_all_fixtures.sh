@@ -54,3 +54,7 @@ done
 # Data-parallel training by PyTorch DDP (gloo, 2 processes, per-process batch norm): two SGD steps of
 # the small BagNet-9, for the simulated processes (tests/test_train_pytorch.cpp) and mpirun -np 2.
 "$PYTHON" "$HERE/make_ddp_fixture.py" --steps 2 --batch 16 --seed 31 --lr 0.01 --out "$DIR/train_ddp_small9"
+
+# A standard CNN beside the BagNets: torchvision's resnet50 (random weights, 10 classes) on an odd,
+# non-square input, eval-mode logits and logit map and one SGD step (tests/test_resnet.cpp).
+"$PYTHON" "$HERE/make_resnet_fixture.py" --height 67 --width 59 --batch 2 --seed 41 --out "$DIR/resnet50"

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "bagnet/explain/attribution_benchmark.hpp"
-// The cpu backend's backward ops; the reference backend's come with train/ops.hpp.
+// The cpu backend's backward ops; the reference backend's come with train/backprop.hpp.
 #include "bagnet/backend/onednn/training.hpp"
 #include "bagnet/train/input_gradient.hpp"
 

@@ -12,11 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "bagnet/backend/fold.hpp"
+#include "bagnet/backend/reference/training.hpp"
 #include "bagnet/distributed/communicator.hpp"
-#include "bagnet/layers/fold.hpp"
+#include "bagnet/layers/contract.hpp"
+#include "bagnet/layers/graph.hpp"
+#include "bagnet/layers/shapes.hpp"
 #include "bagnet/parameters.hpp"
-#include "bagnet/train/graph.hpp"
-#include "bagnet/train/ops.hpp"
 #include "bagnet/train/sync_batch_norm.hpp"
 
 namespace bagnet::train {
@@ -42,8 +44,6 @@ struct Tape {
 };
 
 namespace detail {
-using Shape4 = std::array<std::size_t, 4>;
-
 inline Shape4 shape4(const Tensor4& x) { return {x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]}; }
 
 inline BatchStatistics running_statistics(const BatchNormSpec& bn, const Parameters& params) {
@@ -57,11 +57,10 @@ inline BatchStatistics running_statistics(const BatchNormSpec& bn, const Paramet
 //   runs inside that layer (one pass instead of two; oneDNN fuses it into batch
 //   norm, forward and backward). The layer's own output value then stays empty.
 // - a crop-and-add may write its sum over its main input when nothing else reads
-//   that input and no backward pass needs it (a ReLU's backward reads its output).
+//   that input and no backward pass needs it (a ReLU's and a max-pool's backward read it).
 // - a bias-free 1x1 convolution read only by the convolution after it (the BagNet
-//   stem) is composed with it into one convolution where that costs fewer
-//   multiplications: for BagNet-33 the stem's 3x3 convolution then sees 3 input
-//   channels instead of 64. Its gradient splits back exactly (split_composed_gradient).
+//   stem) is composed with it where that is cheaper (composes_with_next); its
+//   gradient splits back exactly (split_composed_gradient).
 struct Fusion {
     std::vector<bool> relu_inside;        // by layer: layer i also applies ReLU layer i + 1
     std::vector<bool> overwrite_main;     // by layer: add_cropped i may overwrite its main input
@@ -76,11 +75,7 @@ struct Fusion {
 inline Fusion fusion_of(const Graph& graph) {
     const auto& layers = graph.layers();
     const std::size_t n = layers.size();
-    std::vector<int> readers(n + 1, 0);
-    for (const auto& layer : layers) {
-        ++readers[std::size_t(layer.input)];
-        if (layer.shortcut >= 0) ++readers[std::size_t(layer.shortcut)];
-    }
+    const std::vector<int> readers = graph.readers();
     Fusion fusion{std::vector<bool>(n, false), std::vector<bool>(n, false), std::vector<bool>(n, false)};
     for (std::size_t i = 0; i + 1 < n; ++i) {
         const Layer& next = layers[i + 1];
@@ -88,17 +83,7 @@ inline Fusion fusion_of(const Graph& graph) {
         fusion.relu_inside[i] =
             (layers[i].kind == LayerKind::batch_norm || layers[i].kind == LayerKind::add_cropped) &&
             next.kind == LayerKind::relu && sole_reader;
-        const ConvSpec& a = layers[i].conv;
-        const ConvSpec& b = next.conv;
-        // Multiplications per output location: composed, against the two convolutions apart.
-        const long taps = long(b.kernel) * b.kernel,
-                   composed_cost = long(a.in_channels) * b.out_channels * taps;
-        const long separate_cost =
-            long(a.in_channels) * a.out_channels + long(a.out_channels) * b.out_channels * taps;
-        fusion.compose_with_next[i] = layers[i].kind == LayerKind::convolution &&
-                                      next.kind == LayerKind::convolution && sole_reader && a.kernel == 1 &&
-                                      a.stride == 1 && a.padding == 0 && !a.bias && !fusion.composed(i) &&
-                                      composed_cost <= separate_cost;
+        fusion.compose_with_next[i] = !fusion.composed(i) && composes_with_next(graph, readers, i);
     }
     for (std::size_t i = 0; i < n; ++i) {
         const Layer& layer = layers[i];
@@ -106,22 +91,12 @@ inline Fusion fusion_of(const Graph& graph) {
             readers[std::size_t(layer.input)] != 1)
             continue;
         const std::size_t producer = std::size_t(layer.input) - 1;
-        fusion.overwrite_main[i] = layers[producer].kind != LayerKind::relu && !fusion.relu_inside[producer];
+        fusion.overwrite_main[i] = layers[producer].kind != LayerKind::relu &&
+                                   layers[producer].kind != LayerKind::max_pool && !fusion.relu_inside[producer];
     }
     return fusion;
 }
 
-// Convolutions i - 1 and i of a graph as one (Fusion::compose_with_next[i - 1]).
-inline FoldedConv composed_convolution(const std::vector<Layer>& layers, std::size_t i,
-                                       const Parameters& params) {
-    ConvSpec second = layers[i].conv;
-    second.padding = 0;  // a 1x1 convolution without bias maps zero padding to zero padding
-    second.bias = false;
-    FoldedConv composed = compose_convolutions({layers[i - 1].conv, second}, params);
-    composed.spec = layers[i].conv;
-    composed.spec.in_channels = layers[i - 1].conv.in_channels;
-    return composed;
-}
 }  // namespace detail
 
 template <class Backend>
@@ -136,51 +111,35 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
     TapeOf<Backend> tape;
     tape.mode = mode;
     tape.synchronised = mode == Mode::training ? synchronised : nullptr;
+    tape.shapes = value_shapes(graph, detail::shape4(x));  // every layer's input checked before any work
     tape.values.reserve(graph.layers().size() + 1);
     tape.values.push_back(ops.import(x));
-    tape.shapes.push_back(detail::shape4(x));
-    auto push = [&](auto value, const detail::Shape4& shape) {
-        tape.values.push_back(std::move(value));
-        tape.shapes.push_back(shape);
-    };
     for (std::size_t i = 0; i < graph.layers().size(); ++i) {
         const Layer& layer = graph.layers()[i];
         const auto& in = tape.values[std::size_t(layer.input)];
-        const detail::Shape4 shape = tape.shapes[std::size_t(layer.input)];
+        const Shape4& shape = tape.shapes[std::size_t(layer.input)];
         // A layer fused with the ReLU after it leaves its own value empty.
-        auto push_fused = [&](auto value, const detail::Shape4& out_shape) {
-            if (fusion.relu_inside[i]) push(typename TrainingOps<Backend>::Value{}, out_shape);
-            push(std::move(value), out_shape);
+        auto push_fused = [&](auto value) {
+            if (fusion.relu_inside[i]) tape.values.emplace_back();
+            tape.values.push_back(std::move(value));
         };
         switch (layer.kind) {
         case LayerKind::convolution: {
             const ConvSpec& conv = layer.conv;
             const Tensor* bias = conv.bias ? &params.at(conv.name + ".bias") : nullptr;
-            require(shape[2] + 2 * std::size_t(conv.padding) >= std::size_t(conv.kernel) &&
-                        shape[3] + 2 * std::size_t(conv.padding) >= std::size_t(conv.kernel),
-                    conv.name + ": input " + shape_string(shape) + " is smaller than its kernel");
-            require(int(shape[1]) == conv.in_channels, conv.name + " expects " +
-                                                           std::to_string(conv.in_channels) +
-                                                           " input channels, got " + shape_string(shape));
-            const detail::Shape4 out_shape{shape[0], std::size_t(conv.out_channels),
-                                           std::size_t(conv.output_size(int(shape[2]))),
-                                           std::size_t(conv.output_size(int(shape[3])))};
             if (fusion.compose_with_next[i]) {  // computed with the next layer; its value stays empty
-                push(typename TrainingOps<Backend>::Value{}, out_shape);
+                tape.values.emplace_back();
             } else if (fusion.composed(i)) {
-                const FoldedConv composed = detail::composed_convolution(graph.layers(), i, params);
-                push(ops.convolution(tape.values[std::size_t(graph.layers()[i - 1].input)], composed.spec,
-                                     composed.weight, bias),
-                     out_shape);
+                const FoldedConv composed = composed_convolution(graph, i, params);
+                tape.values.push_back(ops.convolution(tape.values[std::size_t(graph.layers()[i - 1].input)],
+                                                      composed.spec, composed.weight, bias));
             } else {
-                push(ops.convolution(in, conv, params.at(conv.name + ".weight"), bias), out_shape);
+                tape.values.push_back(ops.convolution(in, conv, params.at(conv.name + ".weight"), bias));
             }
             break;
         }
         case LayerKind::batch_norm: {
             const auto& bn = layer.batch_norm;
-            require(int(shape[1]) == bn.channels, bn.name + " expects " + std::to_string(bn.channels) +
-                                                      " channels, got " + shape_string(shape));
             const Tensor& gamma = params.at(bn.name + ".weight");
             const Tensor& beta = params.at(bn.name + ".bias");
             const bool relu = fusion.relu_inside[i];
@@ -191,45 +150,34 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
                                                    "channel over all processes");
                 ref::batch_norm_inference(y, bn, gamma, beta, stats.mean, stats.variance);
                 if (relu) ref::relu(y);
-                push_fused(ops.import(std::move(y)), shape);
+                push_fused(ops.import(std::move(y)));
             } else if (mode == Mode::training) {
                 require(shape[0] * shape[2] * shape[3] > 1,
                         bn.name +
                             ": batch norm in training mode needs more than one value per channel (batch of 1 "
                             "with a 1 x 1 map)");
-                push_fused(ops.batch_norm_training(in, bn, gamma, beta, tape.statistics[i], relu), shape);
+                push_fused(ops.batch_norm_training(in, bn, gamma, beta, tape.statistics[i], relu));
             } else {
-                push_fused(ops.batch_norm_inference(in, bn, gamma, beta,
-                                                    detail::running_statistics(bn, params), relu),
-                           shape);
+                push_fused(
+                    ops.batch_norm_inference(in, bn, gamma, beta, detail::running_statistics(bn, params), relu));
             }
             break;
         }
         case LayerKind::relu:
-            if (!fusion.relu_fused(i)) push(ops.relu(in), shape);
+            if (!fusion.relu_fused(i)) tape.values.push_back(ops.relu(in));
             break;
-        case LayerKind::add_cropped: {
-            const detail::Shape4& shortcut = tape.shapes[std::size_t(layer.shortcut)];
-            require(shortcut[0] == shape[0] && shortcut[1] == shape[1] && shortcut[2] >= shape[2] &&
-                        shortcut[3] >= shape[3],
-                    "add_cropped: shortcut " + shape_string(shortcut) + " cannot be cropped to " +
-                        shape_string(shape));
+        case LayerKind::add_cropped:
             push_fused(ops.add_cropped(in, tape.values[std::size_t(layer.shortcut)], fusion.relu_inside[i],
-                                       fusion.overwrite_main[i]),
-                       shape);
+                                       fusion.overwrite_main[i]));
             break;
-        }
+        case LayerKind::max_pool: tape.values.push_back(ops.max_pool(in, layer.pool)); break;
         case LayerKind::spatial_mean:
-            push(ops.import(ref::spatial_mean_nchw(ops.to_tensor(in))), {shape[0], shape[1], 1, 1});
+            tape.values.push_back(ops.import(ref::spatial_mean_nchw(ops.to_tensor(in))));
             break;
         case LayerKind::linear: {
             const LinearSpec& linear = layer.linear;
-            require(shape[1] == std::size_t(linear.in_features) && shape[2] == 1 && shape[3] == 1,
-                    linear.name + " expects N x " + std::to_string(linear.in_features) + " x 1 x 1, got " +
-                        shape_string(shape));
-            push(ops.import(ref::linear(ops.to_tensor(in), params.at(linear.name + ".weight"),
-                                        params.at(linear.name + ".bias"))),
-                 {shape[0], std::size_t(linear.out_features), 1, 1});
+            tape.values.push_back(ops.import(ref::linear(ops.to_tensor(in), params.at(linear.name + ".weight"),
+                                                         params.at(linear.name + ".bias"))));
             break;
         }
         }
@@ -284,12 +232,9 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
     const detail::Fusion fusion = detail::fusion_of(graph);
     auto trains = [&](const std::string& key) { return options.parameter_gradients && !options.frozen.count(key); };
     auto has_trained_parameter = [&](const Layer& layer) {
-        switch (layer.kind) {
-        case LayerKind::convolution: return trains(layer.conv.name + ".weight") || (layer.conv.bias && trains(layer.conv.name + ".bias"));
-        case LayerKind::batch_norm: return trains(layer.batch_norm.name + ".weight") || trains(layer.batch_norm.name + ".bias");
-        case LayerKind::linear: return trains(layer.linear.name + ".weight") || trains(layer.linear.name + ".bias");
-        default: return false;
-        }
+        for (const auto& t : tensors_of(layer))
+            if (t.trainable && trains(t.key)) return true;
+        return false;
     };
     // needs[v]: some consumer of d loss / d value v exists below it.
     std::vector<bool> needs(layers.size() + 1, false);
@@ -328,7 +273,7 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
             if (fusion.composed(i)) {  // layer i - 1 is inside: differentiate both here
                 const Layer& first = layers[i - 1];
                 const bool need_first_input = needs[std::size_t(first.input)];
-                const FoldedConv composed = detail::composed_convolution(layers, i, params);
+                const FoldedConv composed = composed_convolution(graph, i, params);
                 auto g = ops.convolution_backward(tape.values[std::size_t(first.input)], std::move(dy),
                                                   composed.spec, composed.weight, need_first_input);
                 auto [second_weight, first_weight] = split_composed_gradient(
@@ -380,6 +325,10 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
             if (needs[std::size_t(layer.shortcut)])
                 accumulate(layer.shortcut, ops.uncrop(dy, tape.values[std::size_t(layer.shortcut)]));
             accumulate(layer.input, std::move(dy));
+            break;
+        case LayerKind::max_pool:
+            if (need_input)
+                accumulate(layer.input, ops.max_pool_backward(in, tape.values[i + 1], std::move(dy), layer.pool));
             break;
         case LayerKind::spatial_mean:
             accumulate(layer.input, ops.import(ref::spatial_mean_backward(

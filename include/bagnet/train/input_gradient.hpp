@@ -18,7 +18,7 @@ Tensor4 input_gradient(const Model<Backend>& model, const Tensor4& x, const Tens
     require(weights.shape()[0] == x.shape()[0] && int(weights.shape()[1]) == arch.classes(),
             "input_gradient: class weights of shape " + shape_string(weights.shape()) + " for a batch of " +
                 std::to_string(x.shape()[0]) + " and " + std::to_string(arch.classes()) + " classes");
-    const train::Graph graph = train::graph_of(arch);
+    const Graph& graph = arch.graph;
     auto& ops = train::training_ops<Backend>();
     const auto tape = train::forward(ops, graph, model.parameters(), x, train::Mode::evaluation);
     Tensor4 seed = xt::zeros<float>(tape.output().shape());

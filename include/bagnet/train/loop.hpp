@@ -92,7 +92,7 @@ StepReport train_step(Model<Backend>& model, Optimizer& optimizer, const Batch& 
     distributed::Communicator* processes =
         options.processes && options.processes->size() > 1 ? options.processes : nullptr;
     distributed::Communicator* synchronised = options.sync_batch_norm ? processes : nullptr;
-    const Graph graph = graph_of(model.architecture());
+    const Graph& graph = model.architecture().graph;
     auto& ops = training_ops<Backend>();
     const std::size_t n = batch.labels.size();
     const std::vector<double> shares = detail::share_sizes(n, processes);

@@ -1,17 +1,20 @@
 #pragma once
 // A compiled forward pass for one input shape and precision on an NVIDIA GPU.
 //
-// The algebra is the CPU plan's (batch norm folded into the convolutions, the
-// stem's two linear convolutions composed into one). On the GPU: activations in
-// bf16 or fp32 (channels-last for tensor cores, channels-first for strict fp32),
-// cuDNN convolutions with the
-// algorithm cuDNN measures fastest for each shape, bias + ReLU fused into the
-// convolution where cuDNN accepts it, one small kernel for bias + cropped residual
-// + ReLU where it does not, and the head on cuBLAS. Weights, activations and the
-// workspace stay on the device: run() copies the input in and the result out,
-// nothing else crosses the bus.
+// Compiled from the graph's inference pass (backend/inference_pass.hpp), so the
+// algebra is the CPU plan's (batch norm folded into the convolutions, the stem's two
+// linear convolutions composed into one, the residual add and ReLU in the step of
+// the convolution before them). On the GPU: activations in bf16 or fp32
+// (channels-last for tensor cores, channels-first for strict fp32), cuDNN
+// convolutions with the algorithm cuDNN measures fastest for each shape, bias + ReLU
+// fused into the convolution where cuDNN accepts it, one small kernel for bias +
+// cropped residual + ReLU where it does not, max-pools on cuDNN and the head on
+// cuBLAS. Every value is computed in full (the epilogue reads a shortcut's top-left
+// corner in place), in a few arenas, each reused once the value in it has been read
+// for the last time. Weights, activations and the workspace stay on the device:
+// run() copies the input in and the result out, nothing else crosses the bus.
 //
-// Uses cuDNN's legacy convolution API (deprecated in cuDNN 9, still shipped and supported).
+// Uses cuDNN's legacy convolution and pooling API (deprecated in cuDNN 9, still shipped and supported).
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -21,13 +24,14 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "bagnet/arch.hpp"
 #include "bagnet/backend/backend.hpp"
 #include "bagnet/backend/cuda/kernels.hpp"
 #include "bagnet/backend/cuda/runtime.hpp"
-#include "bagnet/layers/fold.hpp"
+#include "bagnet/backend/inference_pass.hpp"
 #include "bagnet/parameters.hpp"
 
 namespace bagnet::gpu {
@@ -76,30 +80,17 @@ public:
         if (type_ == DataType::bf16) require_bf16_support();
         const int n = input_shape[0];
         image_channels_ = input_shape[1];
-        input_ = {Slot::input, n, input_shape[2], input_shape[3], padded_channels(input_shape[1], type_, layout_)};
-        reserve(input_, size_of(type_));
-
-        Activation x = add_conv(fold_stem(arch, params), input_, Slot::block_a, {true, true, std::nullopt});
-        for (const auto& block : arch.blocks) {
-            const Activation t1 =
-                add_conv(fold_conv_bn(block.conv1, block.bn1, params), x, Slot::temp1, {true, true, std::nullopt});
-            const Activation t2 =
-                add_conv(fold_conv_bn(block.conv2, block.bn2, params), t1, Slot::temp2, {true, true, std::nullopt});
-            FoldedConv c3 = fold_conv_bn(block.conv3, block.bn3, params);
-            Activation shortcut = x;
-            if (block.projection) {
-                const FoldedConv p = fold_conv_bn(*block.projection, *block.projection_bn, params);
-                // crop(conv(x) + b) = crop(conv(x)) + b: the projection's bias joins conv3's epilogue.
-                c3.bias += p.bias;
-                shortcut = add_conv(p, x, Slot::shortcut, {false, false, std::nullopt});
-            }
-            const Slot out = x.slot == Slot::block_a ? Slot::block_b : Slot::block_a;
-            x = add_conv(c3, t2, out, {true, true, shortcut});
-            require(shortcut.h >= x.h && shortcut.w >= x.w,
-                    "internal: the shortcut of " + block.conv1.name + " is smaller than the block's output");
-        }
-        features_ = x;
-        add_head(arch, params, output);
+        const InferenceProgram program =
+            compile_inference(arch.graph, params,
+                              {std::size_t(n), std::size_t(input_shape[1]), std::size_t(input_shape[2]),
+                               std::size_t(input_shape[3])});
+        input_ = {input_buffer, n, input_shape[2], input_shape[3], padded_channels(input_shape[1], type_, layout_)};
+        values_.resize(program.shapes.size());
+        values_[0] = input_;
+        for (std::size_t s = 0; s < program.steps.size(); ++s)
+            if (!program.inside[s]) release_after(program, s, add_step(program, s).arena);
+        features_ = values_[std::size_t(program.features)];
+        add_head(program, output);
         allocate_and_tune();
     }
 
@@ -147,9 +138,9 @@ public:
         if (output) download(output, output_.get(), rows * std::size_t(head.count) * sizeof(float), q);
     }
 
-    // Where the time of one run goes: each convolution step (with its algorithm,
-    // and whether bias + ReLU are fused) timed on the GPU, averaged over `repeat`
-    // runs of `input`. A tuning aid: cuda_speed --profile prints it.
+    // Where the time of one run goes: each step (a convolution with its algorithm and
+    // whether bias + ReLU are fused, or a max-pool) timed on the GPU, averaged over
+    // `repeat` runs of `input`. A tuning aid: cuda_speed --profile prints it.
     std::string profile(const float* input, int repeat) {
         run(input, nullptr);
         std::vector<cudaEvent_t> events(steps_.size() + 1);
@@ -172,23 +163,30 @@ public:
         std::string table = "step | input N x H x W x C | out C | k/s | algo | fused | ms\n";
         double sum = 0;
         for (std::size_t i = 0; i < steps_.size(); ++i) {
-            const ConvStep& s = steps_[i];
             sum += total[i];
-            table += s.name + " | " + std::to_string(s.in.n) + "x" + std::to_string(s.in.h) + "x" +
-                     std::to_string(s.in.w) + "x" + std::to_string(s.in.c) + " | " + std::to_string(s.out.c) + " | " +
-                     std::to_string(std::get<5>(s.geometry)) + "/" + std::to_string(std::get<6>(s.geometry)) + " | " +
-                     std::to_string(int(s.algo)) + " | " + (s.fused ? "yes" : "no") + " | " +
-                     std::to_string(total[i]) + "\n";
+            const auto row = [&](const auto& s, int kernel, int stride, const std::string& algo, const char* fused) {
+                return s.name + " | " + std::to_string(s.in.n) + "x" + std::to_string(s.in.h) + "x" +
+                       std::to_string(s.in.w) + "x" + std::to_string(s.in.c) + " | " + std::to_string(s.out.c) + " | " +
+                       std::to_string(kernel) + "/" + std::to_string(stride) + " | " + algo + " | " + fused + " | " +
+                       std::to_string(total[i]) + "\n";
+            };
+            if (const auto* pool = std::get_if<PoolStep>(&steps_[i])) {
+                table += row(*pool, pool->spec.kernel, pool->spec.stride, "max-pool", "-");
+            } else {
+                const ConvStep& s = std::get<ConvStep>(steps_[i]);
+                table += row(s, std::get<5>(s.geometry), std::get<6>(s.geometry), std::to_string(int(s.algo)),
+                             s.fused ? "yes" : "no");
+            }
         }
-        return table + "all convolution steps: " + std::to_string(sum) + " ms\n";
+        return table + "all steps: " + std::to_string(sum) + " ms\n";
     }
 
 private:
-    enum class Slot { input, block_a, block_b, temp1, temp2, shortcut, head, count };
+    static constexpr int input_buffer = -1;  // the arena of the input, which has a buffer of its own
 
-    // An N x H x W x C tensor living in one of the slots (buffers reused layer after layer).
+    // An N x H x W x C tensor in one of the arenas (buffers reused from step to step), or the input.
     struct Activation {
-        Slot slot = Slot::input;
+        int arena = input_buffer;
         int n = 0, h = 0, w = 0, c = 0;
         std::size_t elements() const { return std::size_t(n) * h * w * c; }
         std::size_t bytes(std::size_t element) const { return elements() * element; }
@@ -217,6 +215,16 @@ private:
         bool fused = false;  // bias + ReLU inside cudnnConvolutionBiasActivationForward
     };
 
+    struct PoolStep {
+        std::string name;
+        Activation in, out;
+        MaxPoolSpec spec;
+        TensorDescriptor x_desc{"cudnnCreateTensorDescriptor"}, y_desc{"cudnnCreateTensorDescriptor"};
+        PoolingDescriptor pool{"cudnnCreatePoolingDescriptor"};
+    };
+
+    using Step = std::variant<ConvStep, PoolStep>;
+
     // Each algorithm choice is measured once per geometry, then shared by the steps that have it.
     struct Choice {
         cudnnConvolutionFwdAlgo_t algo;
@@ -232,11 +240,9 @@ private:
                                 std::to_string(major) + ".x");
     }
 
-    void reserve(const Activation& a, std::size_t element) {
-        auto& bytes = slot_bytes_[std::size_t(a.slot)];
-        bytes = std::max(bytes, a.bytes(element));
+    void* pointer(const Activation& a) const {
+        return a.arena == input_buffer ? input_buffer_.get() : arena_buffers_[std::size_t(a.arena)].get();
     }
-    void* pointer(const Activation& a) const { return slots_[std::size_t(a.slot)].get(); }
 
     // `values` (fp32 on the host) on the device in `type`.
     DeviceBuffer to_device(const float* values, std::size_t count, DataType type, const std::string& what) const {
@@ -256,13 +262,61 @@ private:
               "cudnnSetTensor4dDescriptor");
     }
 
-    Activation add_conv(const FoldedConv& conv, const Activation& in, Slot slot, Epilogue epilogue) {
+    // The output of program step `s`, in a fresh arena; with `defer_bias`, a convolution's
+    // without its bias, which its reader adds.
+    Activation add_step(const InferenceProgram& program, std::size_t s, bool defer_bias = false) {
+        const InferenceStep& step = program.steps[s];
+        const Activation in = values_[std::size_t(step.input)];
+        // The value's natural shape, whatever its readers read: an epilogue crops a shortcut
+        // by reading its top-left with the shortcut's own height and width.
+        const Shape4& shape = program.shapes[std::size_t(step.output)];
+        Activation out{input_buffer, int(shape[0]), int(shape[2]), int(shape[3]), int(shape[1])};
+        if (step.kind == InferenceStep::Kind::max_pool) {
+            out.arena = arenas_.acquire(out.bytes(size_of(type_)));
+            add_pool(step, in, out);
+        } else {
+            std::optional<Activation> shortcut;
+            const FoldedConv* conv = &step.conv;
+            FoldedConv joined;
+            if (step.residual_step >= 0) {
+                // The shortcut computed for this step alone (a projection), just before it.
+                const InferenceStep& projection = program.steps[std::size_t(step.residual_step)];
+                // crop(conv(x) + b) = crop(conv(x)) + b: a linear projection's bias joins this step's epilogue.
+                const bool join = projection.kind == InferenceStep::Kind::convolution && !projection.relu &&
+                                  projection.residual < 0;
+                shortcut = add_step(program, std::size_t(step.residual_step), join);
+                if (join) {
+                    joined = step.conv;
+                    joined.bias += projection.conv.bias;
+                    conv = &joined;
+                }
+            } else if (step.residual >= 0) {
+                shortcut = values_[std::size_t(step.residual)];  // kept in its arena until this step has run
+            }
+            out.arena = arenas_.acquire(out.bytes(size_of(type_)));
+            add_conv(*conv, in, out, {!defer_bias, step.relu, shortcut});
+        }
+        values_[std::size_t(step.output)] = out;
+        return out;
+    }
+
+    // Gives back the arenas of the values whose last reader is step `s`, except `kept`
+    // (where the step's output lives).
+    void release_after(const InferenceProgram& program, std::size_t s, int kept) {
+        for (std::size_t v = 0; v < values_.size(); ++v)
+            if (program.last_use[v] == int(s) && values_[v].arena != input_buffer && values_[v].arena != kept)
+                arenas_.release(values_[v].arena);
+    }
+
+    void add_conv(const FoldedConv& conv, const Activation& in, const Activation& out, Epilogue epilogue) {
         const ConvSpec& s = conv.spec;
         // Only the input may have more channels (zero padding) than the convolution reads.
-        require(in.c == s.in_channels || (in.slot == Slot::input && in.c > s.in_channels),
+        require(in.c == s.in_channels || (in.arena == input_buffer && in.c > s.in_channels),
                 "internal: " + s.name + " expects " + std::to_string(s.in_channels) + " channels");
-        const Activation out{slot, in.n, s.output_size(in.h), s.output_size(in.w), s.out_channels};
-        reserve(out, size_of(type_));
+        const auto& shortcut = epilogue.shortcut;
+        require(!shortcut ||
+                    (shortcut->n == out.n && shortcut->c == out.c && shortcut->h >= out.h && shortcut->w >= out.w),
+                "internal: the shortcut of " + s.name + " does not cover its output");
         ConvStep step;
         step.name = s.name;
         step.in = in;
@@ -290,7 +344,29 @@ private:
         step.weight = to_device(filter.data(), filter.size(), type_, s.name + " weights");
         step.bias = to_device(conv.bias.data(), conv.bias.size(), DataType::fp32, s.name + " bias");
         steps_.push_back(std::move(step));
-        return out;
+    }
+
+    // Padding counts as minus infinity, as in PyTorch's MaxPool2d and the reference backend.
+    void add_pool(const InferenceStep& step, const Activation& in, const Activation& out) {
+        // The input's padded channels would be pooled too; no graph pools its input.
+        require(in.c == out.c, "internal: " + step.name + " reads the input, whose channels are padded");
+        const MaxPoolSpec& p = step.pool;
+        PoolStep pool;
+        pool.name = step.name;
+        pool.in = in;
+        pool.out = out;
+        pool.spec = p;
+        describe(pool.x_desc, in);
+        describe(pool.y_desc, out);
+        check(cudnnSetPooling2dDescriptor(pool.pool, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, p.kernel, p.kernel,
+                                          p.padding, p.padding, p.stride, p.stride),
+              "cudnnSetPooling2dDescriptor");
+        int n = 0, c = 0, h = 0, w = 0;
+        check(cudnnGetPooling2dForwardOutputDim(pool.pool, pool.x_desc, &n, &c, &h, &w),
+              "cudnnGetPooling2dForwardOutputDim");
+        require(n == out.n && c == out.c && h == out.h && w == out.w,
+                "internal: cuDNN and bagnet disagree on the output size of " + step.name);
+        steps_.push_back(std::move(pool));
     }
 
     // A buffer at least `bytes` large (contents not kept when it grows).
@@ -298,10 +374,10 @@ private:
         if (buffer.bytes() < bytes) buffer = DeviceBuffer(bytes, what);
     }
 
-    void add_head(const Architecture& arch, const Parameters& params, Output output) {
-        head_weight_host_ = params.at(arch.fc.name + ".weight");  // classes x C
-        head_bias_host_ = params.at(arch.fc.name + ".bias");
-        classes_ = arch.fc.out_features;
+    void add_head(const InferenceProgram& program, Output output) {
+        head_weight_host_ = program.head_weight;  // classes x C
+        head_bias_host_ = program.head_bias;
+        classes_ = program.head.out_features;
         // The logit map multiplies the features as they are (bf16 on tensor cores for bf16);
         // logits average the features first, in fp32, then multiply in fp32.
         head_type_ = output == Output::logit_map ? type_ : DataType::fp32;
@@ -311,7 +387,8 @@ private:
         const std::size_t rows = output == Output::logit_map
                                      ? std::size_t(features_.n) * features_.h * features_.w
                                      : std::size_t(features_.n);
-        if (output == Output::logits) reserve({Slot::head, features_.n, 1, 1, features_.c}, sizeof(float));
+        if (output == Output::logits)
+            mean_ = DeviceBuffer(std::size_t(features_.n) * features_.c * sizeof(float), "the spatial mean");
         output_ = DeviceBuffer(rows * std::size_t(classes_) * sizeof(float), "the output");
     }
 
@@ -382,16 +459,27 @@ private:
             else head_product(pointer(features_), type_, rows, head);
             return rows;
         }
-        float* mean = static_cast<float*>(slots_[std::size_t(Slot::head)].get());
-        spatial_mean(pointer(features_), type_, layout_, mean, features_.n, features_.h * features_.w, features_.c,
-                     queue_->stream);
-        head_product(mean, DataType::fp32, std::size_t(features_.n), head);
+        spatial_mean(pointer(features_), type_, layout_, mean_.as<float>(), features_.n, features_.h * features_.w,
+                     features_.c, queue_->stream);
+        head_product(mean_.get(), DataType::fp32, std::size_t(features_.n), head);
         return std::size_t(features_.n);
     }
 
     cudnnMathType_t math_type() const {
         if (type_ == DataType::bf16) return CUDNN_TENSOR_OP_MATH;
         return options_.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    }
+
+    void execute(const Step& step, void* workspace, std::size_t workspace_bytes) const {
+        if (const auto* pool = std::get_if<PoolStep>(&step)) execute(*pool);
+        else execute(std::get<ConvStep>(step), workspace, workspace_bytes);
+    }
+
+    void execute(const PoolStep& s) const {
+        const float one = 1.f, zero = 0.f;
+        check(cudnnPoolingForward(queue_->cudnn, s.pool, &one, s.x_desc, pointer(s.in), &zero, s.y_desc,
+                                  pointer(s.out)),
+              "cudnnPoolingForward");
     }
 
     void execute(const ConvStep& s, void* workspace, std::size_t workspace_bytes) const {
@@ -484,8 +572,9 @@ private:
     }
 
     void allocate_and_tune() {
-        for (std::size_t i = 0; i < slots_.size(); ++i)
-            slots_[i] = DeviceBuffer(slot_bytes_[i], "activations of batch " + std::to_string(input_.n));
+        const std::string what = "activations of batch " + std::to_string(input_.n);
+        input_buffer_ = DeviceBuffer(input_.bytes(size_of(type_)), what);
+        for (std::size_t bytes : arenas_.bytes()) arena_buffers_.emplace_back(bytes, what);
         // Algorithms are measured with a generous scratch space; the plan keeps only what the chosen ones need.
         std::size_t free = 0, total = 0;
         check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
@@ -493,7 +582,10 @@ private:
         DeviceBuffer probe(probe_bytes, "the convolution algorithm search");
         std::map<decltype(ConvStep::geometry), Choice> chosen;
         std::size_t needed = 0;
-        for (auto& step : steps_) {
+        for (auto& any : steps_) {
+            auto* conv = std::get_if<ConvStep>(&any);
+            if (!conv) continue;  // only convolutions have algorithms to choose
+            ConvStep& step = *conv;
             auto found = chosen.find(step.geometry);
             if (found == chosen.end()) found = chosen.emplace(step.geometry, choose(step, probe.get(), probe_bytes)).first;
             const Choice& c = found->second;
@@ -509,7 +601,7 @@ private:
         capture_steps();
     }
 
-    // The convolution steps recorded once as a CUDA graph, so that a run launches
+    // The steps recorded once as a CUDA graph, so that a run launches
     // one graph instead of some hundred kernels (what bounds small batches). Where
     // cuDNN's kernels cannot be recorded, the steps simply run one by one.
     void capture_steps() {
@@ -546,9 +638,12 @@ private:
         void operator()(cudaGraphExec_t graph) const { cudaGraphExecDestroy(graph); }
     };
     std::unique_ptr<std::remove_pointer_t<cudaGraphExec_t>, GraphDeleter> steps_graph_;
-    std::vector<ConvStep> steps_;
-    std::array<std::size_t, std::size_t(Slot::count)> slot_bytes_{};
-    std::array<DeviceBuffer, std::size_t(Slot::count)> slots_;
+    std::vector<Step> steps_;
+    std::vector<Activation> values_;  // by graph value, while the plan is built
+    Arenas arenas_;
+    DeviceBuffer input_buffer_;
+    std::vector<DeviceBuffer> arena_buffers_;
+    DeviceBuffer mean_;  // the features' spatial mean, N x C fp32 (logits only)
     DeviceBuffer workspace_, head_weight_, head_bias_, output_;
     Tensor head_weight_host_, head_bias_host_;  // for gathering the rows of chosen classes
     DataType head_type_ = DataType::fp32;

@@ -131,6 +131,8 @@ using ConvolutionDescriptor = Owned<cudnnConvolutionDescriptor_t, cudnnStatus_t,
                                     cudnnDestroyConvolutionDescriptor>;
 using ActivationDescriptor = Owned<cudnnActivationDescriptor_t, cudnnStatus_t, cudnnCreateActivationDescriptor,
                                    cudnnDestroyActivationDescriptor>;
+using PoolingDescriptor =
+    Owned<cudnnPoolingDescriptor_t, cudnnStatus_t, cudnnCreatePoolingDescriptor, cudnnDestroyPoolingDescriptor>;
 
 // The GPU work queue of one model, with the library handles bound to it: work
 // of different models can overlap, work of one model runs in order.

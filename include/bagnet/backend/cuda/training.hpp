@@ -7,9 +7,10 @@
 // (uploaded where a layer uses them), the parameter gradients and the batch
 // statistics (both small) cross the bus. Convolutions run on cuDNN (forward,
 // backward data and backward filter, strict fp32 so that training matches the
-// reference); batch norm, ReLU and the residual crop on bagnet's kernels, which
-// sum in double. Device memory comes from CUDA's stream-ordered allocator, so a
-// step reuses the memory of the last one without synchronising.
+// reference), and so do max-pools (deterministic); batch norm, ReLU and the
+// residual crop on bagnet's kernels, which sum in double. Device memory comes from
+// CUDA's stream-ordered allocator, so a step reuses the memory of the last one
+// without synchronising.
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -21,7 +22,8 @@
 
 #include "bagnet/backend/cuda/kernels.hpp"
 #include "bagnet/backend/cuda/runtime.hpp"
-#include "bagnet/train/ops.hpp"
+#include "bagnet/backend/backend.hpp"
+#include "bagnet/layers/contract.hpp"
 
 namespace bagnet::train {
 
@@ -142,6 +144,25 @@ public:
         return dy;
     }
 
+    Value max_pool(const Value& x, const MaxPoolSpec& pool) {
+        const PoolPlan& p = pool_plan(x, pool);
+        Value y = allocate(p.out);
+        const float one = 1.f, zero = 0.f;
+        gpu::check(cudnnPoolingForward(q().cudnn, p.pool, &one, p.x, x.data(), &zero, p.y, y.data()),
+                   "cudnnPoolingForward");
+        return y;
+    }
+
+    Value max_pool_backward(const Value& x, const Value& y, Value dy, const MaxPoolSpec& pool) {
+        const PoolPlan& p = pool_plan(x, pool);
+        Value dx = allocate(x.shape);
+        const float one = 1.f, zero = 0.f;
+        gpu::check(cudnnPoolingBackward(q().cudnn, p.pool, &one, p.y, y.data(), p.y, dy.data(), p.x, x.data(), &zero,
+                                        p.x, dx.data()),
+                   "cudnnPoolingBackward");
+        return dx;
+    }
+
     Value add_cropped(const Value& main, const Value& shortcut, bool relu, bool overwrite_main) {
         Value sum = main;
         if (!overwrite_main) {
@@ -180,6 +201,14 @@ private:
         std::size_t workspace = 0;
     };
     using ConvKey = std::tuple<std::array<int, 4>, int, int, int, int, int>;
+
+    // cuDNN's descriptors for one max-pool at one input shape.
+    struct PoolPlan {
+        gpu::TensorDescriptor x{"cudnnCreateTensorDescriptor"}, y{"cudnnCreateTensorDescriptor"};
+        gpu::PoolingDescriptor pool{"cudnnCreatePoolingDescriptor"};
+        std::array<int, 4> out{};
+    };
+    using PoolKey = std::tuple<std::array<int, 4>, int, int, int>;
 
     static std::shared_ptr<gpu::Queue> make_queue() {
         gpu::require_gpu();
@@ -310,6 +339,26 @@ private:
         return *plans_.emplace(key, std::move(p)).first->second;
     }
 
+    // Padding counts as minus infinity (PyTorch's MaxPool2d). The deterministic mode
+    // gives each window's gradient to the same maximum on every run.
+    const PoolPlan& pool_plan(const Value& x, const MaxPoolSpec& s) {
+        const PoolKey key{x.shape, s.kernel, s.stride, s.padding};
+        auto found = pool_plans_.find(key);
+        if (found != pool_plans_.end()) return *found->second;
+        auto p = std::make_unique<PoolPlan>();
+        const auto& in = x.shape;
+        p->out = {in[0], in[1], s.output_size(in[2]), s.output_size(in[3])};
+        gpu::check(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, in[0], in[1], in[2], in[3]),
+                   "cudnnSetTensor4dDescriptor");
+        gpu::check(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p->out[0], p->out[1],
+                                              p->out[2], p->out[3]),
+                   "cudnnSetTensor4dDescriptor");
+        gpu::check(cudnnSetPooling2dDescriptor(p->pool, CUDNN_POOLING_MAX_DETERMINISTIC, CUDNN_NOT_PROPAGATE_NAN,
+                                               s.kernel, s.kernel, s.padding, s.padding, s.stride, s.stride),
+                   "cudnnSetPooling2dDescriptor");
+        return *pool_plans_.emplace(key, std::move(p)).first->second;
+    }
+
     // Ranks with `rank` (fastest first), tries each successful candidate with `run`; the
     // workspace the winner needs raises `workspace_bytes`.
     template <class Perf, int Count, class Rank, class Run>
@@ -333,6 +382,7 @@ private:
 
     std::shared_ptr<gpu::Queue> queue_;
     std::map<ConvKey, std::unique_ptr<ConvPlan>> plans_;
+    std::map<PoolKey, std::unique_ptr<PoolPlan>> pool_plans_;
     gpu::DeviceBuffer workspace_;
 };
 

@@ -1,22 +1,25 @@
 #pragma once
 // A compiled forward pass for one input shape and precision, on oneDNN.
 //
-// Why it is fast: batch norm is folded into the convolutions, the stem's two
-// linear convolutions are one, ReLU and the residual add are post-ops of the
+// Compiled from the graph's inference pass (backend/inference_pass.hpp). Why it is
+// fast: batch norm is folded into the convolutions, the stem's two linear
+// convolutions are one, ReLU and the residual add are post-ops of the
 // convolution that produces them, activations stay in the layout oneDNN picks
 // (reorders only where a primitive asks for a different one), a projection
 // shortcut computes only the rows and columns that the crop keeps (its right and
-// bottom padding is negative), and activations live in a few reused arenas.
+// bottom padding is negative), and activations live in a few arenas, each reused
+// once the value in it has been read for the last time.
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "bagnet/arch.hpp"
 #include "bagnet/backend/backend.hpp"
 #include "bagnet/backend/onednn/context.hpp"
-#include "bagnet/layers/fold.hpp"
+#include "bagnet/backend/inference_pass.hpp"
 #include "bagnet/parameters.hpp"
 
 namespace bagnet::onednn {
@@ -33,45 +36,21 @@ public:
         require(precision == Precision::fp32 || cpu_has_bf16(),
                 "bf16 needs a CPU with AVX512-BF16 or AMX instructions; this one has neither");
         const int n = input_shape[0];
-        int h = input_shape[2], w = input_shape[3];
-        input_ = {memory({{n, input_shape[1], h, w}, dt::f32, tag::nchw}, engine(), DNNL_MEMORY_NONE), Slot::user};
-
-        // Stem: one convolution (composed, batch norm folded) + ReLU.
-        const FoldedConv stem = fold_stem(arch, params);
-        Activation x = add_conv(stem, input_, h, w, {}, Fuse::relu, Slot::block_a);
-        h = stem.spec.output_size(h);
-        w = stem.spec.output_size(w);
-
-        for (const auto& block : arch.blocks) {
-            const FoldedConv c1 = fold_conv_bn(block.conv1, block.bn1, params);
-            const FoldedConv c2 = fold_conv_bn(block.conv2, block.bn2, params);
-            const FoldedConv c3 = fold_conv_bn(block.conv3, block.bn3, params);
-            const int h1 = c1.spec.output_size(h), w1 = c1.spec.output_size(w);
-            const int h2 = c2.spec.output_size(h1), w2 = c2.spec.output_size(w1);
-            const Activation t1 = add_conv(c1, x, h, w, {}, Fuse::relu, Slot::temp1);
-            const Activation t2 = add_conv(c2, t1, h1, w1, {}, Fuse::relu, Slot::temp2);
-            // conv3 decides the block output's layout; the shortcut is written in it
-            // first, and conv3 accumulates into it (sum post-op), then ReLU.
-            const auto c3_pd = conv_primitive(c3, n, h2, w2, h2, w2, Fuse::sum_relu);
-            const memory::desc out_desc = c3_pd.dst_desc();
-            const Slot other = x.slot == Slot::block_a ? Slot::block_b : Slot::block_a;
-            Activation shortcut;
-            if (block.projection) {
-                const FoldedConv p = fold_conv_bn(*block.projection, *block.projection_bn, params);
-                shortcut = add_conv(p, x, h, w, {h2, w2}, Fuse::none, other, &out_desc);
-            } else {
-                require(h == h2 && w == w2, "identity shortcut of " + block.conv1.name + " needs equal sizes");
-                shortcut = conform(x, out_desc, other);  // usually x itself: conv3 then adds in place
-            }
-            add_step(dnnl::convolution_forward(c3_pd),
-                     conv_args(c3_pd, c3, conform(t2, c3_pd.src_desc(), Slot::reorder).mem, shortcut.mem));
-            x = shortcut;
-            h = h2;
-            w = w2;
-        }
-        map_h_ = h;
-        map_w_ = w;
-        add_head(arch, params, x, n, h, w, output);
+        const InferenceProgram program =
+            compile_inference(arch.graph, params,
+                              {std::size_t(n), std::size_t(input_shape[1]), std::size_t(input_shape[2]),
+                               std::size_t(input_shape[3])});
+        values_.resize(program.shapes.size());
+        values_[0] = {memory({{n, input_shape[1], input_shape[2], input_shape[3]}, dt::f32, tag::nchw}, engine(),
+                             DNNL_MEMORY_NONE),
+                      user};
+        input_ = values_[0];
+        for (std::size_t s = 0; s < program.steps.size(); ++s)
+            if (!program.inside[s]) add_step(program, s);
+        const auto& features = program.shapes[std::size_t(program.features)];
+        map_h_ = int(features[2]);
+        map_w_ = int(features[3]);
+        add_head(program, values_[std::size_t(program.features)], n, map_h_, map_w_, output);
         allocate_arenas();
     }
 
@@ -89,57 +68,70 @@ public:
     }
 
 private:
-    enum class Slot { block_a, block_b, temp1, temp2, reorder, head, user };
-    static constexpr std::size_t arena_count = std::size_t(Slot::user);
-    enum class Fuse { none, relu, sum_relu };
+    static constexpr int user = -1;  // storage from the caller, not an arena
+    enum class Fuse { none, relu, sum, sum_relu };
 
-    // A memory and where its storage comes from: an arena, or the caller (Slot::user).
+    // A memory and where its storage comes from: an arena (Arenas' index), or the caller.
     struct Activation {
         memory mem;
-        Slot slot = Slot::user;
+        int arena = user;
     };
     struct Step {
         dnnl::primitive primitive;
         std::unordered_map<int, memory> args;
     };
-    struct Arena {
-        std::size_t bytes = 0;
-        std::unique_ptr<void, decltype(&std::free)> data{nullptr, &std::free};
-    };
+    using Storage = std::unique_ptr<void, decltype(&std::free)>;
 
     static dnnl::engine& engine() { return Context::get().engine; }
 
-    // A memory whose storage is one of the arenas, bound once their sizes are known.
-    memory in_arena(const memory::desc& desc, Slot slot) {
+    // A memory whose storage is arena `arena`, bound once the arenas' sizes are known.
+    memory in_arena(const memory::desc& desc, int arena) {
         memory mem(desc, engine(), DNNL_MEMORY_NONE);
-        auto& arena = arenas_[std::size_t(slot)];
-        arena.bytes = std::max(arena.bytes, desc.get_size());
-        bind({mem, slot});
+        arenas_.grow(arena, desc.get_size());
+        bind({mem, arena});
         return mem;
+    }
+
+    // A memory in a fresh arena, free again when the current step ends (reorders' targets).
+    memory scratch(const memory::desc& desc) {
+        const int arena = arenas_.acquire(desc.get_size());
+        scratch_.push_back(arena);
+        return in_arena(desc, arena);
     }
 
     void bind(const Activation& activation) { bindings_.push_back(activation); }
 
     void allocate_arenas() {
-        for (auto& arena : arenas_) {
-            if (arena.bytes == 0) continue;
-            const std::size_t rounded = (arena.bytes + 63) / 64 * 64;
-            arena.data.reset(std::aligned_alloc(64, rounded));
-            if (!arena.data) throw Error("out of memory allocating " + std::to_string(rounded) + " bytes for activations");
+        for (std::size_t bytes : arenas_.bytes()) {
+            const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + 63) / 64 * 64;
+            storage_.emplace_back(std::aligned_alloc(64, rounded), &std::free);
+            if (!storage_.back()) throw Error("out of memory allocating " + std::to_string(rounded) + " bytes for activations");
         }
-        for (auto& b : bindings_) b.mem.set_data_handle(arenas_[std::size_t(b.slot)].data.get());
+        for (auto& b : bindings_) b.mem.set_data_handle(storage_[std::size_t(b.arena)].get());
     }
 
-    void add_step(dnnl::primitive primitive, std::unordered_map<int, memory> args) {
+    void add_primitive(dnnl::primitive primitive, std::unordered_map<int, memory> args) {
         steps_.push_back({std::move(primitive), std::move(args)});
     }
 
-    // `activation` itself if it already has `desc`, else a reorder of it into `slot`.
-    Activation conform(const Activation& activation, const memory::desc& desc, Slot slot) {
+    // `activation` itself if it already has `desc`, else a reorder of it into scratch memory.
+    Activation conform(const Activation& activation, const memory::desc& desc) {
         if (activation.mem.get_desc() == desc) return activation;
-        const Activation out{in_arena(desc, slot), slot};
-        add_step(dnnl::reorder(activation.mem, out.mem), {{DNNL_ARG_FROM, activation.mem}, {DNNL_ARG_TO, out.mem}});
+        const Activation out{scratch(desc), scratch_.back()};
+        add_primitive(dnnl::reorder(activation.mem, out.mem), {{DNNL_ARG_FROM, activation.mem}, {DNNL_ARG_TO, out.mem}});
         return out;
+    }
+
+    // `activation`'s top-left rows x columns, as a view of the same storage.
+    Activation cropped(const Activation& activation, int rows, int columns) {
+        const auto dims = activation.mem.get_desc().dims();
+        if (dims[2] == rows && dims[3] == columns) return activation;
+        require(activation.arena != user, "internal: cannot crop a caller-owned buffer");
+        const Activation view{memory(activation.mem.get_desc().submemory_desc({dims[0], dims[1], rows, columns}, {0, 0, 0, 0}),
+                                     engine(), DNNL_MEMORY_NONE),
+                              activation.arena};
+        bind(view);
+        return view;
     }
 
     // Weights and bias converted once into the layout the primitive chose, on this
@@ -169,8 +161,8 @@ private:
                                              src_any, weights_any, bias_desc, dst, {s.stride, s.stride},
                                              {s.padding, s.padding}, pad_r);
         dnnl::post_ops ops;
-        if (fuse == Fuse::sum_relu) ops.append_sum(1.f);
-        if (fuse != Fuse::none) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+        if (fuse == Fuse::sum || fuse == Fuse::sum_relu) ops.append_sum(1.f);
+        if (fuse == Fuse::relu || fuse == Fuse::sum_relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(ops);
         return dnnl::convolution_forward::primitive_desc(desc, attr, engine());
@@ -185,87 +177,150 @@ private:
         return {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}};
     }
 
-    // Adds a convolution of `src` (h x w) whose output is `out_size` (natural size
-    // when {0, 0}; smaller to crop on the bottom-right) and returns its output.
-    // `into` names a caller-owned destination (then `slot` is Slot::user).
-    Activation add_conv(const FoldedConv& conv, const Activation& src, int h, int w, std::array<int, 2> out_size,
-                        Fuse fuse, Slot slot, const memory::desc* fixed_dst = nullptr, const memory* into = nullptr) {
+    // The primitive of a convolution of `src` (h x w) giving ho x wo, and the input it
+    // reads. oneDNN accepts right padding down to 1 - stride; a deeper crop reads only
+    // the input rows and columns the kept outputs need, through a strided view.
+    std::pair<dnnl::convolution_forward::primitive_desc, Activation> conv_reading(
+        const FoldedConv& conv, const Activation& src, int h, int w, int ho, int wo, Fuse fuse,
+        const memory::desc* fixed_dst = nullptr) {
         const auto& s = conv.spec;
-        const int ho = out_size[0] ? out_size[0] : s.output_size(h);
-        const int wo = out_size[1] ? out_size[1] : s.output_size(w);
-        // oneDNN accepts right padding down to 1 - stride; a deeper crop reads only
-        // the input rows and columns the kept outputs need, through a strided view.
         const auto needed = [&](int size, int out) {
             const int used = (out - 1) * s.stride + s.kernel - s.padding;
             return size - used >= s.stride ? used : size;
         };
-        const int needed_h = needed(h, ho), needed_w = needed(w, wo);
-        const int n = int(src.mem.get_desc().dims()[0]);
-        Activation input = src;
-        if (needed_h < h || needed_w < w) {
-            input.mem = memory(src.mem.get_desc().submemory_desc({n, s.in_channels, needed_h, needed_w}, {0, 0, 0, 0}),
-                               engine(), DNNL_MEMORY_NONE);
-            require(src.slot != Slot::user, "internal: cannot crop a caller-owned buffer");
-            bind(input);
+        const Activation input = cropped(src, needed(h, ho), needed(w, wo));
+        const auto dims = input.mem.get_desc().dims();
+        return {conv_primitive(conv, int(dims[0]), int(dims[2]), int(dims[3]), ho, wo, fuse, fixed_dst), input};
+    }
+
+    // The convolution as a primitive writing `dst`.
+    void add_conv(const dnnl::convolution_forward::primitive_desc& pd, const FoldedConv& conv, const Activation& input,
+                  const memory& dst) {
+        add_primitive(dnnl::convolution_forward(pd), conv_args(pd, conv, conform(input, pd.src_desc()).mem, dst));
+    }
+
+    // The output of program step `s` into a fresh arena, or into the memory `into` (a
+    // shortcut written in its reader's layout).
+    void add_step(const InferenceProgram& program, std::size_t s, const Activation* into = nullptr) {
+        const InferenceStep& step = program.steps[s];
+        const Activation& src = values_[std::size_t(step.input)];
+        const int h = step.input_size[0], w = step.input_size[1], ho = step.output_size[0], wo = step.output_size[1];
+        Activation dst;
+        if (step.kind == InferenceStep::Kind::max_pool) {
+            const auto& p = step.pool;
+            const memory::desc src_desc = cropped(src, h, w).mem.get_desc();
+            const int n = int(src_desc.dims()[0]), c = int(src_desc.dims()[1]);
+            const memory::dims pad_r{(ho - 1) * p.stride + p.kernel - h - p.padding,
+                                     (wo - 1) * p.stride + p.kernel - w - p.padding};
+            dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src_desc,
+                                             memory::desc({n, c, ho, wo}, activation_type_, tag::any),
+                                             {p.stride, p.stride}, {p.kernel, p.kernel}, {p.padding, p.padding}, pad_r);
+            const dnnl::pooling_forward::primitive_desc pd(desc, engine());
+            dst = into ? *into : Activation{memory(), arenas_.acquire(pd.dst_desc().get_size())};
+            if (!into) dst.mem = in_arena(pd.dst_desc(), dst.arena);
+            add_primitive(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, cropped(src, h, w).mem}, {DNNL_ARG_DST, dst.mem}});
+        } else {
+            const bool sum = step.residual >= 0;
+            const Fuse fuse = sum ? (step.relu ? Fuse::sum_relu : Fuse::sum) : (step.relu ? Fuse::relu : Fuse::none);
+            const memory::desc into_desc = into ? into->mem.get_desc() : memory::desc();
+            const auto [pd, input] = conv_reading(step.conv, src, h, w, ho, wo, fuse, into ? &into_desc : nullptr);
+            const memory::desc out_desc = pd.dst_desc();
+            if (into) {
+                dst = *into;
+            } else if (sum && step.residual_step >= 0) {
+                // The shortcut is computed for this step alone: straight into its output.
+                dst = {memory(), arenas_.acquire(out_desc.get_size())};
+                dst.mem = in_arena(out_desc, dst.arena);
+                add_step(program, std::size_t(step.residual_step), &dst);
+            } else if (sum) {
+                const Activation& residual = values_[std::size_t(step.residual)];
+                const Activation kept = cropped(residual, ho, wo);
+                if (kept.mem.get_desc() == out_desc && residual.arena != user &&
+                    program.last_use[std::size_t(step.residual)] == int(s)) {
+                    dst = residual;  // accumulate in place: the shortcut is not read again
+                } else {
+                    dst = {memory(), arenas_.acquire(out_desc.get_size())};
+                    dst.mem = in_arena(out_desc, dst.arena);
+                    add_primitive(dnnl::reorder(kept.mem, dst.mem), {{DNNL_ARG_FROM, kept.mem}, {DNNL_ARG_TO, dst.mem}});
+                }
+            } else {
+                dst = {memory(), arenas_.acquire(out_desc.get_size())};
+                dst.mem = in_arena(out_desc, dst.arena);
+            }
+            add_conv(pd, step.conv, input, dst.mem);
         }
-        const auto pd = conv_primitive(conv, n, needed_h, needed_w, ho, wo, fuse, fixed_dst);
-        const Activation dst{into ? *into : in_arena(pd.dst_desc(), slot), slot};
-        add_step(dnnl::convolution_forward(pd), conv_args(pd, conv, conform(input, pd.src_desc(), Slot::reorder).mem, dst.mem));
-        return dst;
+        if (into) return;  // the reader's step releases what this one read
+        values_[std::size_t(step.output)] = dst;
+        release_after(program, s, dst.arena);
+    }
+
+    // Gives back the arenas of the values whose last reader is step `s` (the step whose
+    // output now lives in `kept` keeps it), and the step's scratch memory.
+    void release_after(const InferenceProgram& program, std::size_t s, int kept) {
+        for (std::size_t v = 0; v < values_.size(); ++v)
+            if (program.last_use[v] == int(s) && values_[v].arena != user && values_[v].arena != kept) {
+                arenas_.release(values_[v].arena);
+                values_[v].arena = user;  // released once, even when several values shared it
+            }
+        for (int arena : scratch_) arenas_.release(arena);
+        scratch_.clear();
     }
 
     // Logits: average the features over space, then the linear layer (cheaper than
     // classifying every location). Logit map: the linear layer as a 1x1 convolution
     // writing N x H' x W' x classes (nhwc) straight into the caller's buffer.
-    void add_head(const Architecture& arch, const Parameters& params, const Activation& features, int n, int h, int w,
-                  Output output) {
-        const int channels = arch.fc.in_features, classes = arch.fc.out_features;
-        const Tensor& weight = params.at(arch.fc.name + ".weight");
-        const Tensor& bias = params.at(arch.fc.name + ".bias");
+    void add_head(const InferenceProgram& program, const Activation& features, int n, int h, int w, Output output) {
+        const int channels = program.head.in_features, classes = program.head.out_features;
+        const Tensor& weight = program.head_weight;
+        const Tensor& bias = program.head_bias;
         if (output == Output::logit_map) {
             const memory::desc map_desc({n, classes, h, w}, dt::f32, tag::nhwc);
-            output_ = {memory(map_desc, engine(), DNNL_MEMORY_NONE), Slot::user};
-            const FoldedConv head{ConvSpec{arch.fc.name, channels, classes, 1, 1, 0, true}, weight, bias};
-            add_conv(head, features, h, w, {}, Fuse::none, Slot::user, &map_desc, &output_.mem);
+            output_ = {memory(map_desc, engine(), DNNL_MEMORY_NONE), user};
+            const FoldedConv head{ConvSpec{program.head.name, channels, classes, 1, 1, 0, true}, weight, bias};
+            const auto [pd, input] = conv_reading(head, features, h, w, h, w, Fuse::none, &map_desc);
+            add_conv(pd, head, input, output_.mem);
             return;
         }
         // The spatial mean as a matrix product (1/HW, ..., 1/HW) x features, per image:
         // oneDNN has no fast pooling or reduction kernel for whole-map windows. It
         // runs in f32, so the bf16 path loses no precision in the mean.
-        const Activation f32_features =
-            conform(features, memory::desc({n, channels, h, w}, dt::f32, tag::nhwc), Slot::reorder);
+        const Activation f32_features = conform(features, memory::desc({n, channels, h, w}, dt::f32, tag::nhwc));
         const memory per_image(memory::desc({n, h * w, channels}, dt::f32, tag::abc), engine(), DNNL_MEMORY_NONE);
-        bind({per_image, f32_features.slot});
+        bind({per_image, f32_features.arena});
         const Tensor averaging = xt::ones<float>({std::size_t(h * w)}) / float(h * w);
         const memory::desc averaging_desc({1, 1, h * w}, dt::f32, tag::abc);
-        const memory pooled = in_arena({{n, 1, channels}, dt::f32, tag::abc}, Slot::head);
+        const int head_arena = arenas_.acquire(0);
+        const memory pooled = in_arena({{n, 1, channels}, dt::f32, tag::abc}, head_arena);
         dnnl::matmul::primitive_desc mean_pd(dnnl::matmul::desc(averaging_desc, per_image.get_desc(), pooled.get_desc()),
                                              engine());
-        add_step(dnnl::matmul(mean_pd), {{DNNL_ARG_SRC, constant(averaging, {1, 1, h * w}, tag::abc, averaging_desc)},
-                                         {DNNL_ARG_WEIGHTS, per_image},
-                                         {DNNL_ARG_DST, pooled}});
+        add_primitive(dnnl::matmul(mean_pd), {{DNNL_ARG_SRC, constant(averaging, {1, 1, h * w}, tag::abc, averaging_desc)},
+                                              {DNNL_ARG_WEIGHTS, per_image},
+                                              {DNNL_ARG_DST, pooled}});
 
         // The pooled N x 1 x C buffer is also an N x C matrix.
-        memory features2d = in_arena({{n, channels}, dt::f32, tag::nc}, Slot::head);
+        memory features2d = in_arena({{n, channels}, dt::f32, tag::nc}, head_arena);
         const memory::desc logits_desc({n, classes}, dt::f32, tag::nc);
-        output_ = {memory(logits_desc, engine(), DNNL_MEMORY_NONE), Slot::user};
+        output_ = {memory(logits_desc, engine(), DNNL_MEMORY_NONE), user};
         dnnl::inner_product_forward::desc ip(dnnl::prop_kind::forward_inference, features2d.get_desc(),
                                              memory::desc({classes, channels}, dt::f32, tag::any),
                                              memory::desc({classes}, dt::f32, tag::x), logits_desc);
         dnnl::inner_product_forward::primitive_desc ip_pd(ip, engine());
-        add_step(dnnl::inner_product_forward(ip_pd),
-                 {{DNNL_ARG_SRC, features2d},
-                  {DNNL_ARG_WEIGHTS, constant(weight, {classes, channels}, tag::oi, ip_pd.weights_desc())},
-                  {DNNL_ARG_BIAS, constant(bias, {classes}, tag::x, ip_pd.bias_desc())},
-                  {DNNL_ARG_DST, output_.mem}});
+        add_primitive(dnnl::inner_product_forward(ip_pd),
+                      {{DNNL_ARG_SRC, features2d},
+                       {DNNL_ARG_WEIGHTS, constant(weight, {classes, channels}, tag::oi, ip_pd.weights_desc())},
+                       {DNNL_ARG_BIAS, constant(bias, {classes}, tag::x, ip_pd.bias_desc())},
+                       {DNNL_ARG_DST, output_.mem}});
     }
 
     std::array<int, 4> input_shape_;
     dt activation_type_;
     Activation input_, output_;
+    std::vector<Activation> values_;  // by graph value, while the plan is built
     std::vector<Step> steps_;
-    std::array<Arena, arena_count> arenas_;
+    Arenas arenas_;
+    std::vector<int> scratch_;  // arenas free again when the current step ends
     std::vector<Activation> bindings_;
+    std::vector<Storage> storage_;
     int map_h_ = 0, map_w_ = 0;
 };
 

@@ -1,8 +1,8 @@
 #pragma once
 // The `cpu` backend's training ops on oneDNN's forward-training and backward
 // primitives: convolution (backward data and weights), batch norm (training and
-// global-statistics modes, with ReLU fused in), ReLU, and the residual
-// crop-and-add.
+// global-statistics modes, with ReLU fused in), ReLU, max-pooling and the
+// residual crop-and-add.
 //
 // Why it is fast: activations and their gradients stay in the layouts oneDNN
 // picks for its fast kernels (format_tag::any on the convolutions, typically
@@ -23,7 +23,8 @@
 
 #include "bagnet/backend/onednn/buffer_pool.hpp"
 #include "bagnet/backend/onednn/context.hpp"
-#include "bagnet/train/ops.hpp"
+#include "bagnet/backend/backend.hpp"
+#include "bagnet/layers/contract.hpp"
 
 namespace bagnet::train {
 
@@ -157,6 +158,23 @@ public:
         return {diff, {}};
     }
 
+    // The output keeps the workspace (where each window's maximum was) for the backward pass.
+    Value max_pool(const Value& x, const MaxPoolSpec& pool) {
+        auto& p = pool_primitives(x.data.mem.get_desc(), pool);
+        Value y{allocate(p.forward_pd.dst_desc()), allocate(p.forward_pd.workspace_desc())};
+        run(p.forward, {{DNNL_ARG_SRC, x.data.mem}, {DNNL_ARG_DST, y.data.mem}, {DNNL_ARG_WORKSPACE, y.workspace.mem}});
+        return y;
+    }
+
+    Value max_pool_backward(const Value& x, const Value& y, Value dy, const MaxPoolSpec& pool) {
+        auto& p = pool_primitives(x.data.mem.get_desc(), pool);
+        const Buffer diff = conform(dy.data, p.backward_pd.diff_dst_desc());
+        Value dx{allocate(p.backward_pd.diff_src_desc()), {}};
+        run(p.backward,
+            {{DNNL_ARG_DIFF_DST, diff.mem}, {DNNL_ARG_DIFF_SRC, dx.data.mem}, {DNNL_ARG_WORKSPACE, y.workspace.mem}});
+        return dx;
+    }
+
     // The shortcut's top-left, in main's layout, then one binary add (with the ReLU
     // as its post-op): oneDNN's binary kernels are fast only on dense operands.
     Value add_cropped(const Value& main, const Value& shortcut, bool relu, bool overwrite_main) {
@@ -206,6 +224,11 @@ private:
     struct ReluPrimitives {
         dnnl::eltwise_forward::primitive_desc forward_pd;
         dnnl::eltwise_backward::primitive_desc backward_pd;
+        dnnl::primitive forward, backward;
+    };
+    struct PoolPrimitives {
+        dnnl::pooling_forward::primitive_desc forward_pd;
+        dnnl::pooling_backward::primitive_desc backward_pd;
         dnnl::primitive forward, backward;
     };
     struct AddPrimitive {
@@ -373,6 +396,31 @@ private:
             .first->second;
     }
 
+    PoolPrimitives& pool_primitives(const memory::desc& data, const MaxPoolSpec& pool) {
+        const std::string key = layout_key(data) + "k" + std::to_string(pool.kernel) + "s" +
+                                std::to_string(pool.stride) + "p" + std::to_string(pool.padding);
+        auto found = pools_.find(key);
+        if (found != pools_.end()) return found->second;
+        const auto dims = data.dims();
+        const int h = int(dims[2]), w = int(dims[3]), ho = pool.output_size(h), wo = pool.output_size(w);
+        const memory::dims strides{pool.stride, pool.stride}, kernel{pool.kernel, pool.kernel},
+            padding{pool.padding, pool.padding},
+            padding_r{(ho - 1) * pool.stride + pool.kernel - h - pool.padding,
+                      (wo - 1) * pool.stride + pool.kernel - w - pool.padding};
+        const memory::desc out = any({dims[0], dims[1], ho, wo});
+        dnnl::pooling_forward::primitive_desc forward_pd(
+            {prop::forward_training, dnnl::algorithm::pooling_max, data, out, strides, kernel, padding, padding_r},
+            engine());
+        dnnl::pooling_backward::primitive_desc backward_pd(
+            {dnnl::algorithm::pooling_max, data, forward_pd.dst_desc(), strides, kernel, padding, padding_r}, engine(),
+            forward_pd);
+        make_room(pools_);
+        return pools_
+            .emplace(key, PoolPrimitives{forward_pd, backward_pd, dnnl::pooling_forward(forward_pd),
+                                         dnnl::pooling_backward(backward_pd)})
+            .first->second;
+    }
+
     AddPrimitive& add_primitives(const memory::desc& data, bool relu) {
         const std::string key = layout_key(data) + (relu ? "relu" : "");
         auto found = adds_.find(key);
@@ -391,6 +439,7 @@ private:
     std::map<std::string, BatchNormPrimitives> batch_norms_;
     std::map<std::string, ReluPrimitives> relus_;
     std::map<std::string, AddPrimitive> adds_;
+    std::map<std::string, PoolPrimitives> pools_;
 };
 
 }  // namespace bagnet::train

@@ -7,23 +7,13 @@
 #include <vector>
 
 #include "bagnet/backend/reference/layers.hpp"
+#include "bagnet/layers/contract.hpp"
 
 namespace bagnet::reference_layers {
 
-// Per-channel batch mean and biased variance (what normalises the batch).
-struct BatchStatistics {
-    Tensor mean, variance;
-    double count = 0;  // values per channel they cover; 0: the layer's own input (more when synchronised)
-};
-
-// What a layer's backward pass gives: the gradient of its input (empty unless
-// asked for) and of its parameters, which are always plain tensors. Value is the
-// backend's activation type (Tensor4 here).
-template <class Value = Tensor4>
-struct LayerGradients {
-    Value input;
-    Tensor weight, bias;
-};
+// The training contract's types (layers/contract.hpp), here on plain tensors.
+using train::BatchStatistics;
+using train::LayerGradients;
 using ConvGradients = LayerGradients<>;
 using BatchNormGradients = LayerGradients<>;
 
@@ -146,6 +136,16 @@ inline Tensor4 relu_backward(const Tensor4& y, const Tensor4& dy) {
     Tensor4 dx = dy;
     for (std::size_t i = 0; i < dx.size(); ++i)
         if (!(y.data()[i] > 0.f)) dx.data()[i] = 0.f;
+    return dx;
+}
+
+// d x of max_pool: each output's gradient goes to its window's maximum, summed where windows overlap.
+inline Tensor4 max_pool_backward(const Tensor4& x, const Tensor4& dy, const MaxPoolSpec& pool) {
+    std::vector<std::size_t> argmax;
+    max_pool(x, pool, &argmax);
+    Tensor4 dx = xt::zeros<float>(x.shape());
+    const std::size_t plane_in = x.shape()[2] * x.shape()[3], plane_out = dy.shape()[2] * dy.shape()[3];
+    for (std::size_t j = 0; j < dy.size(); ++j) dx.data()[(j / plane_out) * plane_in + argmax[j]] += dy.data()[j];
     return dx;
 }
 

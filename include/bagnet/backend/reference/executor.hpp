@@ -1,9 +1,13 @@
 #pragma once
-// The reference backend runs the network exactly as the PyTorch model is written:
-// separate convolution, batch norm, ReLU and shortcut layers, nothing folded.
+// The reference backend interprets the graph exactly as PyTorch runs the model:
+// each layer on its own (convolution, batch norm, ReLU, shortcut, pooling), nothing
+// folded or fused.
+#include <vector>
+
 #include "bagnet/arch.hpp"
 #include "bagnet/backend/backend.hpp"
 #include "bagnet/backend/reference/layers.hpp"
+#include "bagnet/layers/shapes.hpp"
 #include "bagnet/parameters.hpp"
 
 namespace bagnet {
@@ -15,52 +19,65 @@ public:
         return reference_layers::spatial_mean(logit_map(arch, params, x, precision));
     }
 
+    // The head applied at every location of the features the spatial mean would average.
     Tensor4 logit_map(const Architecture& arch, const Parameters& params, const Tensor4& x, Precision precision) {
         require(precision == Precision::fp32, "the reference backend computes in fp32 only");
-        return reference_layers::per_location_linear(features(arch, params, x), params.at(arch.fc.name + ".weight"),
-                                                     params.at(arch.fc.name + ".bias"));
+        const Head head = head_of(arch.graph);
+        return reference_layers::per_location_linear(value(arch.graph, params, x, head.features),
+                                                     params.at(head.linear->name + ".weight"),
+                                                     params.at(head.linear->name + ".bias"));
     }
 
     // Parameters changed: nothing is cached here.
     void invalidate() {}
 
-    // The final feature maps (N x C x H' x W') before the linear head.
-    static Tensor4 features(const Architecture& arch, const Parameters& params, const Tensor4& x) {
-        Tensor4 y = x;
-        for (const auto& conv : arch.stem) y = convolve(y, conv, params);
-        normalize(y, arch.stem_bn, params);
-        reference_layers::relu(y);
-        for (const auto& block : arch.blocks) {
-            Tensor4 main = convolve(y, block.conv1, params);
-            normalize(main, block.bn1, params);
-            reference_layers::relu(main);
-            main = convolve(main, block.conv2, params);
-            normalize(main, block.bn2, params);
-            reference_layers::relu(main);
-            main = convolve(main, block.conv3, params);
-            normalize(main, block.bn3, params);
-            if (block.projection) {
-                Tensor4 shortcut = convolve(y, *block.projection, params);
-                normalize(shortcut, *block.projection_bn, params);
-                reference_layers::add_cropped(main, shortcut);
-            } else {
-                reference_layers::add_cropped(main, y);
-            }
-            reference_layers::relu(main);
-            y = std::move(main);
+    // Value `wanted` of the graph (evaluation mode) for input x; a value is freed after its last reader.
+    static Tensor4 value(const Graph& graph, const Parameters& params, const Tensor4& x, int wanted) {
+        namespace ref = reference_layers;
+        value_shapes(graph, {x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]});  // every shape checked first
+        const auto& layers = graph.layers();
+        std::vector<int> last_reader(layers.size() + 1, -1);
+        for (std::size_t i = 0; i < layers.size(); ++i) {
+            last_reader[std::size_t(layers[i].input)] = int(i);
+            if (layers[i].shortcut >= 0) last_reader[std::size_t(layers[i].shortcut)] = int(i);
         }
-        return y;
-    }
-
-private:
-    static Tensor4 convolve(const Tensor4& x, const ConvSpec& conv, const Parameters& params) {
-        const Tensor* bias = conv.bias ? &params.at(conv.name + ".bias") : nullptr;
-        return reference_layers::conv2d(x, conv, params.at(conv.name + ".weight"), bias);
-    }
-    static void normalize(Tensor4& x, const BatchNormSpec& bn, const Parameters& params) {
-        reference_layers::batch_norm_inference(x, bn, params.at(bn.name + ".weight"), params.at(bn.name + ".bias"),
-                                               params.at(bn.name + ".running_mean"),
-                                               params.at(bn.name + ".running_var"));
+        std::vector<Tensor4> values(layers.size() + 1);
+        values[0] = x;
+        for (std::size_t i = 0; i < std::size_t(wanted); ++i) {
+            const Layer& layer = layers[i];
+            const Tensor4& in = values[std::size_t(layer.input)];
+            Tensor4 y;
+            switch (layer.kind) {
+            case LayerKind::convolution: {
+                const Tensor* bias = layer.conv.bias ? &params.at(layer.conv.name + ".bias") : nullptr;
+                y = ref::conv2d(in, layer.conv, params.at(layer.conv.name + ".weight"), bias);
+                break;
+            }
+            case LayerKind::batch_norm: {
+                const std::string& name = layer.batch_norm.name;
+                y = in;
+                ref::batch_norm_inference(y, layer.batch_norm, params.at(name + ".weight"), params.at(name + ".bias"),
+                                          params.at(name + ".running_mean"), params.at(name + ".running_var"));
+                break;
+            }
+            case LayerKind::relu:
+                y = in;
+                ref::relu(y);
+                break;
+            case LayerKind::add_cropped:
+                y = in;
+                ref::add_cropped(y, values[std::size_t(layer.shortcut)]);
+                break;
+            case LayerKind::max_pool: y = ref::max_pool(in, layer.pool); break;
+            case LayerKind::spatial_mean:
+            case LayerKind::linear:
+                throw Error("internal: the reference executor evaluates the layers before the head");
+            }
+            values[i + 1] = std::move(y);
+            for (std::size_t v = 0; v <= i; ++v)
+                if (last_reader[v] == int(i) && int(v) != wanted) values[v] = Tensor4();
+        }
+        return values[std::size_t(wanted)];
     }
 };
 

@@ -3,8 +3,10 @@
 // them, with Eigen doing the matrix products. Tensors are NCHW xtensor arrays.
 #include <Eigen/Core>
 #include <cmath>
+#include <limits>
+#include <vector>
 
-#include "bagnet/arch.hpp"
+#include "bagnet/layers/spec.hpp"
 #include "bagnet/tensor.hpp"
 
 namespace bagnet::reference_layers {
@@ -63,6 +65,39 @@ inline void batch_norm_inference(Tensor4& x, const BatchNormSpec& bn, const Tens
 
 inline void relu(Tensor4& x) {
     for (auto& v : x) v = v > 0.f ? v : 0.f;
+}
+
+// Max over each window; padding never wins (PyTorch's MaxPool2d). Where several
+// values tie, the first in row-major window order is the maximum (`argmax` gives
+// its input offset within the image plane, for the backward pass).
+inline Tensor4 max_pool(const Tensor4& x, const MaxPoolSpec& pool, std::vector<std::size_t>* argmax = nullptr) {
+    const std::size_t n = x.shape()[0], c = x.shape()[1];
+    const int h = int(x.shape()[2]), w = int(x.shape()[3]);
+    const int ho = pool.output_size(h), wo = pool.output_size(w);
+    Tensor4 y = Tensor4::from_shape({n, c, std::size_t(ho), std::size_t(wo)});
+    if (argmax) argmax->assign(y.size(), 0);
+    for (std::size_t plane = 0; plane < n * c; ++plane) {
+        const float* in = x.data() + plane * std::size_t(h) * w;
+        for (int oy = 0; oy < ho; ++oy)
+            for (int ox = 0; ox < wo; ++ox) {
+                float best = -std::numeric_limits<float>::infinity();
+                std::size_t where = 0;
+                for (int ky = 0; ky < pool.kernel; ++ky)
+                    for (int kx = 0; kx < pool.kernel; ++kx) {
+                        const int iy = oy * pool.stride + ky - pool.padding, ix = ox * pool.stride + kx - pool.padding;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                        const float v = in[iy * w + ix];
+                        if (v > best) {
+                            best = v;
+                            where = std::size_t(iy * w + ix);
+                        }
+                    }
+                const std::size_t out = (plane * ho + std::size_t(oy)) * wo + std::size_t(ox);
+                y.data()[out] = best;
+                if (argmax) (*argmax)[out] = where;
+            }
+    }
+    return y;
 }
 
 // main += shortcut cropped to main's top-left H x W (the BagNet crop drops the

@@ -1,43 +1,11 @@
 #pragma once
-// What a backend provides for training: the layers whose cost matters
-// (convolution, batch norm, ReLU, the residual crop-and-add), forward and
-// backward, on the backend's own activation type. Backprop over a graph
-// (train/backprop.hpp) is written once against this interface; the cheap layers
-// at the end of a network (spatial mean, linear head) are shared by every
-// backend and run on plain tensors.
+// The reference backend's side of the training contract (layers/contract.hpp):
+// each layer as directly as the maths, on plain NCHW tensors.
 #include "bagnet/backend/backend.hpp"
 #include "bagnet/backend/reference/backward.hpp"
+#include "bagnet/layers/contract.hpp"
 
 namespace bagnet::train {
-
-using reference_layers::BatchStatistics;
-using reference_layers::LayerGradients;
-
-// Specialised per backend with:
-//   using Value = ...;   activations and their gradients in the backend's layout (plain NCHW Tensor4
-//                        on `reference`, oneDNN's blocked memory on `cpu`). Copying a Value may share
-//                        its storage: backprop never writes through one copy while another is in use.
-//   Value import(Tensor4 x)                  from plain NCHW
-//   to_tensor(const Value&)                  to plain NCHW (Tensor4, or a reference to one)
-//   Value convolution(x, ConvSpec, weight, const Tensor* bias)
-//   LayerGradients<Value> convolution_backward(x, Value dy, ConvSpec, weight, bool input_gradient)
-//   Value batch_norm_training(x, BatchNormSpec, gamma, beta, BatchStatistics& out, bool relu)
-//   Value batch_norm_inference(x, BatchNormSpec, gamma, beta, const BatchStatistics& running, bool relu)
-//   LayerGradients<Value> batch_norm_backward(x, y, Value dy, BatchNormSpec, gamma, stats, bool training,
-//                                             bool relu, bool input_gradient)
-//       relu = true: the layer is relu(batch_norm(x)) in one pass, y its output and dy the gradient of y.
-//   Value relu(x);  Value relu_backward(y, Value dy)
-//   Value add_cropped(main, shortcut, bool relu, bool overwrite_main)
-//       main + shortcut[:, :, :H, :W] (then ReLU); overwrite_main: main's storage may hold the result.
-//   Value uncrop(const Value& dy, const Value& shortcut)   d shortcut of add_cropped, laid out as the
-//                                                   shortcut: dy top-left, zeros elsewhere; new storage
-//   void add_to(Value& sum, const Value& g)         sum += g (sum's storage is owned by the caller)
-// Layers taking `Value dy` by value may reuse its storage for their result.
-template <class Backend>
-class TrainingOps {
-    static_assert(sizeof(Backend) == 0,
-                  "bagnet: no training ops for this backend (include bagnet/backend/onednn/training.hpp for cpu)");
-};
 
 template <>
 class TrainingOps<reference> {
@@ -79,6 +47,10 @@ public:
         return y;
     }
     Value relu_backward(const Value& y, const Value& dy) { return reference_layers::relu_backward(y, dy); }
+    Value max_pool(const Value& x, const MaxPoolSpec& pool) { return reference_layers::max_pool(x, pool); }
+    Value max_pool_backward(const Value& x, const Value& /*y*/, const Value& dy, const MaxPoolSpec& pool) {
+        return reference_layers::max_pool_backward(x, dy, pool);
+    }
     Value add_cropped(const Value& main, const Value& shortcut, bool relu, bool /*overwrite_main*/) {
         Tensor4 sum = main;
         reference_layers::add_cropped(sum, shortcut);
@@ -91,12 +63,5 @@ public:
     }
     void add_to(Value& sum, const Value& g) { sum += g; }
 };
-
-// One instance per thread and backend, so primitive caches live across steps and calls.
-template <class Backend>
-TrainingOps<Backend>& training_ops() {
-    thread_local TrainingOps<Backend> ops;
-    return ops;
-}
 
 }  // namespace bagnet::train

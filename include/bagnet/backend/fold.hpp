@@ -1,5 +1,5 @@
 #pragma once
-// Layer algebra shared by the fast backends: a convolution followed by a batch
+// Layer algebra shared by the fast backends and training: a convolution followed by a batch
 // norm in eval mode is one convolution with a bias, and a chain of linear
 // stride-1 convolutions (the BagNet stem's 1x1 then 3x3) is one convolution;
 // training differentiates through that composition (split_composed_gradient).
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "bagnet/arch.hpp"
+#include "bagnet/layers/graph.hpp"
 #include "bagnet/error.hpp"
 #include "bagnet/parameters.hpp"
 
@@ -27,7 +27,7 @@ inline FoldedConv compose_convolutions(const std::vector<ConvSpec>& convs, const
     const ConvSpec& first = convs.front();
     FoldedConv result{first, params.at(first.name + ".weight"),
                       first.bias ? params.at(first.name + ".bias") : Tensor(xt::zeros<float>({std::size_t(first.out_channels)}))};
-    require(first.padding == 0, "cannot compose padded convolution " + first.name);
+    require(convs.size() == 1 || first.padding == 0, "cannot compose padded convolution " + first.name);
     for (std::size_t i = 1; i < convs.size(); ++i) {
         const ConvSpec& next = convs[i];
         require(result.spec.stride == 1 && next.padding == 0 && !next.bias && !result.spec.bias,
@@ -104,12 +104,33 @@ inline FoldedConv fold_batch_norm(FoldedConv conv, const BatchNormSpec& bn, cons
     return conv;
 }
 
-inline FoldedConv fold_conv_bn(const ConvSpec& conv, const BatchNormSpec& bn, const Parameters& params) {
-    return fold_batch_norm(compose_convolutions({conv}, params), bn, params);
+// Whether convolution layer i, a bias-free 1x1 read only by the convolution after it
+// (the BagNet stem), is best composed with it: where that costs fewer multiplications
+// per output location. For BagNet-33 the stem's 3x3 convolution then sees 3 input
+// channels instead of 64. `readers` is graph.readers().
+inline bool composes_with_next(const Graph& graph, const std::vector<int>& readers, std::size_t i) {
+    const auto& layers = graph.layers();
+    if (i + 1 >= layers.size() || layers[i].kind != LayerKind::convolution ||
+        layers[i + 1].kind != LayerKind::convolution || layers[i + 1].input != int(i + 1) || readers[i + 1] != 1)
+        return false;
+    const ConvSpec& a = layers[i].conv;
+    const ConvSpec& b = layers[i + 1].conv;
+    const long taps = long(b.kernel) * b.kernel, composed_cost = long(a.in_channels) * b.out_channels * taps;
+    const long separate_cost = long(a.in_channels) * a.out_channels + long(a.out_channels) * b.out_channels * taps;
+    return a.kernel == 1 && a.stride == 1 && a.padding == 0 && !a.bias && composed_cost <= separate_cost;
 }
 
-inline FoldedConv fold_stem(const Architecture& arch, const Parameters& params) {
-    return fold_batch_norm(compose_convolutions(arch.stem, params), arch.stem_bn, params);
+// Convolutions i - 1 and i of a graph as one (composes_with_next(graph, readers, i - 1)).
+// The composed convolution keeps layer i's geometry and bias, with layer i - 1's input channels.
+inline FoldedConv composed_convolution(const Graph& graph, std::size_t i, const Parameters& params) {
+    const auto& layers = graph.layers();
+    ConvSpec second = layers[i].conv;
+    second.padding = 0;  // a 1x1 convolution without bias maps zero padding to zero padding
+    second.bias = false;
+    FoldedConv composed = compose_convolutions({layers[i - 1].conv, second}, params);
+    composed.spec = layers[i].conv;
+    composed.spec.in_channels = layers[i - 1].conv.in_channels;
+    return composed;
 }
 
 }  // namespace bagnet

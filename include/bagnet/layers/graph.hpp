@@ -1,0 +1,159 @@
+#pragma once
+// A network as a list of layers over numbered values: the one description every
+// backend compiles (inference plans, training, the reference interpreter) and
+// from which parameter keys, map sizes, strides and receptive fields are derived.
+// Value 0 is the input; layer i writes value i + 1; the last value is the output.
+//
+//   Graph g;
+//   int x = g.convolution(Graph::input, conv1);
+//   x = g.relu(g.batch_norm(x, bn1));
+//   g.linear(g.spatial_mean(x), fc);
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "bagnet/error.hpp"
+#include "bagnet/layers/spec.hpp"
+
+namespace bagnet {
+
+enum class LayerKind { convolution, batch_norm, relu, add_cropped, max_pool, spatial_mean, linear };
+
+struct Layer {
+    LayerKind kind;
+    int input = 0;
+    int shortcut = -1;  // add_cropped: the value cropped to `input`'s size and added
+    ConvSpec conv{};
+    BatchNormSpec batch_norm{};
+    LinearSpec linear{};
+    MaxPoolSpec pool{};
+};
+
+class Graph {
+public:
+    static constexpr int input = 0;
+
+    int convolution(int x, ConvSpec spec) {
+        require(spec.kernel >= 1 && spec.stride >= 1 && spec.padding >= 0 && spec.in_channels >= 1 &&
+                    spec.out_channels >= 1,
+                "graph: convolution " + spec.name + " has an impossible geometry");
+        Layer layer{LayerKind::convolution, x};
+        layer.conv = std::move(spec);
+        return add(std::move(layer));
+    }
+    int batch_norm(int x, BatchNormSpec spec) {
+        Layer layer{LayerKind::batch_norm, x};
+        layer.batch_norm = std::move(spec);
+        return add(std::move(layer));
+    }
+    int relu(int x) { return add({LayerKind::relu, x}); }
+    // main + shortcut[:, :, :H, :W], the BagNet crop (top-left, not centred); with equal
+    // sizes, the ResNet sum.
+    int add_cropped(int main, int shortcut) {
+        Layer layer{LayerKind::add_cropped, main};
+        layer.shortcut = shortcut;
+        return add(std::move(layer));
+    }
+    int max_pool(int x, MaxPoolSpec spec) {
+        // PyTorch's rule: every window then holds at least one input value.
+        require(spec.kernel >= 1 && spec.stride >= 1 && spec.padding >= 0 && 2 * spec.padding <= spec.kernel,
+                "graph: max-pool padding must be at most half its kernel");
+        Layer layer{LayerKind::max_pool, x};
+        layer.pool = spec;
+        return add(std::move(layer));
+    }
+    // N x C x H x W -> N x C x 1 x 1.
+    int spatial_mean(int x) { return add({LayerKind::spatial_mean, x}); }
+    // N x C x 1 x 1 -> N x classes x 1 x 1.
+    int linear(int x, LinearSpec spec) {
+        Layer layer{LayerKind::linear, x};
+        layer.linear = std::move(spec);
+        return add(std::move(layer));
+    }
+
+    const std::vector<Layer>& layers() const { return layers_; }
+
+    // The layers computing values 1 ... `value`: the network up to there (to read, or
+    // to put another head on).
+    Graph up_to(int value) const {
+        require(value >= 0 && value <= output(), "graph: no value " + std::to_string(value));
+        Graph g;
+        g.layers_.assign(layers_.begin(), layers_.begin() + value);
+        return g;
+    }
+    int output() const { return int(layers_.size()); }
+
+    // How many layers read each value (a layer reading it twice counts twice).
+    std::vector<int> readers() const {
+        std::vector<int> count(layers_.size() + 1, 0);
+        for (const auto& layer : layers_) {
+            ++count[std::size_t(layer.input)];
+            if (layer.shortcut >= 0) ++count[std::size_t(layer.shortcut)];
+        }
+        return count;
+    }
+
+private:
+    int add(Layer layer) {
+        const int next = int(layers_.size()) + 1;
+        require(layer.input >= 0 && layer.input < next && layer.shortcut < next,
+                "graph: a layer may only read values computed before it");
+        layers_.push_back(std::move(layer));
+        return next;
+    }
+
+    std::vector<Layer> layers_;
+};
+
+// One tensor a layer owns, as PyTorch names and shapes it.
+struct LayerTensor {
+    std::string key;
+    std::vector<std::size_t> shape;
+    bool trainable = true;    // false: batch-norm running statistics and counter
+    bool is_counter = false;  // batch norm's num_batches_tracked: an int64 in PyTorch files
+};
+
+// The tensors of one layer, in state_dict order.
+inline std::vector<LayerTensor> tensors_of(const Layer& layer) {
+    switch (layer.kind) {
+    case LayerKind::convolution: {
+        const ConvSpec& c = layer.conv;
+        std::vector<LayerTensor> t{{c.name + ".weight", c.weight_shape()}};
+        if (c.bias) t.push_back({c.name + ".bias", {std::size_t(c.out_channels)}});
+        return t;
+    }
+    case LayerKind::batch_norm: {
+        const BatchNormSpec& bn = layer.batch_norm;
+        const std::vector<std::size_t> channels{std::size_t(bn.channels)};
+        return {{bn.name + ".weight", channels},
+                {bn.name + ".bias", channels},
+                {bn.name + ".running_mean", channels, false},
+                {bn.name + ".running_var", channels, false},
+                {bn.name + ".num_batches_tracked", {}, false, true}};
+    }
+    case LayerKind::linear: {
+        const LinearSpec& l = layer.linear;
+        return {{l.name + ".weight", {std::size_t(l.out_features), std::size_t(l.in_features)}},
+                {l.name + ".bias", {std::size_t(l.out_features)}}};
+    }
+    default: return {};
+    }
+}
+
+// Every tensor of a graph, in state_dict order.
+inline std::vector<LayerTensor> tensors_of(const Graph& graph) {
+    std::vector<LayerTensor> all;
+    for (const auto& layer : graph.layers())
+        for (auto& t : tensors_of(layer)) all.push_back(std::move(t));
+    return all;
+}
+
+// The keys of the tensors an optimizer updates (batch-norm running statistics are not among them).
+inline std::vector<std::string> trainable_keys(const Graph& graph) {
+    std::vector<std::string> keys;
+    for (const auto& t : tensors_of(graph))
+        if (t.trainable) keys.push_back(t.key);
+    return keys;
+}
+
+}  // namespace bagnet
