@@ -99,7 +99,8 @@ TEST_CASE("the logit correlation of two models is Pearson's r per image, over ba
     }
     for (double self : logit_correlations(resnet, resnet, x)) CHECK(self == Approx(1.0).epsilon(1e-12));
     // Over a data set, one image per batch: the same numbers, in data-set order.
-    const data::TensorDataset dataset(x, {0, 1});
+    const std::vector<std::int64_t> labels{0, 1};  // the data set refers to them
+    const data::TensorDataset dataset(x, labels);
     distributed::SingleProcess one;
     CHECK(logit_correlations(bagnet, resnet, dataset, {1, 1, false}, one) == r);
     CHECK_THROWS_WITH(logit_correlations(Model<cpu>(architecture_by_name("resnet50", 7)), resnet, x),
