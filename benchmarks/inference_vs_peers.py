@@ -3,7 +3,7 @@
 
 Peers, each in its best CPU configuration at the same thread count:
 - PyTorch (Debian's 1.13) on the tests' reference model of the architecture
-  (tests/reference/bagnet_reference.py), TorchScript-traced, frozen and optimised for inference,
+  (tests/reference/bagnet_reference.py; for resnet50 torchvision's own), TorchScript-traced, frozen and optimised for inference,
   with channels-last weights and input (its fastest CPU path here) and, for reference, NCHW;
 - ONNX Runtime's CPU provider (npm onnxruntime-node, graph optimisation 'all') on the same model
   exported by torch.onnx.export (opset 13).
@@ -12,7 +12,7 @@ best, since this machine's speed drifts from minute to minute. Also measured: th
 one-image `bagnet logits` call (load the weights, build the plan, one forward pass), and bagnet's
 peak memory at batch 1.
 
-usage: /usr/bin/python3 benchmarks/inference_vs_peers.py [--bagnet build/bin/bagnet] [--arch bagnet33]
+usage: /usr/bin/python3 benchmarks/inference_vs_peers.py [--bagnet build/bin/bagnet] [--arch bagnet33|resnet50]
        [--threads N] [--size 224] [--repeat 5] [--rounds 3]
 ONNX Runtime comes from npm (`npm install onnxruntime-node --ignore-scripts` in benchmarks/node/;
 the script does it when the package is missing and npm can reach its registry).
@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 import torch
+import torchvision
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
@@ -58,6 +59,12 @@ def optimised(model, size, channels_last):
         example = example.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example)))
+
+
+def reference_model(arch):
+    """The architecture in PyTorch, random weights (seed 1): the tests' BagNet, or torchvision's resnet50."""
+    model = torchvision.models.resnet50() if arch == "resnet50" else bagnet_reference.imagenet(int(arch[len("bagnet"):]))
+    return bagnet_reference.randomize(model, seed=1)
 
 
 def ensure_onnxruntime():
@@ -101,7 +108,7 @@ def bagnet_logits_seconds(binary, arch, threads, weights, image):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bagnet", default=os.path.join(ROOT, "build", "bin", "bagnet"))
-    parser.add_argument("--arch", default="bagnet33", choices=["bagnet9", "bagnet17", "bagnet33"])
+    parser.add_argument("--arch", default="bagnet33", choices=["bagnet9", "bagnet17", "bagnet33", "resnet50"])
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeat", type=int, default=5)
@@ -112,8 +119,7 @@ def main():
     ensure_onnxruntime()
 
     torch.set_num_threads(args.threads)
-    q = int(args.arch[len("bagnet"):])
-    model = bagnet_reference.randomize(bagnet_reference.imagenet(q), seed=1).eval()
+    model = reference_model(args.arch).eval()
     work = tempfile.mkdtemp(prefix="bagnet-bench-")
     onnx_path = os.path.join(work, "model.onnx")
     with torch.no_grad():
@@ -123,8 +129,8 @@ def main():
     write_safetensors(model.state_dict(), weights)
     image = os.path.join(work, "one.npy")
     np.save(image, np.random.default_rng(0).standard_normal((1, 3, args.size, args.size)).astype(np.float32))
-    nchw = optimised(bagnet_reference.randomize(bagnet_reference.imagenet(q), seed=1), args.size, False)
-    channels_last = optimised(bagnet_reference.randomize(bagnet_reference.imagenet(q), seed=1), args.size, True)
+    nchw = optimised(reference_model(args.arch), args.size, False)
+    channels_last = optimised(reference_model(args.arch), args.size, True)
 
     batches = (1, 8)
     repeat = {1: args.repeat, 8: max(1, args.repeat // 2)}
