@@ -150,8 +150,6 @@ inline InferenceProgram compile_inference(const Graph& graph, const Parameters& 
         producer[std::size_t(step.output)] = int(program.steps.size());
         program.steps.push_back(std::move(step));
     }
-    for (std::size_t i = 0; i < body; ++i)
-        if (!consumed[i]) refuse(i);
 
     // Sizes: a value is computed as far as its readers read it (a crop-and-add reads its
     // shortcut's top-left, the size of its main input).
@@ -161,10 +159,9 @@ inline InferenceProgram compile_inference(const Graph& graph, const Parameters& 
         used[std::size_t(v)][1] = std::max(used[std::size_t(v)][1], extent[1]);
     };
     auto full = [&](int v) { return std::array<int, 2>{int(program.shapes[std::size_t(v)][2]), int(program.shapes[std::size_t(v)][3])}; };
-    for (auto& step : program.steps) {
-        step.output_size = full(step.output);
+    for (const auto& step : program.steps) {
         read(step.input, full(step.input));
-        if (step.residual >= 0) read(step.residual, step.output_size);
+        if (step.residual >= 0) read(step.residual, full(step.output));
     }
     read(program.features, full(program.features));
     for (auto& step : program.steps) {

@@ -208,7 +208,8 @@ private:
         Activation dst;
         if (step.kind == InferenceStep::Kind::max_pool) {
             const auto& p = step.pool;
-            const memory::desc src_desc = cropped(src, h, w).mem.get_desc();
+            const memory kept = cropped(src, h, w).mem;
+            const memory::desc src_desc = kept.get_desc();
             const int n = int(src_desc.dims()[0]), c = int(src_desc.dims()[1]);
             const memory::dims pad_r{(ho - 1) * p.stride + p.kernel - h - p.padding,
                                      (wo - 1) * p.stride + p.kernel - w - p.padding};
@@ -218,7 +219,7 @@ private:
             const dnnl::pooling_forward::primitive_desc pd(desc, engine());
             dst = into ? *into : Activation{memory(), arenas_.acquire(pd.dst_desc().get_size())};
             if (!into) dst.mem = in_arena(pd.dst_desc(), dst.arena);
-            add_primitive(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, cropped(src, h, w).mem}, {DNNL_ARG_DST, dst.mem}});
+            add_primitive(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, kept}, {DNNL_ARG_DST, dst.mem}});
         } else {
             const bool sum = step.residual >= 0;
             const Fuse fuse = sum ? (step.relu ? Fuse::sum_relu : Fuse::sum) : (step.relu ? Fuse::relu : Fuse::none);
