@@ -9,7 +9,7 @@
 
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain.hpp"
-#include "bagnet/io/idx.hpp"
+#include "bagnet/data/fashion_mnist.hpp"
 
 int main(int argc, char** argv) try {
     const std::size_t images = argc > 2 ? std::stoul(argv[2]) : 4;

@@ -12,7 +12,7 @@
 
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain.hpp"
-#include "bagnet/io/idx.hpp"
+#include "bagnet/data/fashion_mnist.hpp"
 
 int main(int argc, char** argv) try {
     const std::string output = argc > 2 ? argv[2] : "heatmap.png";

@@ -67,3 +67,15 @@ TEST_CASE("cpu backend in bf16 stays close to fp32", "[backend][cpu][bf16]") {
     }
     compare_backends<33>(2, 41, 37, bagnet::Precision::bf16, 3e-2);
 }
+
+TEST_CASE("a failure inside oneDNN reaches the caller as bagnet::Error", "[backend][cpu][errors]") {
+    // A memory descriptor of negative size: oneDNN itself refuses it with dnnl::error.
+    const auto impossible = [] {
+        return dnnl::memory::desc({-3, 4}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
+    };
+    REQUIRE_THROWS_AS(impossible(), dnnl::error);
+    CHECK_THROWS_AS(bagnet::with_backend_errors<bagnet::cpu>(impossible), bagnet::Error);
+    CHECK_THROWS_WITH(bagnet::with_backend_errors<bagnet::cpu>(impossible), Catch::Contains("oneDNN failed"));
+    // The other backends report their own errors as bagnet::Error already; nothing is changed on the way.
+    CHECK(bagnet::with_backend_errors<bagnet::reference>([] { return 7; }) == 7);
+}

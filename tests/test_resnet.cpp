@@ -63,17 +63,15 @@ TEST_CASE("ResNet-50 is torchvision's resnet50: keys, sizes, strides", "[resnet]
                       Catch::Contains("does not match bagnet9"));
 }
 
-TEST_CASE("ResNet-50 inference equals torchvision's on every backend", "[resnet][pytorch]") {
-    const std::string dir = fixture("resnet50");
-    SECTION("reference") { compare_inference<reference>(dir); }
-    SECTION("cpu") { compare_inference<cpu>(dir); }
+TEMPLATE_TEST_CASE("ResNet-50 inference equals torchvision's on every backend", "[resnet][pytorch]", reference, cpu) {
+    compare_inference<TestType>(fixture("resnet50"));
 }
 
-TEST_CASE("one SGD step of ResNet-50 equals torchvision's: every update and running statistic",
-          "[resnet][pytorch][train]") {
+TEMPLATE_TEST_CASE("one SGD step of ResNet-50 equals torchvision's: every update and running statistic",
+                   "[resnet][pytorch][train]", reference, cpu) {
     const std::string dir = fixture("resnet50");
     const Architecture arch = architecture_by_name("resnet50", 10);
-    Model<cpu> model(arch, dir + "/weights.safetensors");
+    Model<TestType> model(arch, dir + "/weights.safetensors");
     const train::Batch batch{Tensor4(io::load_npy_float(dir + "/input.npy")), io::load_npy_int64(dir + "/labels.npy"), {}};
     train::Sgd sgd(train::SgdOptions().momentum(0.9).weight_decay(1e-4));
     train::train_step(model, sgd, batch, 0.01, {});
@@ -98,11 +96,15 @@ TEST_CASE("the logit correlation of two models is Pearson's r per image, over ba
         CHECK(std::abs(r[i]) <= 1.0);
     }
     for (double self : logit_correlations(resnet, resnet, x)) CHECK(self == Approx(1.0).epsilon(1e-12));
-    // Over a data set, one image per batch: the same numbers, in data-set order.
+    // Over a data set, one image per batch: each image's number as a batch of its own
+    // gives it (oneDNN's arithmetic may differ with the batch size), in data-set order.
     const std::vector<std::int64_t> labels{0, 1};  // the data set refers to them
     const data::TensorDataset dataset(x, labels);
     distributed::SingleProcess one;
-    CHECK(logit_correlations(bagnet, resnet, dataset, {1, 1, false}, one) == r);
+    std::vector<double> alone;
+    for (std::size_t i = 0; i < 2; ++i)
+        alone.push_back(logit_correlations(bagnet, resnet, Tensor4(xt::view(x, xt::range(i, i + 1))))[0]);
+    CHECK(logit_correlations(bagnet, resnet, dataset, {1, 1, false}, one) == alone);
     CHECK_THROWS_WITH(logit_correlations(Model<cpu>(architecture_by_name("resnet50", 7)), resnet, x),
                       Catch::Contains("cannot correlate resnet50 (7 classes) with resnet50 (10 classes)"));
 }

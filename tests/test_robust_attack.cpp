@@ -12,7 +12,7 @@
 
 #include "bagnet/bagnet.hpp"
 #include "bagnet/data/tensor_dataset.hpp"
-#include "bagnet/io/idx.hpp"
+#include "bagnet/data/fashion_mnist.hpp"
 #include "bagnet/io/npy.hpp"
 #include "bagnet/robust.hpp"
 #include "cli_runner.hpp"

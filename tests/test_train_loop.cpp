@@ -291,3 +291,59 @@ TEST_CASE("IDX files load, and broken ones are reported in one line", "[io][idx]
     CHECK_THROWS_WITH(load_idx(dir.file("missing.gz"), dir.file("labels.gz")), Catch::Contains("cannot open"));
     CHECK_THROWS_WITH(load_fashion_mnist("validation"), Catch::Contains("unknown Fashion-MNIST split"));
 }
+
+TEST_CASE("a pretrained checkpoint loads for fine-tuning; a head for other classes starts afresh", "[train][fine_tune]") {
+    ScratchDirectory dir;
+    const Model<cpu> pretrained(tiny(), 1);
+    pretrained.save(dir.file("pretrained.safetensors"));
+
+    Model<cpu> same_head(tiny(), 2);
+    CHECK(train::load_pretrained(same_head, dir.file("pretrained.safetensors")));
+    CHECK(same(same_head.parameters(), pretrained.parameters()));
+
+    Model<cpu> five_classes(architecture_by_name("fashion9", 5), 2);
+    const Parameters fresh = five_classes.parameters();
+    CHECK_FALSE(train::load_pretrained(five_classes, dir.file("pretrained.safetensors")));
+    for (const auto& [key, value] : five_classes.parameters().tensors()) {
+        INFO(key);
+        CHECK(identical(value, key.rfind("fc.", 0) == 0 ? fresh.at(key) : pretrained.parameters().at(key)));
+    }
+
+    // Another architecture's body is refused, naming the tensor, and the model is left as it was.
+    Model<cpu> other(architecture_by_name("fashion17"), 2);
+    const Parameters before = other.parameters();
+    CHECK_THROWS_WITH(train::load_pretrained(other, dir.file("pretrained.safetensors")),
+                      Catch::Contains("pretrained.safetensors") && Catch::Contains("fashion17 needs"));
+    CHECK(same(other.parameters(), before));
+}
+
+TEST_CASE("fine-tuning freezes all but the head, or all but the last stage", "[train][fine_tune]") {
+    const Architecture arch = tiny();
+    CHECK(train::frozen_for(arch, train::FineTune::all).empty());
+    CHECK(train::frozen_for(arch, train::FineTune::head) == train::frozen_except(arch, {"fc."}));
+    const auto last_stage = train::frozen_for(arch, train::parse_fine_tune("last-stage"));
+    for (const auto& slot : parameter_slots(arch)) {
+        INFO(slot.key);
+        CHECK(last_stage.count(slot.key) == (slot.key.rfind("layer4.", 0) != 0 && slot.key.rfind("fc.", 0) != 0));
+    }
+    CHECK(train::parse_fine_tune("head") == train::FineTune::head);
+    CHECK_THROWS_WITH(train::parse_fine_tune("stem"), Catch::Contains("unknown part to fine-tune 'stem'"));
+}
+
+TEST_CASE("the Fashion-MNIST data set holds its split normalised, with the class names", "[data][fashion_mnist]") {
+    const data::FashionMnist test("test");
+    const LabelledImages raw = load_fashion_mnist("test");
+    REQUIRE(test.size() == 10000);
+    CHECK(test.shape().channels == 1);
+    CHECK(test.class_names() == fashion_mnist_class_names());
+    CHECK(test.name(17) == "test 17");
+    CHECK(test.label(17) == raw.labels[17]);
+    std::vector<float> item(28 * 28);
+    data::Random rng(0);
+    test.load(17, rng, item.data());
+    for (std::size_t p = 0; p < item.size(); ++p)
+        REQUIRE(item[p] == Approx((raw.images.data()[17 * 784 + p] - 0.2860f) / 0.3530f).margin(1e-6));
+    // The recipe's crops fill the border with the normalised background (a black pixel).
+    CHECK(train::fashion_mnist_recipe().crop_fill == Approx(-0.2860f / 0.3530f));
+    CHECK(train::fashion_mnist_architecture().name == "fashion9");
+}

@@ -29,6 +29,16 @@ std::string program(const CLI::App& app) {
     return "bagnet";
 }
 
+// The option of this command line that gets past an error the library reports.
+std::string option_for(bagnet::Remedy remedy) {
+    switch (remedy) {
+    case bagnet::Remedy::raise_pixel_limit: return " (raise the limit with --max-pixels)";
+    case bagnet::Remedy::skip_undecodable: return " (skip undecodable images with --skip-corrupt)";
+    case bagnet::Remedy::none: break;
+    }
+    return "";
+}
+
 // Stops every process when one failed (a failure seen by all of them, such as a bad
 // option, stops them all the same way) and returns what the first process prints.
 std::string stop_all(Communicator& processes, const std::string& message) {
@@ -81,9 +91,9 @@ int run(int argc, char** argv, Communicator& processes) {
     } catch (const bagnet::cli::UsageError& e) {
         return report(program(app) + ": error: " + stop_all(processes, e.what()), 2);
     } catch (const bagnet::distributed::PeerFailure& e) {
-        return report(program(app) + ": error: " + e.what(), 1);
-    } catch (const dnnl::error& e) {
-        return report(program(app) + ": error: " + stop_all(processes, std::string("oneDNN failed: ") + e.what()), 1);
+        return report(program(app) + ": error: " + e.what() + option_for(e.remedy()), 1);
+    } catch (const bagnet::Error& e) {
+        return report(program(app) + ": error: " + stop_all(processes, e.what() + option_for(e.remedy())), 1);
     } catch (const std::bad_alloc&) {
         return report(program(app) + ": error: " + stop_all(processes, "out of memory"), 1);
     } catch (const std::exception& e) {

@@ -12,7 +12,7 @@
 #include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/distributed/shard.hpp"
 #include "bagnet/explain.hpp"
-#include "bagnet/io/idx.hpp"
+#include "bagnet/data/fashion_mnist.hpp"
 #include "inference_commands.hpp"
 
 namespace bagnet::cli {
@@ -58,10 +58,9 @@ struct AnalysisData {
 
 // Built in place (its data set may refer to the images it holds), never moved.
 struct Inputs {
-    LabelledImages data;                    // in memory (npy, Fashion-MNIST)
+    LabelledImages data;                    // in memory (npy)
     std::unique_ptr<data::Dataset> source;  // every source as a data set
     std::unique_ptr<data::Dataset> set;     // its first --limit images
-    std::vector<std::string> class_names;   // empty: the model's own names
     Display display;
     int workers = 1;
 
@@ -70,7 +69,6 @@ struct Inputs {
         const auto files = [&](data::ImageFolder listing) {
             source = std::make_unique<data::ImageFolderDataset>(std::move(listing), data::ImageTransform::imagenet_eval(),
                                                                 o.loading.decode());
-            class_names = source->class_names();
             display = Display::imagenet();
         };
         if (!o.data_dir.empty()) {
@@ -80,11 +78,8 @@ struct Inputs {
             listing.labels.assign(listing.files.size(), o.label);
             files(std::move(listing));
         } else if (!o.dataset.empty()) {
-            data = load_fashion_mnist(o.split);
-            normalize_fashion_mnist(data.images);
-            class_names = fashion_mnist_class_names();
+            source = std::make_unique<data::FashionMnist>(o.split);
             display = {{fashion_mnist_mean}, {fashion_mnist_std}};
-            source = std::make_unique<data::TensorDataset>(data, data::TensorAugment(), o.split);
         } else {
             data.images = load_input(o.input);
             data.labels = !o.labels.empty() ? io::load_npy_int64(o.labels)
@@ -99,6 +94,8 @@ struct Inputs {
     Inputs(const Inputs&) = delete;
     Inputs& operator=(const Inputs&) = delete;
 
+    // The names of the model's classes: the data set's, if it names them all.
+    data::ClassNames class_names(const Architecture& arch) const { return data::ClassNames(arch.classes(), set->class_names()); }
     std::size_t size() const { return set->size(); }
     std::string name(std::size_t index) const { return set->name(index); }
     data::BatchStream stream(std::size_t batch) const {
@@ -132,16 +129,6 @@ inline Picture read_picture(distributed::Reader& in) {
             picture.at(x, y) = {std::uint8_t(pixels[std::size_t(i)]), std::uint8_t(pixels[std::size_t(i) + 1]),
                                 std::uint8_t(pixels[std::size_t(i) + 2])};
     return picture;
-}
-
-// How many images the analyses that look at every image (heatmaps, the
-// attribution benchmark, the search for mistakes) hold at once.
-constexpr std::size_t analysis_batch = 16;
-
-// The data set's class names if it has them, else ImageNet's ("281 tabby") or "class 3".
-inline std::string class_label(const Architecture& arch, const Inputs& in, int index) {
-    if (std::size_t(index) < in.class_names.size()) return in.class_names[std::size_t(index)];
-    return arch.classes() == imagenet::classes ? std::to_string(index) + " " + class_name(arch, index) : class_name(arch, index);
 }
 
 // On a terminal the line updates in place; in a log only the last state is written.
@@ -201,6 +188,7 @@ inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& proc
     on_device(o.model, [&](const auto& model) {
         const Inputs in(o.data, o.model.threads);
         const Architecture& arch = model.architecture();
+        const data::ClassNames names = in.class_names(arch);
         const auto maps_of = [&](const Tensor4& x) {
             return o.dense ? dense_heatmap(model, x, choice, processes.is_root() ? progress_line("dense heatmap")
                                                                                  : HeatmapProgress())
@@ -215,7 +203,7 @@ inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& proc
             return;
         }
         // Every image's figure, made by the process that computes its batch.
-        const auto parts = distributed::map_batches(*in.set, in.shards(analysis_batch), processes, [&](const data::Batch& batch) {
+        const auto parts = distributed::map_batches(*in.set, in.shards(config::analysis_batch), processes, [&](const data::Batch& batch) {
             const Tensor4& x = batch.images;
             const Heatmaps maps = maps_of(x);
             const Tensor2 scores = logits(model, x);
@@ -228,10 +216,10 @@ inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& proc
                     const int cls = maps.classes[n][c];
                     const Tensor map = xt::view(maps.evidence, n, c);
                     xt::view(shown, c) = o.dense ? map : coarse_to_pixels(map, arch, height, width);
-                    labels.push_back(class_label(arch, in, cls) + ": logit " + format_number(scores(n, std::size_t(cls))));
+                    labels.push_back(names.label(cls) + ": logit " + format_number(scores(n, std::size_t(cls))));
                 }
                 const std::string truth =
-                    batch.labels[n] >= 0 ? " (true: " + class_label(arch, in, int(batch.labels[n])) + ")" : "";
+                    batch.labels[n] >= 0 ? " (true: " + names.label(int(batch.labels[n])) + ")" : "";
                 write_picture(out, heatmap_figure(displayable(x, n, in.display), shown, labels,
                                                   in.name(batch.indices[n]) + truth + " - " + arch.name +
                                                       (o.dense ? ", exact per-pixel evidence" : ", coarse evidence"),
@@ -286,14 +274,16 @@ inline void run_patches(const PatchesOptions& o, distributed::Communicator& proc
         const Architecture& arch = model.architecture();
         const Inputs in(o.data, o.model.threads);
         require_labels(in, arch);
+        const data::ClassNames names = in.class_names(arch);
+        const auto label = [&](int c) { return names.label(c); };
         const auto found = top_patches(model, *in.set, classes, o.top, in.shards(o.batch), processes);
         if (!processes.is_root()) return;
         io::OutputSet outputs;
         std::string report;
         for (const TopPatches& top : found) {
-            const std::string name = class_label(arch, in, top.class_index);
+            const std::string name = names.label(top.class_index);
             const std::string stem = o.output_dir + "/patches_class" + std::to_string(top.class_index);
-            patch_grid(top, [&](int c) { return class_label(arch, in, c); }, in.display).save_png(outputs.stage(stem + ".png"));
+            patch_grid(top, label, in.display).save_png(outputs.stage(stem + ".png"));
             io::write_text(outputs.stage(stem + ".json"), to_json(top, name));
             report += "wrote " + stem + ".png and " + stem + ".json (" + std::to_string(top.images) + " images scanned)\n";
         }
@@ -338,24 +328,13 @@ inline void run_explain(const ExplainOptions& o, distributed::Communicator& proc
                              " classes of " + arch.name);
         const Inputs in(o.data, o.model.threads);
         require_labels(in, arch);
+        const data::ClassNames names = in.class_names(arch);
         const std::size_t n = in.size();
         std::vector<std::size_t> chosen = o.images;
         for (std::size_t i : chosen)
             require(i < n, "--images: image " + std::to_string(i) + " is not among the " + std::to_string(n));
         if (chosen.empty() && o.mistakes) {
-            // Each batch's first --count mistakes; the first --count of them all are the data set's.
-            const auto parts = distributed::map_batches(*in.set, in.shards(analysis_batch), processes, [&](const data::Batch& batch) {
-                distributed::Writer out;
-                for (std::size_t index : misclassified(model, batch)) out.number(std::uint64_t(index));
-                return out.bytes();
-            });
-            for (const std::string& part : parts)
-                for (distributed::Reader found(part); !found.done() && chosen.size() < o.count;)
-                    chosen.push_back(std::size_t(found.number<std::uint64_t>()));
-            double count = double(chosen.size());
-            processes.broadcast(&count, sizeof count, 0);
-            chosen.resize(std::size_t(count));
-            processes.broadcast(chosen.data(), chosen.size() * sizeof(std::size_t), 0);
+            chosen = first_mistakes(model, *in.set, o.count, in.shards(config::analysis_batch), processes);
             require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n) +
                                          (o.data.labels.empty() && o.data.dataset.empty() && o.data.data_dir.empty() &&
                                                   o.data.label < 0
@@ -368,7 +347,7 @@ inline void run_explain(const ExplainOptions& o, distributed::Communicator& proc
         const auto parts = distributed::map_units(chosen.size(), processes, [&](std::size_t i) {
             const data::Batch one = in.stream(1).gather(0, {chosen[i]});
             const Explanation e = explain(model, one.images, 0, o.top, one.labels[0], o.patches,
-                                          [&](int c) { return class_label(arch, in, c); }, in.name(chosen[i]), in.display);
+                                          [&](int c) { return names.label(c); }, in.name(chosen[i]), in.display);
             return distributed::Writer().text(to_html(e, in.display)).text(to_json(e)).bytes();
         });
         if (!root) return;
@@ -422,7 +401,7 @@ inline void run_attribute(const AttributeOptions& o, distributed::Communicator& 
         };
         const int tile = o.tile > 0 ? o.tile : output_stride(arch);
         // Each batch's means, weighted by its share of the images, summed in batch order.
-        const auto parts = distributed::map_batches(*in.set, in.shards(analysis_batch), processes, [&](const data::Batch& batch) {
+        const auto parts = distributed::map_batches(*in.set, in.shards(config::analysis_batch), processes, [&](const data::Batch& batch) {
             distributed::Writer out;
             out.number(double(batch.labels.size()));
             for (const AttributionScore& row : benchmark_attributions(model, batch.images, methods, tile, o.steps))

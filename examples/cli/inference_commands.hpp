@@ -5,9 +5,9 @@
 #include <iostream>
 #include <random>
 
+#include "bagnet/data/class_names.hpp"
 #include "bagnet/io/atomic_file.hpp"
 #include "bagnet/io/image.hpp"
-#include "bagnet/io/imagenet_classes.hpp"
 #include "bagnet/io/json.hpp"
 #include "bagnet/io/npy.hpp"
 #include "options.hpp"
@@ -46,12 +46,6 @@ inline void run_logits(const LogitsOptions& o, distributed::Communicator& proces
     });
 }
 
-// The data set's own class names where the model has ImageNet's head, else "class 3".
-inline std::string class_name(const Architecture& arch, int index) {
-    return arch.classes() == imagenet::classes ? std::string(io::imagenet_class_name(index))
-                                               : "class " + std::to_string(index);
-}
-
 struct ClassifyOptions {
     ModelOptions model;
     LoadingOptions loading;
@@ -77,21 +71,21 @@ inline void run_classify(const ClassifyOptions& o, distributed::Communicator& pr
                              " classes of " + arch.name);
         // The whole report is made before anything is printed: a bad image among good
         // ones leaves no half-written document behind.
+        const data::ClassNames names(arch.classes());
         std::string text, json = "[";
         char line[512];
         for (std::size_t i = 0; i < o.images.size(); ++i) {
-            const Tensor2 probabilities = softmax(logits(model, Tensor4(io::imagenet_preprocess(o.images[i], o.loading.decode()))));
-            const std::vector<int> best = top_classes(probabilities, 0, o.topk);
+            const auto best =
+                top_predictions(model, Tensor4(io::imagenet_preprocess(o.images[i], o.loading.decode())), o.topk)[0];
             text += o.images[i] + "\n";
             json += std::string(i ? ",\n " : "\n ") + "{\"image\": " + io::json_string(o.images[i]) + ", \"top\": [";
-            for (int r = 0; r < o.topk; ++r) {
-                const int k = best[std::size_t(r)];
-                const double p = probabilities(0, std::size_t(k));
-                std::snprintf(line, sizeof line, "  %6.2f%%  %4d  %s\n", 100.0 * p, k, class_name(arch, k).c_str());
+            for (std::size_t r = 0; r < best.size(); ++r) {
+                const auto [k, p] = best[r];
+                std::snprintf(line, sizeof line, "  %6.2f%%  %4d  %s\n", 100.0 * p, k, names.name(k).c_str());
                 text += line;
                 json += std::string(r ? ", " : "") + "{\"class\": " + std::to_string(k) +
-                        ", \"name\": " + io::json_string(class_name(arch, k)) +
-                        ", \"probability\": " + io::json_number(p) + "}";
+                        ", \"name\": " + io::json_string(names.name(k)) + ", \"probability\": " + io::json_number(p) +
+                        "}";
             }
             json += "]}";
         }

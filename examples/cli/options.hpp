@@ -143,7 +143,7 @@ struct LoadingOptions {
         command.add_option("--max-pixels", max_pixels, "refuse images with more pixels, from their header (PIL's limit)")
             ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
     }
-    int workers_for(int threads) const { return workers > 0 ? workers : std::max(1, config::machine_cores() - threads); }
+    int workers_for(int threads) const { return workers > 0 ? workers : config::loading_workers(threads); }
     io::DecodeOptions decode() const { return io::DecodeOptions().with_max_pixels(max_pixels); }
 };
 

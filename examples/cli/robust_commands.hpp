@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include "bagnet/data/fashion_mnist.hpp"
 #include "bagnet/robust.hpp"
 #include "explain_commands.hpp"
 

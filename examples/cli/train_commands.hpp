@@ -62,24 +62,18 @@ struct DataOptions {
 
 // The data the options name, as data sets: for training the training set (augmented
 // by `augment` when in memory) and Fashion-MNIST's test set; for evaluation the set to
-// evaluate. In-memory images are held here, and the data sets refer to them, so a
-// DataSource stays where it was filled.
+// evaluate. Images read from npy files are held here, and the data sets refer to
+// them, so a DataSource stays where it was filled.
 struct DataSource {
-    LabelledImages train_images, test_images;
+    LabelledImages loaded;
     std::unique_ptr<data::Dataset> train, test;  // test: Fashion-MNIST's test split when training
 };
 
 inline void load_data(const DataOptions& o, bool training, const data::TensorAugment& augment, DataSource& source) {
     auto& target = training ? source.train : source.test;
     if (o.fashion()) {
-        if (training) {
-            source.train_images = load_fashion_mnist("train");
-            normalize_fashion_mnist(source.train_images.images);
-            source.train = std::make_unique<data::TensorDataset>(source.train_images, augment, "train");
-        }
-        source.test_images = load_fashion_mnist("test");
-        normalize_fashion_mnist(source.test_images.images);
-        source.test = std::make_unique<data::TensorDataset>(source.test_images, data::TensorAugment(), "test");
+        if (training) source.train = std::make_unique<data::FashionMnist>("train", augment);
+        source.test = std::make_unique<data::FashionMnist>("test");
         return;
     }
     if (!o.data_dir.empty()) {
@@ -91,7 +85,7 @@ inline void load_data(const DataOptions& o, bool training, const data::TensorAug
                                                             o.loading.decode());
         return;
     }
-    LabelledImages& loaded = training ? source.train_images : source.test_images;
+    LabelledImages& loaded = source.loaded;
     loaded = {load_input(o.data_npy), io::load_npy_int64(o.labels_npy)};
     require(loaded.labels.size() == loaded.images.shape()[0],
             o.labels_npy + " holds " + std::to_string(loaded.labels.size()) + " labels but " + o.data_npy + " holds " +
@@ -106,31 +100,6 @@ inline std::vector<std::pair<std::string, std::string>> skipped_fields(const std
         list += std::string(i ? ",\n  " : "\n  ") + "{\"file\": " + io::json_string(skipped[i].name) +
                 ", \"error\": " + io::json_string(skipped[i].error) + "}";
     return {{"skipped", std::to_string(skipped.size())}, {"skipped_files", list + (skipped.empty() ? "]" : "\n ]")}};
-}
-
-// --init: a converted checkpoint. Every tensor must fit except the linear head,
-// which is kept freshly initialised when its class count differs (fine-tuning an
-// ImageNet model for other classes).
-template <class Backend>
-void load_initial_weights(Model<Backend>& model, const std::string& path) {
-    io::SafetensorsFile file(path);
-    const Architecture& arch = model.architecture();
-    Parameters params = model.parameters();
-    bool head_kept = true;
-    for (const auto& slot : parameter_slots(arch)) {
-        const bool head = slot.key.rfind(arch.head().name + ".", 0) == 0;
-        if (!file.contains(slot.key) || file.shape(slot.key) != slot.shape) {
-            require(head, path + ": tensor '" + slot.key + "' is " +
-                              (file.contains(slot.key) ? "of shape " + shape_string(file.shape(slot.key)) : "missing") +
-                              " but " + arch.name + " needs " + shape_string(slot.shape));
-            head_kept = false;
-            continue;
-        }
-        params.at(slot.key) = file.load_float(slot.key);
-    }
-    if (!head_kept) std::cerr << "bagnet train: " << path << ": head does not fit " << arch.classes()
-                              << " classes; it starts from random weights\n";
-    model.mutable_parameters() = std::move(params);
 }
 
 inline std::string metrics_json(const std::vector<std::pair<std::string, std::string>>& fields) {
@@ -236,7 +205,6 @@ struct TrainOptions {
             r.crop_padding = 0;
         }
         if (crop_given->count()) r.crop_padding = crop_padding;
-        r.crop_fill = data.fashion() ? fashion_mnist_background : 0.f;  // the normalised background
         as_usage_error([&] { r.check(); });
         return r;
     }
@@ -247,10 +215,8 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
     o.data.check();
     o.model.require_fp32("training");
     if (o.model.arch.empty() && !o.data.fashion()) throw UsageError("--arch is required (except with --dataset)");
-    // Fashion-MNIST's default: BagNet-9, each of its 5 x 5 logits computed from one 9 x 9 patch.
-    ModelOptions model_options = o.model;
-    if (model_options.arch.empty()) model_options.arch = "fashion9";
-    const Architecture arch = model_options.architecture();
+    const Architecture arch = o.model.arch.empty() ? train::fashion_mnist_architecture(o.model.classes)
+                                                   : o.model.architecture();
     const train::Recipe recipe = o.recipe();
     if (recipe.batch_size % std::size_t(processes.size()) != 0)
         throw UsageError("--batch-size " + std::to_string(recipe.batch_size) + " is the batch of all " +
@@ -274,7 +240,9 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
                 arch.name + " expects " + std::to_string(arch.in_channels));
     with_backend(o.model.device, [&](auto backend) {
         Model<decltype(backend)> model(arch, o.seed);
-        if (!o.init.empty()) load_initial_weights(model, o.init);
+        if (!o.init.empty() && !train::load_pretrained(model, o.init))
+            std::cerr << "bagnet train: " << o.init << ": head does not fit " << arch.classes()
+                      << " classes; it starts from random weights\n";
         auto optimizer = recipe.make_optimizer();
         data::BatchStream loader(*source.train, recipe.stream_options(o.seed)
                                                     .with_workers(workers)
@@ -288,8 +256,7 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
         fit_options.train.accumulate = recipe.accumulate;
         fit_options.train.processes = &processes;
         fit_options.train.sync_batch_norm = o.sync_batch_norm;
-        if (o.fine_tune == "head") fit_options.train.frozen = train::frozen_except(arch, {arch.head().name + "."});
-        if (o.fine_tune == "last-stage") fit_options.train.frozen = train::frozen_except(arch, {"layer4.", arch.head().name + "."});
+        fit_options.train.frozen = train::frozen_for(arch, train::parse_fine_tune(o.fine_tune));
         if (!o.checkpoint.empty()) fit_options.with_checkpoint(o.checkpoint, o.checkpoint_every);
         const long total = train::total_steps(fit_options, loader);
         const train::Schedule schedule = recipe.make_schedule(total);

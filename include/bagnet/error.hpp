@@ -10,9 +10,20 @@
 
 namespace bagnet {
 
+// What the caller can change to get past an error. The library's messages name its
+// own terms; a front end with options of its own (the command line's --max-pixels)
+// adds the one that applies.
+enum class Remedy { none, raise_pixel_limit, skip_undecodable };
+
 class Error : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit Error(const std::string& message, Remedy remedy = Remedy::none)
+        : std::runtime_error(message), remedy_(remedy) {}
+    explicit Error(const char* message) : Error(std::string(message)) {}
+    Remedy remedy() const { return remedy_; }
+
+private:
+    Remedy remedy_;
 };
 
 // Throws Error(message) when the condition does not hold.

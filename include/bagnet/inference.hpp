@@ -48,7 +48,8 @@ void check_input(const Model<Backend>& model, const Tensor4& x) {
 template <class Backend>
 Tensor2 logits(const Model<Backend>& model, const Tensor4& x) {
     check_input(model, x);
-    return model.executor().logits(model.architecture(), model.parameters(), x, model.precision());
+    return with_backend_errors<Backend>(
+        [&] { return model.executor().logits(model.architecture(), model.parameters(), x, model.precision()); });
 }
 
 // N x C x H x W -> N x H' x W' x classes: class evidence of every q x q patch
@@ -56,7 +57,8 @@ Tensor2 logits(const Model<Backend>& model, const Tensor4& x) {
 template <class Backend>
 Tensor4 logit_map(const Model<Backend>& model, const Tensor4& x) {
     check_input(model, x);
-    return model.executor().logit_map(model.architecture(), model.parameters(), x, model.precision());
+    return with_backend_errors<Backend>(
+        [&] { return model.executor().logit_map(model.architecture(), model.parameters(), x, model.precision()); });
 }
 
 // Row-wise softmax of N x classes logits: class probabilities (computed in double,
@@ -86,6 +88,25 @@ inline std::vector<int> top_classes(const Tensor2& scores, std::size_t row, int 
     });
     order.resize(std::size_t(k));
     return order;
+}
+
+// One class of a prediction: its index and its probability.
+struct ClassProbability {
+    int index;
+    double probability;
+};
+
+// Per image of `x`, the k most probable classes, best first (softmax of the logits).
+template <class Backend>
+std::vector<std::vector<ClassProbability>> top_predictions(const Model<Backend>& model, const Tensor4& x, int k) {
+    const Architecture& arch = model.architecture();
+    require(k >= 1 && k <= arch.classes(), "cannot show the top " + std::to_string(k) + " of the " +
+                                               std::to_string(arch.classes()) + " classes of " + arch.name);
+    const Tensor2 probabilities = softmax(logits(model, x));
+    std::vector<std::vector<ClassProbability>> out(x.shape()[0]);
+    for (std::size_t n = 0; n < out.size(); ++n)
+        for (int c : top_classes(probabilities, n, k)) out[n].push_back({c, double(probabilities(n, std::size_t(c)))});
+    return out;
 }
 
 }  // namespace bagnet

@@ -80,13 +80,18 @@ public:
             if (found != slot.shape)
                 throw Error(path + ": tensor '" + slot.key + "' has shape " + shape_string(found) + " but " +
                             arch.name + " expects " + shape_string(slot.shape) +
-                            " (weights of another architecture, or wrong --classes?)");
-            Tensor value = file.load_float(slot.key);
-            for (float v : value)
-                if (!std::isfinite(v)) throw Error(path + ": tensor '" + slot.key + "' contains non-finite values");
-            params.tensors_.emplace(slot.key, std::move(value));
+                            " (weights of another architecture, or of another class count?)");
+            params.tensors_.emplace(slot.key, finite_tensor(file, path, slot.key));
         }
         return params;
+    }
+
+    // Tensor `key` of a checkpoint, which must hold finite numbers only.
+    static Tensor finite_tensor(const io::SafetensorsFile& file, const std::string& path, const std::string& key) {
+        Tensor value = file.load_float(key);
+        for (float v : value)
+            if (!std::isfinite(v)) throw Error(path + ": tensor '" + key + "' contains non-finite values");
+        return value;
     }
 
     // Writes the parameters as safetensors, atomically, in the PyTorch layout.

@@ -3,7 +3,9 @@
 // is written once and each backend specialises Executor<Backend> to run it.
 #include <cstddef>
 #include <string>
+#include <utility>
 
+#include "bagnet/config.hpp"
 #include "bagnet/error.hpp"
 
 namespace bagnet {
@@ -25,17 +27,31 @@ enum class Output { logits, logit_map };
 
 inline const char* to_string(Precision p) { return p == Precision::fp32 ? "fp32" : "bf16"; }
 
-// How many input pixels one batched pass over many crops (the dense heatmap's
-// shifted passes) should hold: enough to keep the device busy, little enough
-// that the activations of the batch stay far below its memory.
+// How many input pixels one batched pass over many crops holds on the backend's device.
 template <class Backend>
 struct batch_pixels {
-    static constexpr std::size_t value = 8 * 256 * 256;
+    static constexpr std::size_t value = config::host_batch_pixels;
 };
 template <>
 struct batch_pixels<cuda> {
-    static constexpr std::size_t value = 64 * 256 * 256;
+    static constexpr std::size_t value = config::gpu_batch_pixels;
 };
+
+// Runs `work`, reporting a failure of the backend's own library as bagnet::Error,
+// so that callers catch one type. A backend whose library throws exceptions of its
+// own specialises it (oneDNN's dnnl::error; the CUDA backend checks status codes
+// where they are returned and throws bagnet::Error itself).
+template <class Backend>
+struct BackendErrors {
+    template <class Work>
+    static decltype(auto) reported(Work&& work) {
+        return work();
+    }
+};
+template <class Backend, class Work>
+decltype(auto) with_backend_errors(Work&& work) {
+    return BackendErrors<Backend>::reported(std::forward<Work>(work));
+}
 
 // Runs a model's inference on one backend. Each backend specialises it.
 template <class Backend>

@@ -62,7 +62,7 @@ protected:
 
 private:
     using Key = std::tuple<std::array<int, 4>, Precision, Output>;
-    static constexpr std::size_t max_plans = 4;  // each holds its own copy of the weights
+    static constexpr std::size_t max_plans = config::cached_plans;
 
     std::list<std::pair<Key, Plan>> plans_;
 };

@@ -205,7 +205,8 @@ private:
                 kept.push_back(k);
                 continue;
             }
-            require(options_.skip_corrupt, error + " (skip undecodable images with --skip-corrupt)");
+            if (!options_.skip_corrupt)
+                throw Error(error + " (StreamOptions::skipping_corrupt skips such images)", Remedy::skip_undecodable);
             std::lock_guard<std::mutex> lock(mutex_);
             const std::size_t index = slot.indices[k];
             if (skipped_.emplace(index, SkippedItem{index, data_.name(index), error}).second)

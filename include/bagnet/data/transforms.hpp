@@ -116,7 +116,7 @@ struct ImageTransform {
             case ImageTransformKind::none:
                 require(image.height == size && image.width == size,
                         name + ": the image is " + std::to_string(image.height) + " x " + std::to_string(image.width) +
-                            " but --train-transform none needs every image " + std::to_string(size) + " x " +
+                            " but the unchanged transform needs every image " + std::to_string(size) + " x " +
                             std::to_string(size));
                 result = image;
                 break;

@@ -55,9 +55,10 @@ public:
     // This process cannot go on: tells the others (see above), then throws PeerFailure
     // with the message of the first process that failed (this one's, or a lower rank's
     // that failed at the same time).
-    [[noreturn]] void fail(const std::string& message) {
+    // `remedy`: the failing error's (Error::remedy), kept for this process's caller.
+    [[noreturn]] void fail(const std::string& message, Remedy remedy = Remedy::none) {
         tell_failure(message);
-        throw PeerFailure(message);
+        throw PeerFailure(message, remedy);
     }
 
     // Runs `work`; if it throws anything but a PeerFailure, this process fails with its
@@ -68,6 +69,8 @@ public:
             return work();
         } catch (const PeerFailure&) {
             throw;
+        } catch (const Error& e) {
+            fail(e.what(), e.remedy());
         } catch (const std::exception& e) {
             fail(e.what());
         }

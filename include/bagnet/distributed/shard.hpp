@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bagnet/config.hpp"
 #include "bagnet/data/stream.hpp"
 #include "bagnet/distributed/communicator.hpp"
 #include "bagnet/distributed/serialization.hpp"
@@ -91,7 +92,7 @@ std::vector<data::SkippedItem> gather_skipped(const std::vector<data::SkippedIte
 // How map_batches reads the data set: batches of `batch` images on `workers` loading
 // threads; with skip_corrupt, files that cannot be loaded are left out and listed.
 struct ShardOptions {
-    std::size_t batch = 16;
+    std::size_t batch = config::analysis_batch;
     int workers = 1;
     bool skip_corrupt = false;
 };

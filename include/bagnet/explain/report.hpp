@@ -13,6 +13,7 @@
 #include "bagnet/explain/heatmap_picture.hpp"
 #include "bagnet/explain/patch_grid.hpp"
 #include "bagnet/data/stream.hpp"
+#include "bagnet/distributed/shard.hpp"
 #include "bagnet/io/json.hpp"
 
 namespace bagnet {
@@ -44,6 +45,36 @@ std::vector<std::size_t> misclassified(const Model<Backend>& model, const data::
     for (std::size_t i = 0; i < batch.labels.size(); ++i)
         if (batch.labels[i] >= 0 && top_classes(scores, i, 1)[0] != batch.labels[i]) found.push_back(batch.indices[i]);
     return found;
+}
+
+// The data set's first `count` misclassified images (in data-set order), by index,
+// the same list on every process. The processes share the batches; each reports the
+// first `count` mistakes of each of its batches, which is enough for the whole.
+template <class Backend>
+std::vector<std::size_t> first_mistakes(const Model<Backend>& model, const data::Dataset& set, std::size_t count,
+                                        const distributed::ShardOptions& options, distributed::Communicator& processes) {
+    const auto parts = distributed::map_batches(set, options, processes, [&](const data::Batch& batch) {
+        distributed::Writer out;
+        const std::vector<std::size_t> found = misclassified(model, batch);
+        for (std::size_t i = 0; i < std::min(count, found.size()); ++i) out.number(std::uint64_t(found[i]));
+        return out.bytes();
+    });
+    std::vector<std::size_t> chosen;  // filled on the first process, which has every part
+    for (const std::string& part : parts)
+        for (distributed::Reader found(part); !found.done() && chosen.size() < count;)
+            chosen.push_back(std::size_t(found.number<std::uint64_t>()));
+    std::uint64_t size = chosen.size();
+    processes.broadcast(&size, sizeof size, 0);
+    std::vector<std::uint64_t> indices(chosen.begin(), chosen.end());
+    indices.resize(std::size_t(size));
+    processes.broadcast(indices.data(), indices.size() * sizeof(std::uint64_t), 0);
+    return std::vector<std::size_t>(indices.begin(), indices.end());
+}
+template <class Backend>
+std::vector<std::size_t> first_mistakes(const Model<Backend>& model, const data::Dataset& set, std::size_t count,
+                                        const distributed::ShardOptions& options = {}) {
+    distributed::SingleProcess alone;
+    return first_mistakes(model, set, count, options, alone);
 }
 
 // Explains image n of x (normalised): the top_k classes, the true class too when it

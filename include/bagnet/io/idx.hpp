@@ -1,6 +1,6 @@
 #pragma once
 // IDX files, the format of MNIST and Fashion-MNIST, gzip-compressed as Debian's
-// dataset-fashion-mnist ships them. An IDX file is a big-endian header, magic
+// dataset-fashion-mnist ships them (data/fashion_mnist.hpp reads that data set). An IDX file is a big-endian header, magic
 // 0x0000 TT DD (TT the element type, 0x08 = unsigned byte; DD the rank), DD
 // 32-bit dimensions, then the elements row-major.
 #include <zlib.h>
@@ -78,31 +78,6 @@ inline LabelledImages load_idx(const std::string& images_gz, const std::string& 
     for (std::size_t i = 0; i < images.data.size(); ++i) out.images.data()[i] = float(images.data[i]) / 255.f;
     out.labels.assign(labels.data.begin(), labels.data.end());
     return out;
-}
-
-// Debian's dataset-fashion-mnist: split "train" (60000 images) or "test" (10000).
-inline LabelledImages load_fashion_mnist(const std::string& split,
-                                         const std::string& dir = "/usr/share/datasets/fashion-mnist") {
-    require(split == "train" || split == "test", "unknown Fashion-MNIST split '" + split + "' (expected train or test)");
-    const std::string prefix = dir + "/" + (split == "train" ? "train" : "t10k");
-    return load_idx(prefix + "-images-idx3-ubyte.gz", prefix + "-labels-idx1-ubyte.gz");
-}
-
-// The per-pixel normalisation the Fashion-MNIST models are trained with.
-// Fashion-MNIST's pixel mean and standard deviation (of values in [0, 1]).
-constexpr float fashion_mnist_mean = 0.2860f, fashion_mnist_std = 0.3530f;
-// A black pixel (the background) after normalisation.
-constexpr float fashion_mnist_background = -fashion_mnist_mean / fashion_mnist_std;
-
-// Fashion-MNIST's classes, by label.
-inline const std::vector<std::string>& fashion_mnist_class_names() {
-    static const std::vector<std::string> names{"T-shirt/top", "trouser", "pullover", "dress", "coat",
-                                                "sandal",      "shirt",   "sneaker",  "bag",   "ankle boot"};
-    return names;
-}
-
-inline void normalize_fashion_mnist(Tensor4& images) {
-    for (auto& v : images) v = (v - fashion_mnist_mean) / fashion_mnist_std;
 }
 
 }  // namespace bagnet

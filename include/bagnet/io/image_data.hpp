@@ -58,10 +58,11 @@ inline void check_pixel_limit(const std::string& path, const char* format, std::
                               const DecodeOptions& options) {
     require(width >= 1 && height >= 1, "cannot decode image '" + path + "': the " + format + " header gives " +
                                            std::to_string(width) + " x " + std::to_string(height) + " pixels");
-    require(width * height <= options.max_pixels,
-            "cannot decode image '" + path + "': " + std::to_string(width) + " x " + std::to_string(height) + " = " +
-                std::to_string(width * height) + " pixels exceeds the limit of " + std::to_string(options.max_pixels) +
-                " (a decompression bomb? raise the limit with --max-pixels)");
+    if (width * height > options.max_pixels)
+        throw Error("cannot decode image '" + path + "': " + std::to_string(width) + " x " + std::to_string(height) +
+                        " = " + std::to_string(width * height) + " pixels exceeds the limit of " +
+                        std::to_string(options.max_pixels) + " (a decompression bomb? DecodeOptions::max_pixels raises it)",
+                    Remedy::raise_pixel_limit);
 }
 
 // The whole file, which must be a regular file of at most options.max_file_bytes().
@@ -80,9 +81,11 @@ inline std::vector<unsigned char> read_image_file(const std::string& path, const
     require(S_ISREG(status.st_mode), "cannot read image '" + path + "': not a regular file (a device, pipe or socket)");
     const auto size = std::uint64_t(status.st_size);
     require(size > 0, "cannot decode image '" + path + "': the file is empty");
-    require(size <= options.max_file_bytes(),
-            "cannot decode image '" + path + "': the file has " + std::to_string(size) + " bytes, more than any image of " +
-                std::to_string(options.max_pixels) + " pixels needs (raise the limit with --max-pixels)");
+    if (size > options.max_file_bytes())
+        throw Error("cannot decode image '" + path + "': the file has " + std::to_string(size) +
+                        " bytes, more than any image of " + std::to_string(options.max_pixels) +
+                        " pixels needs (DecodeOptions::max_pixels raises the limit)",
+                    Remedy::raise_pixel_limit);
     std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
     std::size_t done = 0;
     while (done < bytes.size()) {

@@ -106,84 +106,87 @@ using TapeOf = Tape<typename TrainingOps<Backend>::Value>;
 template <class Backend>
 TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Parameters& params,
                         const Tensor4& x, Mode mode, distributed::Communicator* synchronised = nullptr) {
-    namespace ref = reference_layers;
-    const detail::Fusion fusion = detail::fusion_of(graph);
-    TapeOf<Backend> tape;
-    tape.mode = mode;
-    tape.synchronised = mode == Mode::training ? synchronised : nullptr;
-    tape.shapes = value_shapes(graph, detail::shape4(x));  // every layer's input checked before any work
-    tape.values.reserve(graph.layers().size() + 1);
-    tape.values.push_back(ops.import(x));
-    for (std::size_t i = 0; i < graph.layers().size(); ++i) {
-        const Layer& layer = graph.layers()[i];
-        const auto& in = tape.values[std::size_t(layer.input)];
-        const Shape4& shape = tape.shapes[std::size_t(layer.input)];
-        // A layer fused with the ReLU after it leaves its own value empty.
-        auto push_fused = [&](auto value) {
-            if (fusion.relu_inside[i]) tape.values.emplace_back();
-            tape.values.push_back(std::move(value));
-        };
-        switch (layer.kind) {
-        case LayerKind::convolution: {
-            const ConvSpec& conv = layer.conv;
-            const Tensor* bias = conv.bias ? &params.at(conv.name + ".bias") : nullptr;
-            if (fusion.compose_with_next[i]) {  // computed with the next layer; its value stays empty
-                tape.values.emplace_back();
-            } else if (fusion.composed(i)) {
-                const FoldedConv composed = composed_convolution(graph, i, params);
-                tape.values.push_back(ops.convolution(tape.values[std::size_t(graph.layers()[i - 1].input)],
-                                                      composed.spec, composed.weight, bias));
-            } else {
-                tape.values.push_back(ops.convolution(in, conv, params.at(conv.name + ".weight"), bias));
+    // oneDNN's failures reach the caller as bagnet::Error.
+    return with_backend_errors<Backend>([&]() -> TapeOf<Backend> {
+        namespace ref = reference_layers;
+        const detail::Fusion fusion = detail::fusion_of(graph);
+        TapeOf<Backend> tape;
+        tape.mode = mode;
+        tape.synchronised = mode == Mode::training ? synchronised : nullptr;
+        tape.shapes = value_shapes(graph, detail::shape4(x));  // every layer's input checked before any work
+        tape.values.reserve(graph.layers().size() + 1);
+        tape.values.push_back(ops.import(x));
+        for (std::size_t i = 0; i < graph.layers().size(); ++i) {
+            const Layer& layer = graph.layers()[i];
+            const auto& in = tape.values[std::size_t(layer.input)];
+            const Shape4& shape = tape.shapes[std::size_t(layer.input)];
+            // A layer fused with the ReLU after it leaves its own value empty.
+            auto push_fused = [&](auto value) {
+                if (fusion.relu_inside[i]) tape.values.emplace_back();
+                tape.values.push_back(std::move(value));
+            };
+            switch (layer.kind) {
+            case LayerKind::convolution: {
+                const ConvSpec& conv = layer.conv;
+                const Tensor* bias = conv.bias ? &params.at(conv.name + ".bias") : nullptr;
+                if (fusion.compose_with_next[i]) {  // computed with the next layer; its value stays empty
+                    tape.values.emplace_back();
+                } else if (fusion.composed(i)) {
+                    const FoldedConv composed = composed_convolution(graph, i, params);
+                    tape.values.push_back(ops.convolution(tape.values[std::size_t(graph.layers()[i - 1].input)],
+                                                          composed.spec, composed.weight, bias));
+                } else {
+                    tape.values.push_back(ops.convolution(in, conv, params.at(conv.name + ".weight"), bias));
+                }
+                break;
             }
-            break;
-        }
-        case LayerKind::batch_norm: {
-            const auto& bn = layer.batch_norm;
-            const Tensor& gamma = params.at(bn.name + ".weight");
-            const Tensor& beta = params.at(bn.name + ".bias");
-            const bool relu = fusion.relu_inside[i];
-            if (tape.synchronised) {
-                Tensor4 y = ops.to_tensor(in);
-                BatchStatistics& stats = tape.statistics[i] = synchronised_statistics(y, *tape.synchronised);
-                require(stats.count > 1, bn.name + ": batch norm in training mode needs more than one value per "
-                                                   "channel over all processes");
-                ref::batch_norm_inference(y, bn, gamma, beta, stats.mean, stats.variance);
-                if (relu) ref::relu(y);
-                push_fused(ops.import(std::move(y)));
-            } else if (mode == Mode::training) {
-                require(shape[0] * shape[2] * shape[3] > 1,
-                        bn.name +
-                            ": batch norm in training mode needs more than one value per channel (batch of 1 "
-                            "with a 1 x 1 map)");
-                push_fused(ops.batch_norm_training(in, bn, gamma, beta, tape.statistics[i], relu));
-            } else {
-                push_fused(
-                    ops.batch_norm_inference(in, bn, gamma, beta, detail::running_statistics(bn, params), relu));
+            case LayerKind::batch_norm: {
+                const auto& bn = layer.batch_norm;
+                const Tensor& gamma = params.at(bn.name + ".weight");
+                const Tensor& beta = params.at(bn.name + ".bias");
+                const bool relu = fusion.relu_inside[i];
+                if (tape.synchronised) {
+                    Tensor4 y = ops.to_tensor(in);
+                    BatchStatistics& stats = tape.statistics[i] = synchronised_statistics(y, *tape.synchronised);
+                    require(stats.count > 1, bn.name + ": batch norm in training mode needs more than one value per "
+                                                       "channel over all processes");
+                    ref::batch_norm_inference(y, bn, gamma, beta, stats.mean, stats.variance);
+                    if (relu) ref::relu(y);
+                    push_fused(ops.import(std::move(y)));
+                } else if (mode == Mode::training) {
+                    require(shape[0] * shape[2] * shape[3] > 1,
+                            bn.name +
+                                ": batch norm in training mode needs more than one value per channel (batch of 1 "
+                                "with a 1 x 1 map)");
+                    push_fused(ops.batch_norm_training(in, bn, gamma, beta, tape.statistics[i], relu));
+                } else {
+                    push_fused(
+                        ops.batch_norm_inference(in, bn, gamma, beta, detail::running_statistics(bn, params), relu));
+                }
+                break;
             }
-            break;
+            case LayerKind::relu:
+                if (!fusion.relu_fused(i)) tape.values.push_back(ops.relu(in));
+                break;
+            case LayerKind::add_cropped:
+                push_fused(ops.add_cropped(in, tape.values[std::size_t(layer.shortcut)], fusion.relu_inside[i],
+                                           fusion.overwrite_main[i]));
+                break;
+            case LayerKind::max_pool: tape.values.push_back(ops.max_pool(in, layer.pool)); break;
+            case LayerKind::spatial_mean:
+                tape.values.push_back(ops.import(ref::spatial_mean_nchw(ops.to_tensor(in))));
+                break;
+            case LayerKind::linear: {
+                const LinearSpec& linear = layer.linear;
+                tape.values.push_back(ops.import(ref::linear(ops.to_tensor(in), params.at(linear.name + ".weight"),
+                                                             params.at(linear.name + ".bias"))));
+                break;
+            }
+            }
         }
-        case LayerKind::relu:
-            if (!fusion.relu_fused(i)) tape.values.push_back(ops.relu(in));
-            break;
-        case LayerKind::add_cropped:
-            push_fused(ops.add_cropped(in, tape.values[std::size_t(layer.shortcut)], fusion.relu_inside[i],
-                                       fusion.overwrite_main[i]));
-            break;
-        case LayerKind::max_pool: tape.values.push_back(ops.max_pool(in, layer.pool)); break;
-        case LayerKind::spatial_mean:
-            tape.values.push_back(ops.import(ref::spatial_mean_nchw(ops.to_tensor(in))));
-            break;
-        case LayerKind::linear: {
-            const LinearSpec& linear = layer.linear;
-            tape.values.push_back(ops.import(ref::linear(ops.to_tensor(in), params.at(linear.name + ".weight"),
-                                                         params.at(linear.name + ".bias"))));
-            break;
-        }
-        }
-    }
-    tape.output_tensor = ops.to_tensor(tape.values.back());
-    return tape;
+        tape.output_tensor = ops.to_tensor(tape.values.back());
+        return tape;
+    });
 }
 
 // Folds a training-mode tape's batch statistics into the running statistics:
@@ -225,129 +228,132 @@ template <class Backend>
 BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Parameters& params,
                         const TapeOf<Backend>& tape, const Tensor4& output_gradient,
                         const BackwardOptions& options = {}) {
-    namespace ref = reference_layers;
-    using Value = typename TrainingOps<Backend>::Value;
-    const auto& layers = graph.layers();
-    const bool training = tape.mode == Mode::training;
-    const detail::Fusion fusion = detail::fusion_of(graph);
-    auto trains = [&](const std::string& key) { return options.parameter_gradients && !options.frozen.count(key); };
-    auto has_trained_parameter = [&](const Layer& layer) {
-        for (const auto& t : tensors_of(layer))
-            if (t.trainable && trains(t.key)) return true;
-        return false;
-    };
-    // needs[v]: some consumer of d loss / d value v exists below it.
-    std::vector<bool> needs(layers.size() + 1, false);
-    needs[0] = options.input_gradient;
-    for (std::size_t i = 0; i < layers.size(); ++i) {
-        const Layer& layer = layers[i];
-        bool reads_needed = needs[std::size_t(layer.input)] || (layer.shortcut >= 0 && needs[std::size_t(layer.shortcut)]);
-        needs[i + 1] = reads_needed || has_trained_parameter(layer);
-    }
+    // oneDNN's failures reach the caller as bagnet::Error.
+    return with_backend_errors<Backend>([&]() -> BackwardResult {
+        namespace ref = reference_layers;
+        using Value = typename TrainingOps<Backend>::Value;
+        const auto& layers = graph.layers();
+        const bool training = tape.mode == Mode::training;
+        const detail::Fusion fusion = detail::fusion_of(graph);
+        auto trains = [&](const std::string& key) { return options.parameter_gradients && !options.frozen.count(key); };
+        auto has_trained_parameter = [&](const Layer& layer) {
+            for (const auto& t : tensors_of(layer))
+                if (t.trainable && trains(t.key)) return true;
+            return false;
+        };
+        // needs[v]: some consumer of d loss / d value v exists below it.
+        std::vector<bool> needs(layers.size() + 1, false);
+        needs[0] = options.input_gradient;
+        for (std::size_t i = 0; i < layers.size(); ++i) {
+            const Layer& layer = layers[i];
+            bool reads_needed = needs[std::size_t(layer.input)] || (layer.shortcut >= 0 && needs[std::size_t(layer.shortcut)]);
+            needs[i + 1] = reads_needed || has_trained_parameter(layer);
+        }
 
-    BackwardResult result;
-    // Each slot owns its storage: ops.add_to writes into it.
-    std::vector<std::optional<Value>> grads(layers.size() + 1);
-    auto accumulate = [&](int value, Value g) {
-        if (!needs[std::size_t(value)]) return;
-        auto& slot = grads[std::size_t(value)];
-        if (slot)
-            ops.add_to(*slot, g);
-        else
-            slot = std::move(g);
-    };
-    auto keep = [&](const std::string& key, Tensor g) {
-        if (trains(key)) result.parameters[key] = std::move(g);
-    };
-    grads.back() = ops.import(output_gradient);
-    for (std::size_t i = layers.size(); i-- > 0;) {
-        if (!grads[i + 1]) continue;  // nothing flows here (or nothing below needs it)
-        Value dy = std::move(*grads[i + 1]);
-        grads[i + 1].reset();
-        const Layer& layer = layers[i];
-        const Value& in = tape.values[std::size_t(layer.input)];
-        const bool need_input = needs[std::size_t(layer.input)];
-        switch (layer.kind) {
-        case LayerKind::convolution: {
-            const auto& conv = layer.conv;
-            if (fusion.composed(i)) {  // layer i - 1 is inside: differentiate both here
-                const Layer& first = layers[i - 1];
-                const bool need_first_input = needs[std::size_t(first.input)];
-                const FoldedConv composed = composed_convolution(graph, i, params);
-                auto g = ops.convolution_backward(tape.values[std::size_t(first.input)], std::move(dy),
-                                                  composed.spec, composed.weight, need_first_input);
-                auto [second_weight, first_weight] = split_composed_gradient(
-                    g.weight, params.at(conv.name + ".weight"), params.at(first.conv.name + ".weight"));
-                keep(conv.name + ".weight", std::move(second_weight));
-                keep(first.conv.name + ".weight", std::move(first_weight));
+        BackwardResult result;
+        // Each slot owns its storage: ops.add_to writes into it.
+        std::vector<std::optional<Value>> grads(layers.size() + 1);
+        auto accumulate = [&](int value, Value g) {
+            if (!needs[std::size_t(value)]) return;
+            auto& slot = grads[std::size_t(value)];
+            if (slot)
+                ops.add_to(*slot, g);
+            else
+                slot = std::move(g);
+        };
+        auto keep = [&](const std::string& key, Tensor g) {
+            if (trains(key)) result.parameters[key] = std::move(g);
+        };
+        grads.back() = ops.import(output_gradient);
+        for (std::size_t i = layers.size(); i-- > 0;) {
+            if (!grads[i + 1]) continue;  // nothing flows here (or nothing below needs it)
+            Value dy = std::move(*grads[i + 1]);
+            grads[i + 1].reset();
+            const Layer& layer = layers[i];
+            const Value& in = tape.values[std::size_t(layer.input)];
+            const bool need_input = needs[std::size_t(layer.input)];
+            switch (layer.kind) {
+            case LayerKind::convolution: {
+                const auto& conv = layer.conv;
+                if (fusion.composed(i)) {  // layer i - 1 is inside: differentiate both here
+                    const Layer& first = layers[i - 1];
+                    const bool need_first_input = needs[std::size_t(first.input)];
+                    const FoldedConv composed = composed_convolution(graph, i, params);
+                    auto g = ops.convolution_backward(tape.values[std::size_t(first.input)], std::move(dy),
+                                                      composed.spec, composed.weight, need_first_input);
+                    auto [second_weight, first_weight] = split_composed_gradient(
+                        g.weight, params.at(conv.name + ".weight"), params.at(first.conv.name + ".weight"));
+                    keep(conv.name + ".weight", std::move(second_weight));
+                    keep(first.conv.name + ".weight", std::move(first_weight));
+                    if (conv.bias) keep(conv.name + ".bias", std::move(g.bias));
+                    if (need_first_input) accumulate(first.input, std::move(g.input));
+                    break;
+                }
+                auto g = ops.convolution_backward(in, std::move(dy), conv, params.at(conv.name + ".weight"),
+                                                  need_input);
+                keep(conv.name + ".weight", std::move(g.weight));
                 if (conv.bias) keep(conv.name + ".bias", std::move(g.bias));
-                if (need_first_input) accumulate(first.input, std::move(g.input));
+                if (need_input) accumulate(layer.input, std::move(g.input));
                 break;
             }
-            auto g = ops.convolution_backward(in, std::move(dy), conv, params.at(conv.name + ".weight"),
-                                              need_input);
-            keep(conv.name + ".weight", std::move(g.weight));
-            if (conv.bias) keep(conv.name + ".bias", std::move(g.bias));
-            if (need_input) accumulate(layer.input, std::move(g.input));
-            break;
-        }
-        case LayerKind::batch_norm: {
-            const auto& bn = layer.batch_norm;
-            const bool relu = fusion.relu_inside[i];
-            const BatchStatistics stats = training ? tape.statistics.at(i) : detail::running_statistics(bn, params);
-            if (training && tape.synchronised) {
-                Tensor4 d = ops.to_tensor(dy);
-                if (relu) d = ref::relu_backward(ops.to_tensor(tape.values[i + 2]), d);
-                auto g = synchronised_batch_norm_backward(ops.to_tensor(in), d, stats, params.at(bn.name + ".weight"),
-                                                          bn.eps, *tape.synchronised);
+            case LayerKind::batch_norm: {
+                const auto& bn = layer.batch_norm;
+                const bool relu = fusion.relu_inside[i];
+                const BatchStatistics stats = training ? tape.statistics.at(i) : detail::running_statistics(bn, params);
+                if (training && tape.synchronised) {
+                    Tensor4 d = ops.to_tensor(dy);
+                    if (relu) d = ref::relu_backward(ops.to_tensor(tape.values[i + 2]), d);
+                    auto g = synchronised_batch_norm_backward(ops.to_tensor(in), d, stats, params.at(bn.name + ".weight"),
+                                                              bn.eps, *tape.synchronised);
+                    keep(bn.name + ".weight", std::move(g.weight));
+                    keep(bn.name + ".bias", std::move(g.bias));
+                    if (need_input) accumulate(layer.input, ops.import(std::move(g.input)));
+                    break;
+                }
+                // With the ReLU inside, dy is the gradient of the ReLU's output, tape.values[i + 2].
+                auto g =
+                    ops.batch_norm_backward(in, tape.values[i + 1 + std::size_t(relu)], std::move(dy), bn,
+                                            params.at(bn.name + ".weight"), stats, training, relu, need_input);
                 keep(bn.name + ".weight", std::move(g.weight));
                 keep(bn.name + ".bias", std::move(g.bias));
-                if (need_input) accumulate(layer.input, ops.import(std::move(g.input)));
+                if (need_input) accumulate(layer.input, std::move(g.input));
                 break;
             }
-            // With the ReLU inside, dy is the gradient of the ReLU's output, tape.values[i + 2].
-            auto g =
-                ops.batch_norm_backward(in, tape.values[i + 1 + std::size_t(relu)], std::move(dy), bn,
-                                        params.at(bn.name + ".weight"), stats, training, relu, need_input);
-            keep(bn.name + ".weight", std::move(g.weight));
-            keep(bn.name + ".bias", std::move(g.bias));
-            if (need_input) accumulate(layer.input, std::move(g.input));
-            break;
-        }
-        case LayerKind::relu:
-            // A ReLU inside a batch norm is differentiated with it; inside a crop-and-add, here.
-            if (fusion.relu_fused(i) && layers[i - 1].kind == LayerKind::batch_norm)
+            case LayerKind::relu:
+                // A ReLU inside a batch norm is differentiated with it; inside a crop-and-add, here.
+                if (fusion.relu_fused(i) && layers[i - 1].kind == LayerKind::batch_norm)
+                    accumulate(layer.input, std::move(dy));
+                else
+                    accumulate(layer.input, ops.relu_backward(tape.values[i + 1], std::move(dy)));
+                break;
+            case LayerKind::add_cropped:
+                if (needs[std::size_t(layer.shortcut)])
+                    accumulate(layer.shortcut, ops.uncrop(dy, tape.values[std::size_t(layer.shortcut)]));
                 accumulate(layer.input, std::move(dy));
-            else
-                accumulate(layer.input, ops.relu_backward(tape.values[i + 1], std::move(dy)));
-            break;
-        case LayerKind::add_cropped:
-            if (needs[std::size_t(layer.shortcut)])
-                accumulate(layer.shortcut, ops.uncrop(dy, tape.values[std::size_t(layer.shortcut)]));
-            accumulate(layer.input, std::move(dy));
-            break;
-        case LayerKind::max_pool:
-            if (need_input)
-                accumulate(layer.input, ops.max_pool_backward(in, tape.values[i + 1], std::move(dy), layer.pool));
-            break;
-        case LayerKind::spatial_mean:
-            accumulate(layer.input, ops.import(ref::spatial_mean_backward(
-                                        ops.to_tensor(dy), tape.shapes[std::size_t(layer.input)])));
-            break;
-        case LayerKind::linear: {
-            ref::LinearGradients g = ref::linear_backward(ops.to_tensor(in), ops.to_tensor(dy),
-                                                          params.at(layer.linear.name + ".weight"));
-            keep(layer.linear.name + ".weight", std::move(g.weight));
-            keep(layer.linear.name + ".bias", std::move(g.bias));
-            accumulate(layer.input, ops.import(std::move(g.input)));
-            break;
+                break;
+            case LayerKind::max_pool:
+                if (need_input)
+                    accumulate(layer.input, ops.max_pool_backward(in, tape.values[i + 1], std::move(dy), layer.pool));
+                break;
+            case LayerKind::spatial_mean:
+                accumulate(layer.input, ops.import(ref::spatial_mean_backward(
+                                            ops.to_tensor(dy), tape.shapes[std::size_t(layer.input)])));
+                break;
+            case LayerKind::linear: {
+                ref::LinearGradients g = ref::linear_backward(ops.to_tensor(in), ops.to_tensor(dy),
+                                                              params.at(layer.linear.name + ".weight"));
+                keep(layer.linear.name + ".weight", std::move(g.weight));
+                keep(layer.linear.name + ".bias", std::move(g.bias));
+                accumulate(layer.input, ops.import(std::move(g.input)));
+                break;
+            }
+            }
         }
-        }
-    }
-    if (options.input_gradient)
-        result.input =
-            grads[0] ? Tensor4(ops.to_tensor(*grads[0])) : Tensor4(xt::zeros<float>(tape.shapes[0]));
-    return result;
+        if (options.input_gradient)
+            result.input =
+                grads[0] ? Tensor4(ops.to_tensor(*grads[0])) : Tensor4(xt::zeros<float>(tape.shapes[0]));
+        return result;
+    });
 }
 
 }  // namespace bagnet::train

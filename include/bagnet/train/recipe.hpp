@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include "bagnet/arch.hpp"
+#include "bagnet/data/fashion_mnist.hpp"
 #include "bagnet/data/stream.hpp"
 #include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/io/json.hpp"
@@ -120,9 +122,10 @@ struct Recipe {
     }
 };
 
-// The built-in Fashion-MNIST recipe for the small BagNets (fashion9 by default):
-// SGD with Nesterov momentum, a cosine schedule from 0.1 after 200 warm-up steps,
-// 12 epochs of batch 128, label smoothing 0.1, flips and no crops. It reaches
+// The built-in Fashion-MNIST recipe for the small BagNets (fashion9 by default,
+// fashion_mnist_architecture): SGD with Nesterov momentum, a cosine schedule from
+// 0.1 after 200 warm-up steps, 12 epochs of batch 128, label smoothing 0.1, flips
+// and no crops (crops, where asked for, fill the border with the background). It reaches
 // about 90.5% test top-1 in 7 minutes on 2 cores. The model underfits rather than
 // overfits: at 10 epochs random crops over a 2-pixel border cost accuracy (88.9%
 // against 90.4%) and smoothing gained some (90.7%).
@@ -133,7 +136,12 @@ inline Recipe fashion_mnist_recipe() {
     recipe.warmup = 200;
     recipe.epochs = 12;
     recipe.label_smoothing = 0.1;
+    recipe.crop_fill = fashion_mnist_background;
     return recipe;
 }
+
+// The recipe's model: BagNet-9 for 28 x 28 grey images, each of its 5 x 5 logits
+// computed from one 9 x 9 patch; `classes` > 0 gives it another head.
+inline Architecture fashion_mnist_architecture(int classes = 0) { return architecture_by_name("fashion9", classes); }
 
 }  // namespace bagnet::train

@@ -578,7 +578,7 @@ private:
         // Algorithms are measured with a generous scratch space; the plan keeps only what the chosen ones need.
         std::size_t free = 0, total = 0;
         check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
-        const std::size_t probe_bytes = std::min<std::size_t>(std::size_t(1) << 30, free / 4);
+        const std::size_t probe_bytes = std::min(config::gpu_probe_bytes, free / config::gpu_probe_share);
         DeviceBuffer probe(probe_bytes, "the convolution algorithm search");
         std::map<decltype(ConvStep::geometry), Choice> chosen;
         std::size_t needed = 0;

@@ -47,7 +47,7 @@ inline bool gpu_available() { return gpu_unavailable_reason().empty(); }
 
 inline void require_gpu() {
     if (!gpu_available())
-        throw Error("no CUDA GPU is available (" + gpu_unavailable_reason() + "); use the cpu backend (--device cpu)");
+        throw Error("no CUDA GPU is available (" + gpu_unavailable_reason() + "); use the cpu backend");
 }
 
 inline std::string mebibytes(std::size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <string>
 
+#include "bagnet/backend/backend.hpp"
 #include "bagnet/config.hpp"
 #include "bagnet/error.hpp"
 
@@ -51,7 +52,7 @@ private:
 };
 
 // What counts as small work for SerialIf: a reorder of at most this many bytes.
-constexpr std::size_t serial_reorder_bytes = 256 << 10;
+using config::serial_reorder_bytes;
 
 inline bool cpu_has_bf16() {
     const auto isa = dnnl::get_effective_cpu_isa();
@@ -59,3 +60,21 @@ inline bool cpu_has_bf16() {
 }
 
 }  // namespace bagnet::onednn
+
+namespace bagnet {
+
+// oneDNN throws dnnl::error (an unsupported shape, a failed allocation inside a
+// primitive); the cpu backend's callers see it as bagnet::Error.
+template <>
+struct BackendErrors<cpu> {
+    template <class Work>
+    static decltype(auto) reported(Work&& work) {
+        try {
+            return work();
+        } catch (const dnnl::error& e) {
+            throw Error(std::string("oneDNN failed: ") + e.what() + " (status " + std::to_string(int(e.status)) + ")");
+        }
+    }
+};
+
+}  // namespace bagnet

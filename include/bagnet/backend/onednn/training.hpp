@@ -235,7 +235,7 @@ private:
         dnnl::binary::primitive_desc pd;
         dnnl::primitive primitive;
     };
-    static constexpr std::size_t max_cached = 512;  // per kind; a changing input shape refills them
+    static constexpr std::size_t max_cached = config::cached_training_primitives;
 
     static dnnl::engine& engine() { return onednn::Context::get().engine; }
 
