@@ -1,6 +1,7 @@
 // The cuda backend's training ops against the reference backend: single layers
-// and whole BagNets, forward and backward, training and evaluation mode; then
-// whole SGD steps through the same train_step on both, and the input gradient.
+// and whole BagNets, forward and backward, training and evaluation mode (the
+// cases every fast backend passes, training_ops_cases.hpp); then whole SGD steps
+// through the same train_step on both, and the input gradient.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -14,38 +15,15 @@
 #include "bagnet/train/loop.hpp"
 #include "bagnet/train/optimizer.hpp"
 
+#define BAGNET_TRAINING_BACKENDS bagnet::cuda
+#include "../training_ops_cases.hpp"
+
 using namespace bagnet;
-using bagnet::testing::compare_training_backends;
 using bagnet::testing::max_relative_error;
 using bagnet::testing::norm_relative_error;
 using bagnet::testing::random_input;
 using bagnet::testing::random_parameters;
 using train::Mode;
-
-TEST_CASE("cuda training ops equal the reference on single layers", "[train][cuda]") {
-    for (const auto& [name, g] : bagnet::testing::single_layer_graphs()) {
-        INFO(name);
-        for (Mode mode : {Mode::training, Mode::evaluation})
-            compare_training_backends<cuda>(g, random_parameters(g, 1), random_input(3, 3, 8, 9, 2), mode, 1e-4);
-    }
-}
-
-TEST_CASE("cuda training ops equal the reference where layers run fused or composed or in place", "[cuda][train]") {
-    const Graph g = bagnet::testing::fusion_graph();
-    for (Mode mode : {Mode::training, Mode::evaluation}) {
-        INFO((mode == Mode::training ? "training" : "evaluation") << " mode");
-        compare_training_backends<cuda>(g, random_parameters(g, 11), random_input(3, 3, 13, 11, 12), mode, 2e-4);
-    }
-}
-
-TEST_CASE("cuda training ops equal the reference on whole BagNets", "[cuda][train]") {
-    const Graph small = make_architecture<bagnet::small<10, 1>>(9).graph;
-    compare_training_backends<cuda>(small, random_parameters(small, 3), random_input(4, 1, 28, 28, 4), Mode::training,
-                                    2e-4);
-    const Graph big = make_architecture<imagenet>(17, 7).graph;
-    compare_training_backends<cuda>(big, random_parameters(big, 5), random_input(2, 3, 41, 34, 6), Mode::evaluation,
-                                    1e-4);
-}
 
 // Two tiny steps (lr 1e-6): the update is then a linear read-out of gradient,
 // momentum and weight decay. An ordinary step of a deep batch-norm net at
