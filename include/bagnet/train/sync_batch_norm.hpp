@@ -1,5 +1,5 @@
 #pragma once
-// Batch norm over a batch shared by several processes (--sync-batch-norm): the
+// Batch norm over a batch shared by several processes (TrainOptions::sync_batch_norm): the
 // statistics and the backward pass's sums are all-reduced, so that N processes
 // compute what one process computes on the whole batch (PyTorch's SyncBatchNorm).
 //
