@@ -41,7 +41,7 @@ void check_against_per_patch_reference(int q) {
     INFO("q = " << q << ", input " << bagnet::shape_string(x.shape()));
     CHECK(max_relative_error(maps.evidence, bagnet::Tensor4(expected)) < 1e-3);
     CHECK(last_done == reported_total);
-    CHECK(reported_total == x.shape()[0] * 64);  // 8 x 8 shifts per image
+    CHECK(reported_total == x.shape()[0]);  // one pass of the dense graph per image
 }
 
 // Coarse entry (i, j) is the dense map at (s i + (q-1)/2, s j + (q-1)/2).
@@ -85,6 +85,51 @@ TEST_CASE("coarse heatmap equals the dense heatmap on the stride grid", "[explai
         bagnet::BagNet<9, bagnet::small<6, 1>, bagnet::reference> model(6, 2);
         REQUIRE(bagnet::output_stride(model.architecture()) == 4);
         check_coarse_is_dense_on_the_grid(model, random_input(1, 1, 15, 13, 2), bagnet::ClassChoice::top(2));
+    }
+}
+
+TEST_CASE("the a-trous graph sees one q x q patch per input pixel", "[explain][heatmap][a_trous]") {
+    for (int q : {9, 17, 33}) {
+        const bagnet::Architecture arch = bagnet::make_architecture<bagnet::imagenet>(q, 10);
+        const bagnet::Graph dense = bagnet::a_trous(arch.graph);
+        CHECK(bagnet::receptive_field(dense) == q);
+        CHECK(bagnet::output_stride(dense) == 1);
+        CHECK(bagnet::feature_extent(dense, 40 + q - 1) == 40);
+        CHECK(bagnet::tensors_of(dense).size() == bagnet::tensors_of(arch.graph).size());
+    }
+    using bagnet::testing::one_line_mentioning;
+    CHECK_THROWS_WITH(bagnet::a_trous(bagnet::resnet50_architecture().graph), one_line_mentioning({"padding"}));
+}
+
+TEST_CASE("the dense evaluation equals the shifted passes: bands of rows, several images a pass, odd sizes",
+          "[explain][heatmap][a_trous]") {
+    using bagnet::detail::a_trous_evidence;
+    using bagnet::detail::shifted_evidence;
+    SECTION("ImageNet BagNet-9 on the cpu backend, chosen classes") {
+        bagnet::BagNet<9> model(20, 5);
+        bagnet::testing::randomize(model, 6);
+        const auto x = random_input(3, 3, 37, 29, 7);
+        const std::vector<std::vector<int>> classes{{3, 17}, {3, 17}, {3, 17}};
+        const bagnet::Tensor4 expected = shifted_evidence(model, x, classes, {});
+        const std::size_t row = bagnet::dense_row_bytes(model.architecture(), 29 + 8);
+        for (std::size_t rows : {std::size_t(1000), std::size_t(80), std::size_t(12), std::size_t(1)}) {
+            INFO("a pass holds " << rows << " rows of the widest value");
+            std::size_t passes = 0;
+            const auto actual = a_trous_evidence(model, x, classes, [&](std::size_t, std::size_t total) {
+                passes++;
+                CHECK(total == (rows >= 37 ? 3 : rows == 12 ? 12 : 3 * 37));
+            }, rows * row);
+            CHECK(max_relative_error(actual, expected) < 1e-4);
+            CHECK(passes == (rows == 1000 ? 1 : rows == 80 ? 2 : rows == 12 ? 12 : 3 * 37));
+        }
+    }
+    SECTION("small BagNet-9 on the reference backend, each image its own classes") {
+        bagnet::BagNet<9, bagnet::small<6, 1>, bagnet::reference> model(6, 2);
+        bagnet::testing::randomize(model, 3);
+        const auto x = random_input(2, 1, 15, 13, 2);
+        const std::vector<std::vector<int>> classes{{1, 4}, {5, 0}};
+        CHECK(max_relative_error(a_trous_evidence(model, x, classes, {}), shifted_evidence(model, x, classes, {})) <
+              1e-5);
     }
 }
 

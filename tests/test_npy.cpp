@@ -181,7 +181,12 @@ TEST_CASE("npy rejects each kind of malformed file with a message naming the pro
         {"too much data", npy_bytes(float32_header("(3,)"), four_floats),
          "holds 16 bytes of data, but shape [3]"},
         {"overflowing shape", npy_bytes(float32_header("(4294967296, 4294967296)"), four_floats),
-         "needs more than 2^64"},
+         "cannot be addressed"},
+        {"overflowing bytes", npy_bytes(float32_header("(2305843009213693952,)"), four_floats),
+         "more than 2^63 bytes"},
+        // Zero elements, but the other dimensions' strides overflow (found by tests/fuzz/fuzz_npy.cpp).
+        {"zero dimension before overflowing ones",
+         npy_bytes(float32_header("(0, 3, 4, 4444444444440, 3, 4, 44444444444444, 44)")), "cannot be addressed"},
         {"integer out of range", npy_bytes(float32_header("(99999999999999999999,)")),
          "integer out of the 64-bit range"},
         {"deep nesting", npy_bytes("{'shape': " + std::string(100, '(') + std::string(100, ')') + "}"),
@@ -195,6 +200,23 @@ TEST_CASE("npy rejects each kind of malformed file with a message naming the pro
         write_bytes(path, c.bytes);
         REQUIRE_THROWS_WITH(bagnet::io::load_npy_float(path), one_line_mentioning({path, c.problem}));
     }
+}
+
+TEST_CASE("an npy header whose zero dimension hides overflowing strides is refused", "[npy][fuzz]") {
+    // The 128-byte file tests/fuzz/fuzz_npy.cpp found (tests/fuzz/corpus/npy/zero_dimension_overflow.npy):
+    // its element count is 0, so it used to pass the size checks and overflow xtensor's strides.
+    const std::string bytes =
+        npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3, 4, 4444444444440, 3, 4, 44444444444444, "
+                  "44), }" + std::string(14, ' ') + "\n");
+    REQUIRE(bytes.size() == 128);
+    const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+    REQUIRE_THROWS_WITH(bagnet::io::parse_npy_float(data, bytes.size(), "z.npy"),
+                        one_line_mentioning({"z.npy", "cannot be addressed"}));
+    // An empty array whose other dimensions are addressable still loads.
+    const std::string empty = npy_bytes(float32_header("(0, 3, 4)"));
+    const auto loaded = bagnet::io::parse_npy_float(reinterpret_cast<const unsigned char*>(empty.data()),
+                                                    empty.size(), "e.npy");
+    CHECK(shape_of(loaded) == std::vector<std::size_t>{0, 3, 4});
 }
 
 TEST_CASE("npy messages about a 100,000-dimension shape stay one short line", "[npy]") {

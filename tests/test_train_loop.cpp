@@ -4,7 +4,10 @@
 
 #include <zlib.h>
 
+#include <chrono>
+#include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "bagnet/bagnet.hpp"
 #include "bagnet/train.hpp"
@@ -76,6 +79,26 @@ TEST_CASE("schedules warm up linearly and decay", "[train][schedule]") {
     CHECK(step(4) == 1.0);
     CHECK(step(5) == 0.5);
     CHECK(step(12) == 0.25);
+}
+
+TEST_CASE("the progress line shows an ETA only once a step has been timed", "[train][progress]") {
+    std::FILE* log = std::tmpfile();  // not a terminal: plain lines, here one per update
+    REQUIRE(log != nullptr);
+    train::Progress progress(468, log, 0.0);
+    progress.update(0, 1, 100, 2.5);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    progress.update(0, 2, 100, 2.4);
+    progress.update(3, 468, 100, 0.5);
+    std::rewind(log);
+    std::vector<std::string> lines;
+    for (char line[256]; std::fgets(line, sizeof line, log);) lines.emplace_back(line);
+    std::fclose(log);
+    REQUIRE(lines.size() == 3);
+    CHECK(lines[0] == "epoch 0  step 1/468  100.0 img/s  loss 2.5000\n");  // step 1: nothing timed yet
+    // 466 steps to go at about 20 ms each: 9 s or more (a loaded machine sleeps longer).
+    CHECK_THAT(lines[1], Catch::StartsWith("epoch 0  step 2/468  100.0 img/s  loss 2.4000  ETA 0:0"));
+    CHECK(lines[1] != "epoch 0  step 2/468  100.0 img/s  loss 2.4000  ETA 0:00:00\n");
+    CHECK(lines[2] == "epoch 3  step 468/468  100.0 img/s  loss 0.5000  ETA 0:00:00\n");
 }
 
 // A stream over images in memory (the data set and the stream live together).

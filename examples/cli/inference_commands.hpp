@@ -5,6 +5,7 @@
 #include <iostream>
 #include <random>
 
+#include "bagnet/backend/onednn/kernel_log.hpp"
 #include "bagnet/data/class_names.hpp"
 #include "bagnet/io/atomic_file.hpp"
 #include "bagnet/io/image.hpp"
@@ -96,7 +97,7 @@ inline void run_classify(const ClassifyOptions& o, distributed::Communicator& pr
 struct BenchOptions {
     ModelOptions model;
     int batch = 1, size = 224, repeat = 5;
-    bool map = false;
+    bool map = false, kernels = false;
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::optional);
         c.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 4096));
@@ -104,6 +105,8 @@ struct BenchOptions {
         c.add_option("--repeat", repeat, "timed passes (after one untimed pass that builds the plan)")
             ->check(CLI::Range(1, 1000000));
         c.add_flag("--map", map, "time the logit map instead of the logits");
+        c.add_flag("--kernels", kernels,
+                   "list oneDNN's implementation of every primitive the run created (cpu device; \"ref\" ones are slow)");
     }
 };
 
@@ -133,6 +136,9 @@ inline void run_bench(const BenchOptions& o, distributed::Communicator& processe
                     model.architecture().name.c_str(), to_string(model.precision()), o.batch, o.size, o.model.threads,
                     1000 * per_image, 1.0 / per_image, load, first_pass);
     });
+    if (o.kernels && o.model.device == "cpu")
+        for (const auto& k : onednn::KernelLog::get().choices())
+            std::printf("%-16s %-40s %s\n", k.implementation.c_str(), k.primitive.c_str(), k.shapes.c_str());
 }
 
 inline void add_inference_commands(CLI::App& app, distributed::Communicator& processes) {

@@ -21,6 +21,12 @@ inline int loading_workers(int compute_threads) { return std::max(1, machine_cor
 constexpr std::size_t host_batch_pixels = 8 * 256 * 256;
 constexpr std::size_t gpu_batch_pixels = 64 * 256 * 256;
 
+// The dense heatmap's evaluation at every pixel (layers/a_trous.hpp) holds every
+// value at full resolution: at most this many bytes for the widest value of a
+// batch (BagNet-33's 2048-channel last stage: one 224 x 224 image in one band, in
+// about 1 GB of activations in all); larger images are cut into bands of rows.
+constexpr std::size_t dense_value_bytes = std::size_t(512) << 20;
+
 // How many images the analyses that look at every image of a data set (heatmaps,
 // the attribution benchmark, the search for mistakes) hold at once.
 constexpr std::size_t analysis_batch = 16;

@@ -36,6 +36,9 @@ inline FoldedConv compose_convolutions(const std::vector<ConvSpec>& convs, const
         const Tensor& a = result.weight;                     // M x C x ka x ka
         const int out = next.out_channels, mid = next.in_channels, in = result.spec.in_channels;
         const int ka = result.spec.kernel, kb = next.kernel, k = ka + kb - 1;
+        // Spaced taps compose only after a 1x1 convolution (which has no taps to space).
+        require(ka == 1 || (result.spec.dilation == 1 && next.dilation == 1),
+                "cannot compose dilated convolution " + next.name + " with " + result.spec.name);
         Tensor combined = xt::zeros<float>({std::size_t(out), std::size_t(in), std::size_t(k), std::size_t(k)});
         for (int o = 0; o < out; ++o)
             for (int c = 0; c < in; ++c)
@@ -48,7 +51,7 @@ inline FoldedConv compose_convolutions(const std::vector<ConvSpec>& convs, const
                                     sum += double(b(o, m, i, j)) * double(a(m, c, u - i, v - j));
                         combined(o, c, u, v) = float(sum);
                     }
-        result.spec = ConvSpec{first.name + "+" + next.name, in, out, k, next.stride, 0, false};
+        result.spec = ConvSpec{first.name + "+" + next.name, in, out, k, next.stride, 0, false, next.dilation};
         result.weight = std::move(combined);
         result.bias = xt::zeros<float>({std::size_t(out)});
     }

@@ -5,22 +5,24 @@
 // Per-patch definition (the reference): pad the image with (q-1)/2 zeros on every
 // side; pixel (y, x) gets the class logit of the network applied to the q x q
 // patch centred there. Running the network once per pixel is wasteful: a BagNet is
-// exactly patch-local with output stride s, so one pass over the padded image
-// shifted by (a, b) yields the patches whose top-left corners are (a + s i, b + s j)
-// all at once: its map entry (i, j) is the dense map at (a + s i, b + s j). The
-// s x s shifts together cover every pixel, so s^2 batched passes replace H x W
-// single-patch passes, with identical results.
+// exactly patch-local, so its a-trous version (layers/a_trous.hpp: strides removed,
+// later kernels dilated) computes every patch's evidence in one pass over the padded
+// image, sharing the work of overlapping patches at every stage. Backends without
+// it run s^2 shifted passes of the network itself (s: the output stride), each
+// giving the patches on one s x s grid; both equal the per-patch definition.
 #include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include <xtensor/xmath.hpp>
 
+#include "bagnet/explain/dense_evaluation.hpp"
 #include "bagnet/explain/geometry.hpp"
 #include "bagnet/inference.hpp"
 
@@ -70,7 +72,8 @@ struct Heatmaps {
     std::vector<std::vector<int>> classes;  // classes[n][k] is the class of evidence(n, k)
 };
 
-// Called after each batch of shifted passes with the shifts done and in total.
+// Called after each pass of the dense heatmap with the work done and in total (bands
+// of images, or shifted crops where the backend runs shifted passes).
 using HeatmapProgress = std::function<void(std::size_t done, std::size_t total)>;
 
 namespace detail {
@@ -143,14 +146,78 @@ Heatmaps coarse_heatmap(const Model<Backend>& model, const Tensor4& x, const Cla
     return {detail::select_classes(map, classes), std::move(classes)};
 }
 
-// The exact full-resolution map: evidence(n, k, y, x) is the class-k logit of the
-// q x q patch centred on pixel (y, x) of the zero-padded image.
+namespace detail {
+
+// The dense map by the a-trous evaluation (explain/dense_evaluation.hpp): per image,
+// one pass of the dense graph over the zero-padded image, or over bands of its rows
+// where the image is too large for config::dense_value_bytes. Several small images
+// share a pass.
+// `value_bytes`: the budget for the widest value of a pass.
 template <class Backend>
-Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice,
-                       const HeatmapProgress& progress = {}) {
+Tensor4 a_trous_evidence(const Model<Backend>& model, const Tensor4& x, const std::vector<std::vector<int>>& classes,
+                         const HeatmapProgress& progress, std::size_t value_bytes = config::dense_value_bytes) {
+    const std::size_t images = x.shape()[0], channels = x.shape()[1], height = x.shape()[2], width = x.shape()[3];
+    const std::size_t k = classes.front().size(), q = std::size_t(model.architecture().patch_size), half = (q - 1) / 2;
+    const std::size_t padded_w = width + q - 1;
+
+    // Bands of equal height (the last one overlaps the one before), so that every pass
+    // has the same shape and shares one plan; as many per pass as the budget holds.
+    const std::size_t rows_fit =
+        std::max<std::size_t>(value_bytes / dense_row_bytes(model.architecture(), padded_w), 1);
+    const std::size_t bands = (height + rows_fit - 1) / rows_fit, band_rows = (height + bands - 1) / bands;
+    const std::size_t batch = std::max<std::size_t>(rows_fit / band_rows, 1), total = images * bands;
+
+    Executor<Backend> executor;  // its plans hold the cut head's weights
+    std::optional<DenseEvaluation> dense;
+    Tensor4 evidence = xt::zeros<float>({images, k, height, width});
+    for (std::size_t first = 0; first < total; first += batch) {
+        const std::size_t count = std::min(batch, total - first);
+        const auto top = [&](std::size_t item) { return std::min(item % bands * band_rows, height - band_rows); };
+        Tensor4 input = xt::zeros<float>({count, channels, band_rows + q - 1, padded_w});
+        for (std::size_t b = 0; b < count; ++b) {
+            const std::size_t n = (first + b) / bands, row0 = top(first + b);
+            // Band rows r of the padded image are image rows r - half.
+            for (std::size_t ch = 0; ch < channels; ++ch)
+                for (std::size_t r = 0; r < band_rows + q - 1; ++r) {
+                    const std::size_t y = row0 + r;
+                    if (y >= half && y - half < height) std::copy_n(&x(n, ch, y - half, 0), width, &input(b, ch, r, half));
+                }
+        }
+        // Only the classes these images ask for, each once.
+        std::vector<int> wanted;
+        for (std::size_t b = 0; b < count; ++b) {
+            const auto& c = classes[(first + b) / bands];
+            wanted.insert(wanted.end(), c.begin(), c.end());
+        }
+        std::sort(wanted.begin(), wanted.end());
+        wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+        if (!dense || dense->classes() != wanted) {
+            dense.emplace(model.architecture(), model.parameters(), wanted);
+            executor.invalidate();
+        }
+        const Tensor4 map = with_backend_errors<Backend>(
+            [&] { return executor.logit_map(dense->architecture(), dense->parameters(), input, model.precision()); });
+        for (std::size_t b = 0; b < count; ++b) {
+            const std::size_t n = (first + b) / bands, row0 = top(first + b);
+            for (std::size_t c = 0; c < k; ++c) {
+                const auto column =
+                    std::size_t(std::lower_bound(wanted.begin(), wanted.end(), classes[n][c]) - wanted.begin());
+                for (std::size_t i = 0; i < band_rows; ++i)
+                    for (std::size_t j = 0; j < width; ++j) evidence(n, c, row0 + i, j) = map(b, i, j, column);
+            }
+        }
+        if (progress) progress(first + count, total);
+    }
+    return evidence;
+}
+
+// The dense map by s^2 shifted passes of the network itself (s: the output stride):
+// the pass over the padded image shifted by (a, b) yields the patches whose top-left
+// corners are (a + s i, b + s j). For backends without the dense evaluation.
+template <class Backend>
+Tensor4 shifted_evidence(const Model<Backend>& model, const Tensor4& x, const std::vector<std::vector<int>>& classes,
+                         const HeatmapProgress& progress) {
     const Architecture& arch = model.architecture();
-    check_input(model, x);  // a GPU backend checks the values as it cuts the crops
-    auto classes = detail::resolve_classes(model, x, choice);
     const std::size_t images = x.shape()[0], channels = x.shape()[1], height = x.shape()[2], width = x.shape()[3];
     const std::size_t k = classes.front().size();
     const auto q = std::size_t(arch.patch_size), s = std::size_t(output_stride(arch));
@@ -188,7 +255,7 @@ Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const Clas
         for (std::size_t n = n0; n <= n1; ++n) wanted.insert(wanted.end(), classes[n].begin(), classes[n].end());
         std::sort(wanted.begin(), wanted.end());
         wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-        const Tensor4 map = detail::crop_logit_maps(model, padded, crops, crop_h, crop_w, wanted);
+        const Tensor4 map = crop_logit_maps(model, padded, crops, crop_h, crop_w, wanted);
         for (std::size_t b = 0; b < count; ++b) {
             const std::size_t item = first + b, n = item / per_image, dy = item % per_image / s, dx = item % s;
             for (std::size_t c = 0; c < k; ++c) {
@@ -200,7 +267,23 @@ Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const Clas
         }
         if (progress) progress(first + count, total);
     }
-    return {std::move(evidence), std::move(classes)};
+    return evidence;
+}
+
+}  // namespace detail
+
+// The exact full-resolution map: evidence(n, k, y, x) is the class-k logit of the
+// q x q patch centred on pixel (y, x) of the zero-padded image.
+template <class Backend>
+Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice,
+                       const HeatmapProgress& progress = {}) {
+    output_stride(model.architecture());  // refuses networks without patch geometry
+    check_input(model, x);  // a GPU backend checks the values as it cuts the crops
+    auto classes = detail::resolve_classes(model, x, choice);
+    if constexpr (runs_dense_evaluation<Backend>::value)
+        return {detail::a_trous_evidence(model, x, classes, progress), std::move(classes)};
+    else
+        return {detail::shifted_evidence(model, x, classes, progress), std::move(classes)};
 }
 
 }  // namespace bagnet

@@ -109,10 +109,13 @@ inline std::string describe_npy_dtype(const std::string& descr) {
 inline void require_npy_data_size(const NpyArray& array, std::size_t element_size,
                                   const std::string& source) {
     const auto needed = checked_product(array.shape, element_size);
-    require(needed && *needed == array.data_size,
+    require(needed.has_value(), source + ": npy header shape " + shape_string(array.shape) + " of " +
+                                    describe_npy_dtype(array.descr) +
+                                    " cannot be addressed (its nonzero dimensions make more than 2^63 bytes)");
+    require(*needed == array.data_size,
             source + ": holds " + std::to_string(array.data_size) + " bytes of data, but shape " +
                 shape_string(array.shape) + " of " + describe_npy_dtype(array.descr) + " needs " +
-                (needed ? std::to_string(*needed) : "more than 2^64"));
+                std::to_string(*needed));
 }
 
 }  // namespace detail

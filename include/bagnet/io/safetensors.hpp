@@ -219,7 +219,7 @@ private:
         const auto element_count = checked_product(entry.shape);
         const auto byte_count = checked_product(entry.shape, dtype_size);
         if (!element_count || !byte_count)
-            throw Error(tensor + " has shape " + shape_string(dimensions) + ", too many elements to address");
+            throw Error(tensor + " has shape " + shape_string(dimensions) + ", too many elements to address (its nonzero dimensions make more than 2^63 bytes)");
         entry.element_count = *element_count;
 
         const auto offsets = integers("data_offsets");

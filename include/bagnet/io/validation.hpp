@@ -3,6 +3,7 @@
 // counts that must not overflow, and names taken from a file that must not
 // break the one-line error message they end up in.
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -60,14 +61,27 @@ inline bool is_utf8(const unsigned char* bytes, std::size_t size) {
     return true;
 }
 
-// The product of `factors`, or nothing when it does not fit in std::size_t.
+// The product of `factors` times `start` (an element size, or 1), or nothing when an
+// array of that shape could not be addressed: when the product of its nonzero factors
+// (times `start`) does not fit in std::ptrdiff_t. Zeros are left out of that test because
+// a zero dimension makes the product 0 while an array library still multiplies the other
+// dimensions into strides (xtensor from the last dimension inward): a header promising
+// shape (0, 2^40, 2^40) holds no data, passes every size check, and then overflows there.
 template <class Factors>
 std::optional<std::size_t> checked_product(const Factors& factors, std::size_t start = 1) {
-    std::size_t product = start;
+    constexpr auto limit = static_cast<std::size_t>(PTRDIFF_MAX);
+    std::size_t nonzero = start;
+    bool empty = start == 0;
     for (auto factor : factors) {
-        if (__builtin_mul_overflow(product, static_cast<std::size_t>(factor), &product)) return std::nullopt;
+        const auto value = static_cast<std::size_t>(factor);
+        if (value == 0) {
+            empty = true;
+            continue;
+        }
+        if (__builtin_mul_overflow(nonzero, value, &nonzero) || nonzero > limit) return std::nullopt;
     }
-    return product;
+    if (nonzero > limit) return std::nullopt;
+    return empty ? 0 : nonzero;
 }
 
 }  // namespace bagnet::io

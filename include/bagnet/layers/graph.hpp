@@ -34,8 +34,8 @@ public:
     static constexpr int input = 0;
 
     int convolution(int x, ConvSpec spec) {
-        require(spec.kernel >= 1 && spec.stride >= 1 && spec.padding >= 0 && spec.in_channels >= 1 &&
-                    spec.out_channels >= 1,
+        require(spec.kernel >= 1 && spec.stride >= 1 && spec.dilation >= 1 && spec.padding >= 0 &&
+                    spec.in_channels >= 1 && spec.out_channels >= 1,
                 "graph: convolution " + spec.name + " has an impossible geometry");
         Layer layer{LayerKind::convolution, x};
         layer.conv = std::move(spec);

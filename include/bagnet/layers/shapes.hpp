@@ -28,8 +28,8 @@ inline std::vector<Shape4> value_shapes(const Graph& graph, const Shape4& input)
             const ConvSpec& conv = layer.conv;
             require(int(in[1]) == conv.in_channels, conv.name + " expects " + std::to_string(conv.in_channels) +
                                                         " input channels, got " + shape_string(in));
-            require(in[2] + 2 * std::size_t(conv.padding) >= std::size_t(conv.kernel) &&
-                        in[3] + 2 * std::size_t(conv.padding) >= std::size_t(conv.kernel),
+            require(in[2] + 2 * std::size_t(conv.padding) >= std::size_t(conv.extent()) &&
+                        in[3] + 2 * std::size_t(conv.padding) >= std::size_t(conv.extent()),
                     conv.name + ": input " + shape_string(in) + " is smaller than its kernel");
             out = {in[0], std::size_t(conv.out_channels), std::size_t(conv.output_size(int(in[2]))),
                    std::size_t(conv.output_size(int(in[3])))};
@@ -120,7 +120,7 @@ inline int receptive_field(const Graph& graph) {
     int field = 1, jump = 1;
     for (const Layer* layer : main_path(graph)) {
         if (layer->kind == LayerKind::convolution) {
-            field += (layer->conv.kernel - 1) * jump;
+            field += (layer->conv.extent() - 1) * jump;
             jump *= layer->conv.stride;
         }
         if (layer->kind == LayerKind::max_pool) {

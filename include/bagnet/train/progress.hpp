@@ -17,15 +17,22 @@ public:
         : total_(total_steps), stream_(stream), terminal_(isatty(fileno(stream)) != 0),
           interval_(terminal_ ? 0.25 : plain_interval_seconds) {}
 
+    // The ETA appears once it is known: from the second update on, when at least one
+    // step has been timed (the first update only starts the clock; an ETA of 0:00:00
+    // there would be a guess that reads as a fact). A resumed run times its own steps.
     void update(long epoch, long step, double images_per_second, double loss) {
         const double now = seconds();
+        if (first_step_ < 0) {
+            first_step_ = step;
+            first_time_ = now;
+        }
         if (now - last_print_ < interval_ && step < total_) return;
         last_print_ = now;
-        const double remaining = images_per_second > 0 && rate_steps_per_second(step, now) > 0
-                                     ? double(total_ - step) / rate_steps_per_second(step, now)
-                                     : 0;
-        std::fprintf(stream_, "%sepoch %ld  step %ld/%ld  %.1f img/s  loss %.4f  ETA %s%s", terminal_ ? "\r\033[K" : "",
-                     epoch, step, total_, images_per_second, loss, duration(remaining).c_str(), terminal_ ? "" : "\n");
+        const bool timed = step > first_step_ && now > first_time_;
+        const std::string eta =
+            timed ? "  ETA " + duration(double(total_ - step) * (now - first_time_) / double(step - first_step_)) : "";
+        std::fprintf(stream_, "%sepoch %ld  step %ld/%ld  %.1f img/s  loss %.4f%s%s", terminal_ ? "\r\033[K" : "",
+                     epoch, step, total_, images_per_second, loss, eta.c_str(), terminal_ ? "" : "\n");
         std::fflush(stream_);
         printed_ = true;
     }
@@ -45,14 +52,6 @@ public:
 
 private:
     double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
-    double rate_steps_per_second(long step, double now) {
-        if (first_step_ < 0) {
-            first_step_ = step;
-            first_time_ = now;
-        }
-        return now > first_time_ ? double(step - first_step_) / (now - first_time_) : 0;
-    }
-
     long total_;
     std::FILE* stream_;
     bool terminal_;

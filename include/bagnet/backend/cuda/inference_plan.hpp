@@ -202,7 +202,7 @@ private:
         std::string name;
         Activation in, out;
         Epilogue epilogue;
-        std::tuple<int, int, int, int, int, int, int, int> geometry;  // n, h, w, c, out c, kernel, stride, padding
+        std::tuple<int, int, int, int, int, int, int, int, int> geometry;  // n, h, w, c, out c, kernel, stride, padding, dilation
         TensorDescriptor x_desc{"cudnnCreateTensorDescriptor"}, y_desc{"cudnnCreateTensorDescriptor"};
         TensorDescriptor bias_desc{"cudnnCreateTensorDescriptor"};
         FilterDescriptor w_desc{"cudnnCreateFilterDescriptor"};
@@ -322,13 +322,13 @@ private:
         step.in = in;
         step.out = out;
         step.epilogue = std::move(epilogue);
-        step.geometry = {in.n, in.h, in.w, in.c, s.out_channels, s.kernel, s.stride, s.padding};
+        step.geometry = {in.n, in.h, in.w, in.c, s.out_channels, s.kernel, s.stride, s.padding, s.dilation};
         describe(step.x_desc, in);
         describe(step.y_desc, out);
         check(cudnnSetFilter4dDescriptor(step.w_desc, cudnn_type(type_), cudnn_format(), s.out_channels, in.c,
                                          s.kernel, s.kernel),
               "cudnnSetFilter4dDescriptor");
-        check(cudnnSetConvolution2dDescriptor(step.conv_desc, s.padding, s.padding, s.stride, s.stride, 1, 1,
+        check(cudnnSetConvolution2dDescriptor(step.conv_desc, s.padding, s.padding, s.stride, s.stride, s.dilation, s.dilation,
                                               CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
               "cudnnSetConvolution2dDescriptor");
         check(cudnnSetActivationDescriptor(step.relu, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0),

@@ -200,7 +200,7 @@ private:
         cudnnConvolutionBwdFilterAlgo_t filter{};
         std::size_t workspace = 0;
     };
-    using ConvKey = std::tuple<std::array<int, 4>, int, int, int, int, int>;
+    using ConvKey = std::tuple<std::array<int, 4>, int, int, int, int, int, int>;
 
     // cuDNN's descriptors for one max-pool at one input shape.
     struct PoolPlan {
@@ -269,7 +269,7 @@ private:
     // measured and tried on scratch buffers of the layer's sizes, so that a failure
     // shows now, not mid-step.
     ConvPlan& plan(const Value& x, const ConvSpec& s) {
-        const ConvKey key{x.shape, s.out_channels, s.kernel, s.stride, s.padding, s.in_channels};
+        const ConvKey key{x.shape, s.out_channels, s.kernel, s.stride, s.padding, s.in_channels, s.dilation};
         auto found = plans_.find(key);
         if (found != plans_.end()) return *found->second;
         auto p = std::make_unique<ConvPlan>();
@@ -280,7 +280,7 @@ private:
         gpu::check(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s.out_channels, s.in_channels,
                                               s.kernel, s.kernel),
                    "cudnnSetFilter4dDescriptor");
-        gpu::check(cudnnSetConvolution2dDescriptor(p->conv, s.padding, s.padding, s.stride, s.stride, 1, 1,
+        gpu::check(cudnnSetConvolution2dDescriptor(p->conv, s.padding, s.padding, s.stride, s.stride, s.dilation, s.dilation,
                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
                    "cudnnSetConvolution2dDescriptor");
         gpu::check(cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType");

@@ -19,6 +19,7 @@
 #include "bagnet/arch.hpp"
 #include "bagnet/backend/backend.hpp"
 #include "bagnet/backend/onednn/context.hpp"
+#include "bagnet/backend/onednn/kernel_log.hpp"
 #include "bagnet/backend/inference_pass.hpp"
 #include "bagnet/parameters.hpp"
 
@@ -118,7 +119,7 @@ private:
     Activation conform(const Activation& activation, const memory::desc& desc) {
         if (activation.mem.get_desc() == desc) return activation;
         const Activation out{scratch(desc), scratch_.back()};
-        add_primitive(dnnl::reorder(activation.mem, out.mem), {{DNNL_ARG_FROM, activation.mem}, {DNNL_ARG_TO, out.mem}});
+        add_primitive(recorded_reorder(activation.mem, out.mem), {{DNNL_ARG_FROM, activation.mem}, {DNNL_ARG_TO, out.mem}});
         return out;
     }
 
@@ -140,7 +141,7 @@ private:
         memory source({dims, dt::f32, plain}, engine(), const_cast<float*>(values.data()));
         memory target(desc, engine());
         const SerialIf serial(true);
-        dnnl::reorder(source, target).execute(Context::get().stream, source, target);
+        recorded_reorder(source, target).execute(Context::get().stream, source, target);
         Context::get().stream.wait();
         return target;
     }
@@ -151,21 +152,21 @@ private:
     dnnl::convolution_forward::primitive_desc conv_primitive(const FoldedConv& conv, int n, int h, int w, int ho, int wo,
                                                              Fuse fuse, const memory::desc* fixed_dst = nullptr) const {
         const auto& s = conv.spec;
-        const memory::dims pad_r{(ho - 1) * s.stride + s.kernel - h - s.padding,
-                                 (wo - 1) * s.stride + s.kernel - w - s.padding};
+        const memory::dims pad_r{(ho - 1) * s.stride + s.extent() - h - s.padding,
+                                 (wo - 1) * s.stride + s.extent() - w - s.padding};
         const memory::desc src_any({n, s.in_channels, h, w}, activation_type_, tag::any);
         const memory::desc weights_any({s.out_channels, s.in_channels, s.kernel, s.kernel}, activation_type_, tag::any);
         const memory::desc bias_desc({s.out_channels}, dt::f32, tag::x);
         const memory::desc dst = fixed_dst ? *fixed_dst : memory::desc({n, s.out_channels, ho, wo}, activation_type_, tag::any);
         dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                              src_any, weights_any, bias_desc, dst, {s.stride, s.stride},
-                                             {s.padding, s.padding}, pad_r);
+                                             {s.dilation - 1, s.dilation - 1}, {s.padding, s.padding}, pad_r);
         dnnl::post_ops ops;
         if (fuse == Fuse::sum || fuse == Fuse::sum_relu) ops.append_sum(1.f);
         if (fuse == Fuse::relu || fuse == Fuse::sum_relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(ops);
-        return dnnl::convolution_forward::primitive_desc(desc, attr, engine());
+        return recorded(dnnl::convolution_forward::primitive_desc(desc, attr, engine()));
     }
 
     std::unordered_map<int, memory> conv_args(const dnnl::convolution_forward::primitive_desc& pd,
@@ -185,7 +186,7 @@ private:
         const memory::desc* fixed_dst = nullptr) {
         const auto& s = conv.spec;
         const auto needed = [&](int size, int out) {
-            const int used = (out - 1) * s.stride + s.kernel - s.padding;
+            const int used = (out - 1) * s.stride + s.extent() - s.padding;
             return size - used >= s.stride ? used : size;
         };
         const Activation input = cropped(src, needed(h, ho), needed(w, wo));
@@ -216,7 +217,7 @@ private:
             dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src_desc,
                                              memory::desc({n, c, ho, wo}, activation_type_, tag::any),
                                              {p.stride, p.stride}, {p.kernel, p.kernel}, {p.padding, p.padding}, pad_r);
-            const dnnl::pooling_forward::primitive_desc pd(desc, engine());
+            const auto pd = recorded(dnnl::pooling_forward::primitive_desc(desc, engine()));
             dst = into ? *into : Activation{memory(), arenas_.acquire(pd.dst_desc().get_size())};
             if (!into) dst.mem = in_arena(pd.dst_desc(), dst.arena);
             add_primitive(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, kept}, {DNNL_ARG_DST, dst.mem}});
@@ -242,7 +243,7 @@ private:
                 } else {
                     dst = {memory(), arenas_.acquire(out_desc.get_size())};
                     dst.mem = in_arena(out_desc, dst.arena);
-                    add_primitive(dnnl::reorder(kept.mem, dst.mem), {{DNNL_ARG_FROM, kept.mem}, {DNNL_ARG_TO, dst.mem}});
+                    add_primitive(recorded_reorder(kept.mem, dst.mem), {{DNNL_ARG_FROM, kept.mem}, {DNNL_ARG_TO, dst.mem}});
                 }
             } else {
                 dst = {memory(), arenas_.acquire(out_desc.get_size())};
@@ -268,49 +269,58 @@ private:
     }
 
     // Logits: average the features over space, then the linear layer (cheaper than
-    // classifying every location). Logit map: the linear layer as a 1x1 convolution
-    // writing N x H' x W' x classes (nhwc) straight into the caller's buffer.
+    // classifying every location). Logit map: the linear layer at every location, an
+    // inner product over the N x H' x W' locations of the nhwc features writing
+    // N x H' x W' x classes straight into the caller's buffer. (As a 1x1 convolution
+    // writing nhwc from blocked features it fell to oneDNN's ref:any kernel on AVX2,
+    // 12x the cost of the whole network.) The head runs in f32 from f32 features, so
+    // the bf16 path loses no precision in the mean or the head.
     void add_head(const InferenceProgram& program, const Activation& features, int n, int h, int w, Output output) {
         const int channels = program.head.in_features, classes = program.head.out_features;
-        const Tensor& weight = program.head_weight;
-        const Tensor& bias = program.head_bias;
+        const Activation f32_features = conform(features, memory::desc({n, channels, h, w}, dt::f32, tag::nhwc));
         if (output == Output::logit_map) {
-            const memory::desc map_desc({n, classes, h, w}, dt::f32, tag::nhwc);
-            output_ = {memory(map_desc, engine(), DNNL_MEMORY_NONE), user};
-            const FoldedConv head{ConvSpec{program.head.name, channels, classes, 1, 1, 0, true}, weight, bias};
-            const auto [pd, input] = conv_reading(head, features, h, w, h, w, Fuse::none, &map_desc);
-            add_conv(pd, head, input, output_.mem);
+            const memory locations = view(f32_features, {{n * h * w, channels}, dt::f32, tag::nc});
+            output_ = {memory({{n * h * w, classes}, dt::f32, tag::nc}, engine(), DNNL_MEMORY_NONE), user};
+            add_linear(program, locations, output_.mem);
             return;
         }
         // The spatial mean as a matrix product (1/HW, ..., 1/HW) x features, per image:
-        // oneDNN has no fast pooling or reduction kernel for whole-map windows. It
-        // runs in f32, so the bf16 path loses no precision in the mean.
-        const Activation f32_features = conform(features, memory::desc({n, channels, h, w}, dt::f32, tag::nhwc));
-        const memory per_image(memory::desc({n, h * w, channels}, dt::f32, tag::abc), engine(), DNNL_MEMORY_NONE);
-        bind({per_image, f32_features.arena});
+        // oneDNN has no fast pooling or reduction kernel for whole-map windows.
+        const memory per_image = view(f32_features, {{n, h * w, channels}, dt::f32, tag::abc});
         const Tensor averaging = xt::ones<float>({std::size_t(h * w)}) / float(h * w);
         const memory::desc averaging_desc({1, 1, h * w}, dt::f32, tag::abc);
         const int head_arena = arenas_.acquire(0);
         const memory pooled = in_arena({{n, 1, channels}, dt::f32, tag::abc}, head_arena);
-        dnnl::matmul::primitive_desc mean_pd(dnnl::matmul::desc(averaging_desc, per_image.get_desc(), pooled.get_desc()),
-                                             engine());
+        const auto mean_pd = recorded(dnnl::matmul::primitive_desc(
+            dnnl::matmul::desc(averaging_desc, per_image.get_desc(), pooled.get_desc()), engine()));
         add_primitive(dnnl::matmul(mean_pd), {{DNNL_ARG_SRC, constant(averaging, {1, 1, h * w}, tag::abc, averaging_desc)},
                                               {DNNL_ARG_WEIGHTS, per_image},
                                               {DNNL_ARG_DST, pooled}});
-
         // The pooled N x 1 x C buffer is also an N x C matrix.
-        memory features2d = in_arena({{n, channels}, dt::f32, tag::nc}, head_arena);
-        const memory::desc logits_desc({n, classes}, dt::f32, tag::nc);
-        output_ = {memory(logits_desc, engine(), DNNL_MEMORY_NONE), user};
-        dnnl::inner_product_forward::desc ip(dnnl::prop_kind::forward_inference, features2d.get_desc(),
-                                             memory::desc({classes, channels}, dt::f32, tag::any),
-                                             memory::desc({classes}, dt::f32, tag::x), logits_desc);
-        dnnl::inner_product_forward::primitive_desc ip_pd(ip, engine());
-        add_primitive(dnnl::inner_product_forward(ip_pd),
-                      {{DNNL_ARG_SRC, features2d},
-                       {DNNL_ARG_WEIGHTS, constant(weight, {classes, channels}, tag::oi, ip_pd.weights_desc())},
-                       {DNNL_ARG_BIAS, constant(bias, {classes}, tag::x, ip_pd.bias_desc())},
-                       {DNNL_ARG_DST, output_.mem}});
+        output_ = {memory({{n, classes}, dt::f32, tag::nc}, engine(), DNNL_MEMORY_NONE), user};
+        add_linear(program, in_arena({{n, channels}, dt::f32, tag::nc}, head_arena), output_.mem);
+    }
+
+    // `activation`'s storage seen through another description of the same bytes.
+    memory view(const Activation& activation, const memory::desc& desc) {
+        require(activation.arena != user, "internal: cannot view a caller-owned buffer");
+        const memory mem(desc, engine(), DNNL_MEMORY_NONE);
+        bind({mem, activation.arena});
+        return mem;
+    }
+
+    // The head's linear layer: rows x in_features `src` to rows x out_features `dst`.
+    void add_linear(const InferenceProgram& program, const memory& src, const memory& dst) {
+        const int channels = program.head.in_features, classes = program.head.out_features;
+        const dnnl::inner_product_forward::desc ip(dnnl::prop_kind::forward_inference, src.get_desc(),
+                                                   memory::desc({classes, channels}, dt::f32, tag::any),
+                                                   memory::desc({classes}, dt::f32, tag::x), dst.get_desc());
+        const auto pd = recorded(dnnl::inner_product_forward::primitive_desc(ip, engine()));
+        add_primitive(dnnl::inner_product_forward(pd),
+                      {{DNNL_ARG_SRC, src},
+                       {DNNL_ARG_WEIGHTS, constant(program.head_weight, {classes, channels}, tag::oi, pd.weights_desc())},
+                       {DNNL_ARG_BIAS, constant(program.head_bias, {classes}, tag::x, pd.bias_desc())},
+                       {DNNL_ARG_DST, dst}});
     }
 
     std::array<int, 4> input_shape_;

@@ -23,6 +23,7 @@
 
 #include "bagnet/backend/onednn/buffer_pool.hpp"
 #include "bagnet/backend/onednn/context.hpp"
+#include "bagnet/backend/onednn/kernel_log.hpp"
 #include "bagnet/backend/backend.hpp"
 #include "bagnet/layers/contract.hpp"
 
@@ -269,7 +270,7 @@ private:
     // thread (see onednn::SerialIf).
     static void reorder(const memory& from, const memory& to) {
         const onednn::SerialIf serial(to.get_desc().get_size() <= onednn::serial_reorder_bytes);
-        run(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+        run(onednn::recorded_reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
     }
 
     Buffer allocate(const memory::desc& desc) {
@@ -332,10 +333,12 @@ private:
         std::ostringstream key;
         for (auto d : src_dims) key << d << ',';
         key << c.in_channels << ',' << c.out_channels << ',' << c.kernel << ',' << c.stride << ','
-            << c.padding << ',' << c.bias;
+            << c.padding << ',' << c.bias << ',' << c.dilation;
         auto found = convolutions_.find(key.str());
         if (found != convolutions_.end()) return found->second;
-        const memory::dims strides{c.stride, c.stride}, padding{c.padding, c.padding};
+        // oneDNN counts dilation from 0 (PyTorch's 1 is its 0).
+        const memory::dims strides{c.stride, c.stride}, padding{c.padding, c.padding},
+            dilates{c.dilation - 1, c.dilation - 1};
         const auto src = any(src_dims);
         const auto weights = any({c.out_channels, c.in_channels, c.kernel, c.kernel});
         const auto dst = any(
@@ -343,12 +346,12 @@ private:
         const auto bias = c.bias ? memory::desc({c.out_channels}, dt::f32, tag::x) : memory::desc();
         const auto algorithm = dnnl::algorithm::convolution_direct;
         // The forward primitive's choices are the hints for the backward ones, so all three agree on layouts.
-        dnnl::convolution_forward::primitive_desc forward_pd(
-            {prop::forward_training, algorithm, src, weights, bias, dst, strides, padding, padding}, engine());
-        dnnl::convolution_backward_data::primitive_desc data_pd({algorithm, src, weights, dst, strides, padding, padding},
-                                                                engine(), forward_pd);
-        dnnl::convolution_backward_weights::primitive_desc weights_pd(
-            {algorithm, src, weights, bias, dst, strides, padding, padding}, engine(), forward_pd);
+        const auto forward_pd = onednn::recorded(dnnl::convolution_forward::primitive_desc(
+            {prop::forward_training, algorithm, src, weights, bias, dst, strides, dilates, padding, padding}, engine()));
+        const auto data_pd = onednn::recorded(dnnl::convolution_backward_data::primitive_desc(
+            {algorithm, src, weights, dst, strides, dilates, padding, padding}, engine(), forward_pd));
+        const auto weights_pd = onednn::recorded(dnnl::convolution_backward_weights::primitive_desc(
+            {algorithm, src, weights, bias, dst, strides, dilates, padding, padding}, engine(), forward_pd));
         make_room(convolutions_);
         return convolutions_
             .emplace(key.str(),
@@ -370,9 +373,10 @@ private:
         flags f = flags::use_scale | flags::use_shift;
         if (!training) f |= flags::use_global_stats;
         if (relu) f |= flags::fuse_norm_relu;
-        dnnl::batch_normalization_forward::primitive_desc forward_pd({prop::forward_training, data, eps, f}, engine());
-        dnnl::batch_normalization_backward::primitive_desc backward_pd({prop::backward, data, data, eps, f}, engine(),
-                                                                       forward_pd);
+        const auto forward_pd = onednn::recorded(
+            dnnl::batch_normalization_forward::primitive_desc({prop::forward_training, data, eps, f}, engine()));
+        const auto backward_pd = onednn::recorded(
+            dnnl::batch_normalization_backward::primitive_desc({prop::backward, data, data, eps, f}, engine(), forward_pd));
         make_room(batch_norms_);
         return batch_norms_
             .emplace(key.str(), BatchNormPrimitives{forward_pd, backward_pd,
@@ -387,8 +391,10 @@ private:
         if (found != relus_.end()) return found->second;
         // The output decides the gradient, so the input need not be kept.
         const auto algorithm = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
-        dnnl::eltwise_forward::primitive_desc forward_pd({prop::forward_training, algorithm, data, 0.f, 0.f}, engine());
-        dnnl::eltwise_backward::primitive_desc backward_pd({algorithm, data, data, 0.f, 0.f}, engine(), forward_pd);
+        const auto forward_pd = onednn::recorded(
+            dnnl::eltwise_forward::primitive_desc({prop::forward_training, algorithm, data, 0.f, 0.f}, engine()));
+        const auto backward_pd = onednn::recorded(
+            dnnl::eltwise_backward::primitive_desc({algorithm, data, data, 0.f, 0.f}, engine(), forward_pd));
         make_room(relus_);
         return relus_
             .emplace(key, ReluPrimitives{forward_pd, backward_pd, dnnl::eltwise_forward(forward_pd),
@@ -408,12 +414,12 @@ private:
             padding_r{(ho - 1) * pool.stride + pool.kernel - h - pool.padding,
                       (wo - 1) * pool.stride + pool.kernel - w - pool.padding};
         const memory::desc out = any({dims[0], dims[1], ho, wo});
-        dnnl::pooling_forward::primitive_desc forward_pd(
+        const auto forward_pd = onednn::recorded(dnnl::pooling_forward::primitive_desc(
             {prop::forward_training, dnnl::algorithm::pooling_max, data, out, strides, kernel, padding, padding_r},
-            engine());
-        dnnl::pooling_backward::primitive_desc backward_pd(
+            engine()));
+        const auto backward_pd = onednn::recorded(dnnl::pooling_backward::primitive_desc(
             {dnnl::algorithm::pooling_max, data, forward_pd.dst_desc(), strides, kernel, padding, padding_r}, engine(),
-            forward_pd);
+            forward_pd));
         make_room(pools_);
         return pools_
             .emplace(key, PoolPrimitives{forward_pd, backward_pd, dnnl::pooling_forward(forward_pd),
@@ -429,7 +435,8 @@ private:
         if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(ops);
-        dnnl::binary::primitive_desc pd({dnnl::algorithm::binary_add, data, data, data}, attr, engine());
+        const auto pd = onednn::recorded(
+            dnnl::binary::primitive_desc({dnnl::algorithm::binary_add, data, data, data}, attr, engine()));
         make_room(adds_);
         return adds_.emplace(key, AddPrimitive{pd, dnnl::binary(pd)}).first->second;
     }

@@ -25,10 +25,10 @@ inline void col2im(const RowMatrix& columns, float* image, int channels, int hei
             for (int kx = 0; kx < k; ++kx) {
                 const float* row = columns.data() + ((c * k + ky) * k + kx) * ho * wo;
                 for (int y = 0; y < ho; ++y) {
-                    const int iy = y * conv.stride + ky - conv.padding;
+                    const int iy = y * conv.stride + ky * conv.dilation - conv.padding;
                     if (iy < 0 || iy >= height) continue;
                     for (int x = 0; x < wo; ++x) {
-                        const int ix = x * conv.stride + kx - conv.padding;
+                        const int ix = x * conv.stride + kx * conv.dilation - conv.padding;
                         if (ix >= 0 && ix < width) image[(c * height + iy) * width + ix] += row[y * wo + x];
                     }
                 }

@@ -25,9 +25,9 @@ inline RowMatrix im2col(const float* image, int channels, int height, int width,
             for (int kx = 0; kx < k; ++kx) {
                 float* row = columns.data() + ((c * k + ky) * k + kx) * ho * wo;
                 for (int y = 0; y < ho; ++y) {
-                    const int iy = y * conv.stride + ky - conv.padding;
+                    const int iy = y * conv.stride + ky * conv.dilation - conv.padding;
                     for (int x = 0; x < wo; ++x) {
-                        const int ix = x * conv.stride + kx - conv.padding;
+                        const int ix = x * conv.stride + kx * conv.dilation - conv.padding;
                         const bool inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
                         row[y * wo + x] = inside ? image[(c * height + iy) * width + ix] : 0.f;
                     }
