@@ -148,6 +148,21 @@ Heatmaps coarse_heatmap(const Model<Backend>& model, const Tensor4& x, const Cla
 
 namespace detail {
 
+// The classes images n0 ... n1 ask for, each once and sorted: a pass computes only
+// these, so that the head is a fraction of its work.
+inline std::vector<int> wanted_classes(const std::vector<std::vector<int>>& classes, std::size_t n0, std::size_t n1) {
+    std::vector<int> wanted;
+    for (std::size_t n = n0; n <= n1; ++n) wanted.insert(wanted.end(), classes[n].begin(), classes[n].end());
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    return wanted;
+}
+
+// Where class c sits among `wanted` (a pass's columns).
+inline std::size_t column_of(const std::vector<int>& wanted, int c) {
+    return std::size_t(std::lower_bound(wanted.begin(), wanted.end(), c) - wanted.begin());
+}
+
 // The dense map by the a-trous evaluation (explain/dense_evaluation.hpp): per image,
 // one pass of the dense graph over the zero-padded image, or over bands of its rows
 // where the image is too large for config::dense_value_bytes. Several small images
@@ -183,14 +198,7 @@ Tensor4 a_trous_evidence(const Model<Backend>& model, const Tensor4& x, const st
                     if (y >= half && y - half < height) std::copy_n(&x(n, ch, y - half, 0), width, &input(b, ch, r, half));
                 }
         }
-        // Only the classes these images ask for, each once.
-        std::vector<int> wanted;
-        for (std::size_t b = 0; b < count; ++b) {
-            const auto& c = classes[(first + b) / bands];
-            wanted.insert(wanted.end(), c.begin(), c.end());
-        }
-        std::sort(wanted.begin(), wanted.end());
-        wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+        const std::vector<int> wanted = wanted_classes(classes, first / bands, (first + count - 1) / bands);
         if (!dense || dense->classes() != wanted) {
             dense.emplace(model.architecture(), model.parameters(), wanted);
             executor.invalidate();
@@ -200,8 +208,7 @@ Tensor4 a_trous_evidence(const Model<Backend>& model, const Tensor4& x, const st
         for (std::size_t b = 0; b < count; ++b) {
             const std::size_t n = (first + b) / bands, row0 = top(first + b);
             for (std::size_t c = 0; c < k; ++c) {
-                const auto column =
-                    std::size_t(std::lower_bound(wanted.begin(), wanted.end(), classes[n][c]) - wanted.begin());
+                const std::size_t column = column_of(wanted, classes[n][c]);
                 for (std::size_t i = 0; i < band_rows; ++i)
                     for (std::size_t j = 0; j < width; ++j) evidence(n, c, row0 + i, j) = map(b, i, j, column);
             }
@@ -250,16 +257,12 @@ Tensor4 shifted_evidence(const Model<Backend>& model, const Tensor4& x, const st
         std::vector<int> crops;
         for (std::size_t item = first; item < first + count; ++item)
             crops.insert(crops.end(), {int(item / per_image - n0), int(item % per_image / s), int(item % s)});
-        // Only the classes these images ask for, each once: the head is a fraction of the work then.
-        std::vector<int> wanted;
-        for (std::size_t n = n0; n <= n1; ++n) wanted.insert(wanted.end(), classes[n].begin(), classes[n].end());
-        std::sort(wanted.begin(), wanted.end());
-        wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+        const std::vector<int> wanted = wanted_classes(classes, n0, n1);
         const Tensor4 map = crop_logit_maps(model, padded, crops, crop_h, crop_w, wanted);
         for (std::size_t b = 0; b < count; ++b) {
             const std::size_t item = first + b, n = item / per_image, dy = item % per_image / s, dx = item % s;
             for (std::size_t c = 0; c < k; ++c) {
-                const auto column = std::size_t(std::lower_bound(wanted.begin(), wanted.end(), classes[n][c]) - wanted.begin());
+                const std::size_t column = column_of(wanted, classes[n][c]);
                 for (std::size_t i = 0; i < rows && dy + s * i < height; ++i)
                     for (std::size_t j = 0; j < cols && dx + s * j < width; ++j)
                         evidence(n, c, dy + s * i, dx + s * j) = map(b, i, j, column);
