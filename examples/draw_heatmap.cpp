@@ -25,7 +25,7 @@ int main(int argc, char** argv) try {
     bagnet::normalize_fashion_mnist(test.images);
     const bagnet::Tensor4 image = xt::view(test.images, xt::range(0, 1));
 
-    // The predicted class's evidence at every pixel (exact, from 4 x 4 shifted passes).
+    // The predicted class's evidence at every pixel (exact; the a-trous evaluation, explain/dense_evaluation.hpp).
     const bagnet::Heatmaps maps = bagnet::dense_heatmap(model, image, bagnet::ClassChoice::top(1));
     const int predicted = maps.classes[0][0];
     std::printf("true class %lld, predicted %d\n", static_cast<long long>(test.labels[0]), predicted);

@@ -98,7 +98,7 @@ torch.save(randomize(imagenet($q), seed=$q).state_dict(), '$checkpoint')"
     "$BAGNET" heatmap "${IMAGENET[@]}" --top 1 --output "$OUT/imagenet/coarse_bagnet$q.png" \
         "$PHOTOS/astronaut.png" "$PHOTOS/chelsea.png" "$PHOTOS/coffee.png"
 done
-step "ImageNet path: the exact 224 x 224 heatmap of BagNet-33 (64 shifted passes)"
+step "ImageNet path: the exact 224 x 224 heatmap of BagNet-33 (the a-trous dense evaluation)"
 "$BAGNET" heatmap --arch bagnet33 --weights "$OUT/imagenet/bagnet33_random.safetensors" --threads "$THREADS" \
     --top 1 --dense --output "$OUT/imagenet/dense_bagnet33_chelsea.png" "$PHOTOS/chelsea.png"
 

@@ -41,11 +41,14 @@ std::map<std::string, std::string> files_in(const std::string& dir) {
     return files;
 }
 
+// How the first process of two reports progress: as one process would, or its own share.
+enum class Progress { whole, shared };
+
 // Runs `command OUT + file` on one process and on two, OUT a fresh folder each time, and
 // returns both folders' files.
 std::pair<std::map<std::string, std::string>, std::map<std::string, std::string>> one_and_two(
     const std::string& command, const ScratchDirectory& scratch, const std::string& name,
-    const std::string& file = "") {
+    const std::string& file = "", Progress progress = Progress::whole) {
     const std::string one = scratch.file(name + "1"), two = scratch.file(name + "2");
     std::filesystem::create_directories(one);
     std::filesystem::create_directories(two);
@@ -55,7 +58,8 @@ std::pair<std::map<std::string, std::string>, std::map<std::string, std::string>
     const auto shared = run_bagnet_processes(2, command + two + file);
     INFO(shared.err);
     REQUIRE(shared.exit_code == 0);
-    CHECK(shared.err == single.err);  // progress from the first process only
+    if (progress == Progress::whole) CHECK(shared.err == single.err);  // progress from the first process only
+    else CHECK_THAT(shared.err, Contains("(process 1's share, of 2 processes)\n"));
     return {files_in(one), files_in(two)};
 }
 
@@ -147,6 +151,20 @@ TEST_CASE("mpirun -np 2 analyses write what one process writes: a folder, Fashio
     SECTION("heatmap --dense: the full-resolution maps") {
         const auto [one, two] =
             one_and_two("heatmap " + fashion + "--limit 3 --class 2 --dense --output ", scratch, "dense", "/h.png");
+        CHECK(one == two);
+    }
+    SECTION("certify: the certificates of every batch, in order") {
+        const auto [one, two] =
+            one_and_two("certify " + fashion + "--limit 9 --batch 2 --patch 3 --threshold 0.2 --output ", scratch,
+                        "ce", "/r.json", Progress::shared);
+        CHECK_THAT(one.at("r.json"), Contains("\"images\": 9"));
+        CHECK(one == two);
+    }
+    SECTION("attack-patch: the attack of every batch, in order") {
+        const auto [one, two] = one_and_two("attack-patch " + fashion +
+                                                "--limit 5 --batch 2 --patch 3 --stride 9 --steps 2 --output ",
+                                            scratch, "ap", "/r.json", Progress::shared);
+        CHECK_THAT(one.at("r.json"), Contains("\"images\": 5"));
         CHECK(one == two);
     }
     SECTION("attribute: the benchmark's table") {

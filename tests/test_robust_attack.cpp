@@ -18,6 +18,7 @@
 #include "cli_runner.hpp"
 #include "error_matchers.hpp"
 #include "random_tensors.hpp"
+#include "thread_communicator.hpp"
 
 namespace {
 
@@ -140,6 +141,44 @@ TEST_CASE("the attack's result does not depend on the thread count", "[robust][a
     };
     const std::string one = run(1), two = run(2);
     CHECK(one == two);
+}
+
+TEST_CASE("certificates and the attack shared between processes are one process's, byte for byte",
+          "[robust][attack][distributed]") {
+    // 7 images in batches of 2: processes 0 and 1 of 3 get two batches or one, the last a short one.
+    const bagnet::LabelledImages data = fashion_test(7);
+    const bagnet::data::TensorDataset set(data.images, data.labels);
+    const bagnet::PatchSize patch = bagnet::PatchSize::square(3);
+    const bagnet::Defense masking = bagnet::MaskingOptions().threshold(0.25).clip(4);
+    const auto attack = bagnet::PatchAttackOptions().stride(9).steps(2).batch_size(3).seed(5);
+    const auto model = shipped_model();
+    InOrder certify_images(data.images, data.labels, 2), attack_images(data.images, data.labels, 2);
+    const std::string certified = bagnet::to_json(bagnet::certify(model, certify_images.stream, patch, masking));
+    const std::string attacked = bagnet::to_json(
+        bagnet::attack_patch(model, attack_images.stream, patch, fashion_pixels, masking, attack));
+    for (int processes : {1, 2, 3}) {
+        const auto ranks = std::size_t(processes);
+        std::vector<std::string> reports(ranks), attacks(ranks);
+        std::vector<std::size_t> certified_counts(ranks), attacked_counts(ranks);
+        bagnet::testing::run_ranks(processes, [&](bagnet::distributed::Communicator& communicator) {
+            const auto own = shipped_model();  // a model's plan cache serves one thread
+            const std::size_t r = std::size_t(communicator.rank());
+            const auto c = bagnet::certify(own, set, patch, masking, {2, 1, false}, communicator);
+            const auto a = bagnet::attack_patch(own, set, patch, fashion_pixels, masking, attack, {2, 1, false},
+                                                communicator);
+            reports[r] = bagnet::to_json(c);
+            attacks[r] = bagnet::to_json(a);
+            certified_counts[r] = c.images.size();
+            attacked_counts[r] = a.images.size();
+        });
+        INFO(processes << " processes");
+        CHECK(reports[0] == certified);
+        CHECK(attacks[0] == attacked);
+        for (int r = 1; r < processes; ++r) {
+            CHECK(certified_counts[std::size_t(r)] == 0);  // the report is the first process's
+            CHECK(attacked_counts[std::size_t(r)] == 0);
+        }
+    }
 }
 
 TEST_CASE("bagnet certify writes what the library computes", "[robust][cli]") {

@@ -136,7 +136,7 @@ inline HeatmapProgress progress_line(const std::string& what) {
     const bool terminal = ::isatty(STDERR_FILENO) != 0;
     return [what, terminal](std::size_t done, std::size_t total) {
         if (!terminal && done != total) return;
-        std::fprintf(stderr, "\r%s: %zu/%zu shifted passes%s", what.c_str(), done, total, done == total ? "\n" : "");
+        std::fprintf(stderr, "\r%s: %zu/%zu passes%s", what.c_str(), done, total, done == total ? "\n" : "");
         std::fflush(stderr);
     };
 }

@@ -52,7 +52,8 @@ CLI::App* add_command(CLI::App& app, distributed::Communicator& processes, const
 inline void require_one_process(const distributed::Communicator& processes, const std::string& command) {
     if (processes.size() > 1)
         throw UsageError(command + " runs in one process; start it without mpirun (train, evaluate, patches, "
-                                   "explain, heatmap and attribute share their work between processes)");
+                                   "explain, heatmap, attribute, correlate, certify and attack-patch share their work between "
+                                   "processes)");
 }
 
 // Where a command's model comes from and how it runs.

@@ -69,11 +69,17 @@ inline void require_labelled(const Inputs& in, const Architecture& arch, PatchSi
 }
 
 // "certify: 300/10000 images" on a terminal, updated in place; in a log, the last state only.
-inline CertifyProgress image_progress(const std::string& what, std::size_t total) {
+// Under mpirun the first process reports its own share of the images.
+inline CertifyProgress image_progress(const std::string& what, const distributed::Communicator& processes) {
+    if (!processes.is_root()) return {};
     const bool terminal = ::isatty(STDERR_FILENO) != 0;
-    return [what, total, terminal](std::size_t done) {
+    const std::string share = processes.size() > 1 ? " (process 1's share, of " + std::to_string(processes.size()) +
+                                                         " processes)"
+                                                   : "";
+    return [what, share, terminal](std::size_t done, std::size_t total) {
         if (!terminal && done != total) return;
-        std::fprintf(stderr, "\r%s: %zu/%zu images%s", what.c_str(), done, total, done == total ? "\n" : "");
+        std::fprintf(stderr, "\r%s: %zu/%zu images%s%s", what.c_str(), done, total, share.c_str(),
+                     done == total ? "\n" : "");
         std::fflush(stderr);
     };
 }
@@ -88,15 +94,15 @@ inline std::string setting_summary(const Defense& defense, PatchSize patch, Patc
 }
 
 inline void run_certify(const RobustOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "certify");
     const Defense defense = o.parsed_defense();
     const PatchSize patch = PatchSize::square(o.patch);
     io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
         const Inputs in(o.data, o.model.threads);
         require_labelled(in, model.architecture(), patch);
-        data::BatchStream stream = in.stream(o.batch);
-        const CertificationReport report = certify(model, stream, patch, defense, image_progress("certify", in.size()));
+        const CertificationReport report =
+            certify(model, *in.set, patch, defense, in.shards(o.batch), processes, image_progress("certify", processes));
+        if (!processes.is_root()) return;
         io::write_text(o.output, to_json(report));
         const CertificationSummary s = report.summary();
         std::printf("%s: clean %.4f, robust %.4f, certified %.4f over %zu images; wrote %s\n",
@@ -158,7 +164,6 @@ struct AttackPatchOptions {
 };
 
 inline void run_attack_patch(const AttackPatchOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "attack-patch");
     o.robust.model.require_fp32("attack-patch");
     const Defense defense = o.robust.parsed_defense();
     const PatchAttackOptions attack = o.parsed();
@@ -168,9 +173,10 @@ inline void run_attack_patch(const AttackPatchOptions& o, distributed::Communica
         const Architecture& arch = model.architecture();
         const Inputs in(o.robust.data, o.robust.model.threads);
         require_labelled(in, arch, patch);
-        data::BatchStream stream = in.stream(o.robust.batch);
-        const PatchAttackReport report = attack_patch(model, stream, patch, o.pixels(arch, in), defense, attack,
-                                                      image_progress("attack-patch", in.size()));
+        const PatchAttackReport report =
+            attack_patch(model, *in.set, patch, o.pixels(arch, in), defense, attack, in.shards(o.robust.batch),
+                         processes, image_progress("attack-patch", processes));
+        if (!processes.is_root()) return;
         io::write_text(o.robust.output, to_json(report));
         const PatchAttackSummary s = report.summary();
         std::printf("%s: undefended %.4f -> %.4f under attack, defended %.4f -> %.4f, certified %.4f "

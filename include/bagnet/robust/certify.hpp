@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bagnet/data/stream.hpp"
+#include "bagnet/distributed/shard.hpp"
 #include "bagnet/inference.hpp"
 #include "bagnet/io/json.hpp"
 #include "bagnet/robust/clipping.hpp"
@@ -142,8 +143,49 @@ inline std::vector<ImageCertificate> certify(const Tensor4& logit_map, const std
     return images;
 }
 
-// Called after each batch with the number of images certified so far.
-using CertifyProgress = std::function<void(std::size_t images)>;
+// Called after each batch with the images done so far and the images to do (of this
+// process, where processes share the data set).
+using CertifyProgress = std::function<void(std::size_t done, std::size_t total)>;
+
+namespace detail {
+
+// One batch's certificates (none when every file of it was skipped as corrupt).
+template <class Backend>
+std::vector<ImageCertificate> certify_batch(const Model<Backend>& model, const data::Batch& batch, PatchWindow window,
+                                            const Defense& defense) {
+    std::vector<ImageCertificate> images;
+    if (batch.labels.empty()) return images;
+    check_labels(batch.labels, batch.indices, model.architecture().classes());
+    certify_map(logit_map(model, batch.images), batch.labels, batch.indices, window, defense, images);
+    return images;
+}
+
+inline std::string certificate_bytes(const std::vector<ImageCertificate>& images) {
+    distributed::Writer out;
+    for (const ImageCertificate& c : images)
+        out.number(std::uint64_t(c.index)).number(c.label).number(c.prediction).number(c.robust_prediction)
+            .number(std::uint8_t(c.certified));
+    return out.bytes();
+}
+
+inline void read_certificates(const std::string& bytes, std::vector<ImageCertificate>& out) {
+    for (distributed::Reader in(bytes); !in.done();) {
+        ImageCertificate c;
+        c.index = std::size_t(in.number<std::uint64_t>());
+        c.label = in.number<std::int64_t>();
+        c.prediction = in.number<int>();
+        c.robust_prediction = in.number<int>();
+        c.certified = in.number<std::uint8_t>() != 0;
+        out.push_back(c);
+    }
+}
+
+inline PatchWindow data_window(const Architecture& arch, PatchSize patch, const data::Dataset& data) {
+    const data::ItemShape shape = data.shape();
+    return patch_window(arch, patch, int(shape.height), int(shape.width));
+}
+
+}  // namespace detail
 
 // Every image of one epoch of the stream (StreamOptions::in_order: each image once) against a
 // patch of `patch` pixels anywhere in it, batch by batch: memory holds the stream's batches.
@@ -151,17 +193,35 @@ template <class Backend>
 CertificationReport certify(const Model<Backend>& model, data::BatchStream& stream, PatchSize patch,
                             const Defense& defense, const CertifyProgress& progress = {}) {
     validate(defense);
-    const data::ItemShape shape = stream.dataset().shape();
-    CertificationReport report{defense, patch, patch_window(model.architecture(), patch, int(shape.height), int(shape.width)), {}};
+    CertificationReport report{defense, patch, detail::data_window(model.architecture(), patch, stream.dataset()), {}};
     for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b) {
-        const data::Batch batch = stream.batch(0, b);
-        if (batch.labels.empty()) continue;  // every file of it skipped as corrupt
-        detail::check_labels(batch.labels, batch.indices, model.architecture().classes());
-        detail::certify_map(logit_map(model, batch.images), batch.labels, batch.indices, report.window, defense,
-                            report.images);
-        if (progress) progress(report.images.size());
+        const auto images = detail::certify_batch(model, stream.batch(0, b), report.window, defense);
+        report.images.insert(report.images.end(), images.begin(), images.end());
+        if (progress) progress(report.images.size(), stream.dataset().size());
     }
     require(!report.images.empty(), "the data set is empty: no images to certify");
+    return report;
+}
+
+// The same with the data set's batches shared between processes (distributed/shard.hpp):
+// each batch is certified whole, as by one process, so the report, on the first process,
+// is exactly one process's (its images empty on the others).
+template <class Backend>
+CertificationReport certify(const Model<Backend>& model, const data::Dataset& data, PatchSize patch,
+                            const Defense& defense, const distributed::ShardOptions& options,
+                            distributed::Communicator& processes, const CertifyProgress& progress = {}) {
+    validate(defense);
+    require(data.size() > 0, "the data set is empty: no images to certify");
+    CertificationReport report{defense, patch, detail::data_window(model.architecture(), patch, data), {}};
+    const std::size_t mine = distributed::BatchShard(data, options.batch, processes.rank(), processes.size()).size();
+    std::size_t done = 0;
+    const auto parts = distributed::map_batches(data, options, processes, [&](const data::Batch& batch) {
+        const auto images = detail::certify_batch(model, batch, report.window, defense);
+        if (progress) progress(done += batch.indices.size(), mine);
+        return detail::certificate_bytes(images);
+    });
+    for (const std::string& part : parts) detail::read_certificates(part, report.images);
+    require(!processes.is_root() || !report.images.empty(), "every image of the data set was skipped as corrupt");
     return report;
 }
 

@@ -15,6 +15,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <xtensor/xview.hpp>
@@ -233,6 +234,98 @@ void attack_jobs(const Model<Backend>& model, const data::Batch& batch, const st
 
 }  // namespace detail
 
+namespace detail {
+
+// What the attack does to one batch of images (none when every file of it was skipped as
+// corrupt): their clean certificates, then the attack at every position, options.batch_size_
+// patched images a pass.
+template <class Backend>
+std::vector<AttackedImage> attack_batch(const Model<Backend>& model, const data::Batch& batch, PatchSize patch,
+                                        const PixelRange& range, const Defense& defense,
+                                        const PatchAttackOptions& options, PatchWindow window,
+                                        const std::vector<PatchPosition>& positions,
+                                        const std::vector<CellBlock>& windows) {
+    if (batch.labels.empty()) return {};
+    const std::vector<ImageCertificate> clean = certify_batch(model, batch, window, defense);
+    std::vector<AttackedImage> attacked(clean.size());
+    for (std::size_t n = 0; n < clean.size(); ++n) {
+        AttackedImage& a = attacked[n];
+        a.index = clean[n].index;
+        a.label = clean[n].label;
+        a.clean_prediction = clean[n].prediction;
+        a.clean_robust_prediction = a.robust_prediction = clean[n].robust_prediction;
+        a.certified = clean[n].certified;
+    }
+    std::vector<AttackJob> jobs;
+    for (std::size_t n = 0; n < clean.size(); ++n)
+        for (const auto& at : positions) jobs.push_back({n, at});
+    for (std::size_t start = 0; start < jobs.size(); start += options.batch_size_) {
+        const std::vector<AttackJob> chunk(
+            jobs.begin() + std::ptrdiff_t(start),
+            jobs.begin() + std::ptrdiff_t(std::min(jobs.size(), start + options.batch_size_)));
+        attack_jobs(model, batch, chunk, patch, range, windows, defense, options, attacked);
+    }
+    return attacked;
+}
+
+inline std::string attacked_bytes(const std::vector<AttackedImage>& images) {
+    distributed::Writer out;
+    for (const AttackedImage& a : images)
+        out.number(std::uint64_t(a.index)).number(a.label).number(a.clean_prediction)
+            .number(a.clean_robust_prediction).number(std::uint8_t(a.certified)).number(a.margin).number(a.y)
+            .number(a.x).number(a.prediction).number(std::uint8_t(a.robust_flipped)).number(a.robust_y)
+            .number(a.robust_x).number(a.robust_prediction);
+    return out.bytes();
+}
+
+inline void read_attacked(const std::string& bytes, std::vector<AttackedImage>& out) {
+    for (distributed::Reader in(bytes); !in.done();) {
+        AttackedImage a;
+        a.index = std::size_t(in.number<std::uint64_t>());
+        a.label = in.number<std::int64_t>();
+        a.clean_prediction = in.number<int>();
+        a.clean_robust_prediction = in.number<int>();
+        a.certified = in.number<std::uint8_t>() != 0;
+        a.margin = in.number<double>();
+        a.y = in.number<int>();
+        a.x = in.number<int>();
+        a.prediction = in.number<int>();
+        a.robust_flipped = in.number<std::uint8_t>() != 0;
+        a.robust_y = in.number<int>();
+        a.robust_x = in.number<int>();
+        a.robust_prediction = in.number<int>();
+        out.push_back(a);
+    }
+}
+
+// The report's settings, with no images yet; checked before any work.
+template <class Backend>
+PatchAttackReport empty_attack_report(const Model<Backend>& model, const data::Dataset& data, PatchSize patch,
+                                      const PixelRange& range, const Defense& defense,
+                                      const PatchAttackOptions& options) {
+    validate(defense);
+    options.validate();
+    const Architecture& arch = model.architecture();
+    require(int(range.low.size()) == arch.in_channels && range.high.size() == range.low.size(),
+            "the pixel range has " + std::to_string(range.low.size()) + " channels, " + arch.name + " takes " +
+                std::to_string(arch.in_channels));
+    return {defense, patch, data_window(arch, patch, data), options, {}};
+}
+
+// The attack's patch positions and the defense's windows on the logit map, for `data`'s images.
+template <class Backend>
+std::pair<std::vector<PatchPosition>, std::vector<CellBlock>> attack_geometry(const Model<Backend>& model,
+                                                                              const data::Dataset& data,
+                                                                              const PatchAttackReport& report) {
+    const data::ItemShape shape = data.shape();
+    const int height = int(shape.height), width = int(shape.width);
+    const Architecture& arch = model.architecture();
+    return {attack_positions(report.patch, height, width, report.options),
+            window_positions(report.window, arch.map_size(height), arch.map_size(width))};
+}
+
+}  // namespace detail
+
 // Attacks every image of one epoch of the stream (StreamOptions::in_order: each image once)
 // with a patch of `patch` pixels at every position the options name, and reports the
 // undefended and the defended predictions.
@@ -240,45 +333,40 @@ template <class Backend>
 PatchAttackReport attack_patch(const Model<Backend>& model, data::BatchStream& stream, PatchSize patch,
                                const PixelRange& range, const Defense& defense,
                                const PatchAttackOptions& options = {}, const CertifyProgress& progress = {}) {
-    validate(defense);
-    options.validate();
-    const Architecture& arch = model.architecture();
-    require(int(range.low.size()) == arch.in_channels && range.high.size() == range.low.size(),
-            "the pixel range has " + std::to_string(range.low.size()) + " channels, " + arch.name + " takes " +
-                std::to_string(arch.in_channels));
-    const data::ItemShape shape = stream.dataset().shape();
-    const int height = int(shape.height), width = int(shape.width);
-    PatchAttackReport report{defense, patch, patch_window(arch, patch, height, width), options, {}};
-    const auto positions = detail::attack_positions(patch, height, width, options);
-    const auto windows = window_positions(report.window, arch.map_size(height), arch.map_size(width));
+    PatchAttackReport report = detail::empty_attack_report(model, stream.dataset(), patch, range, defense, options);
+    const auto [positions, windows] = detail::attack_geometry(model, stream.dataset(), report);
     for (std::size_t b = 0; b < stream.batches_per_epoch(); ++b) {
-        const data::Batch batch = stream.batch(0, b);
-        if (batch.labels.empty()) continue;  // every file of it skipped as corrupt
-        std::vector<ImageCertificate> clean;
-        detail::check_labels(batch.labels, batch.indices, arch.classes());
-        detail::certify_map(logit_map(model, batch.images), batch.labels, batch.indices, report.window, defense, clean);
-        std::vector<AttackedImage> attacked(clean.size());
-        for (std::size_t n = 0; n < clean.size(); ++n) {
-            AttackedImage& a = attacked[n];
-            a.index = clean[n].index;
-            a.label = clean[n].label;
-            a.clean_prediction = clean[n].prediction;
-            a.clean_robust_prediction = a.robust_prediction = clean[n].robust_prediction;
-            a.certified = clean[n].certified;
-        }
-        std::vector<detail::AttackJob> jobs;
-        for (std::size_t n = 0; n < clean.size(); ++n)
-            for (const auto& at : positions) jobs.push_back({n, at});
-        for (std::size_t start = 0; start < jobs.size(); start += options.batch_size_) {
-            const std::vector<detail::AttackJob> chunk(
-                jobs.begin() + std::ptrdiff_t(start),
-                jobs.begin() + std::ptrdiff_t(std::min(jobs.size(), start + options.batch_size_)));
-            detail::attack_jobs(model, batch, chunk, patch, range, windows, defense, options, attacked);
-        }
+        const auto attacked = detail::attack_batch(model, stream.batch(0, b), patch, range, defense, options,
+                                                   report.window, positions, windows);
         report.images.insert(report.images.end(), attacked.begin(), attacked.end());
-        if (progress) progress(report.images.size());
+        if (progress) progress(report.images.size(), stream.dataset().size());
     }
     require(!report.images.empty(), "the data set is empty: no images to attack");
+    return report;
+}
+
+// The same with the data set's batches shared between processes (distributed/shard.hpp):
+// each batch is attacked whole, as by one process (the random starts are seeded by image
+// and position), so the report, on the first process, is exactly one process's (its images
+// empty on the others).
+template <class Backend>
+PatchAttackReport attack_patch(const Model<Backend>& model, const data::Dataset& data, PatchSize patch,
+                               const PixelRange& range, const Defense& defense, const PatchAttackOptions& options,
+                               const distributed::ShardOptions& shards, distributed::Communicator& processes,
+                               const CertifyProgress& progress = {}) {
+    PatchAttackReport report = detail::empty_attack_report(model, data, patch, range, defense, options);
+    require(data.size() > 0, "the data set is empty: no images to attack");
+    const auto [positions, windows] = detail::attack_geometry(model, data, report);
+    const std::size_t mine = distributed::BatchShard(data, shards.batch, processes.rank(), processes.size()).size();
+    std::size_t done = 0;
+    const auto parts = distributed::map_batches(data, shards, processes, [&](const data::Batch& batch) {
+        const auto attacked =
+            detail::attack_batch(model, batch, patch, range, defense, options, report.window, positions, windows);
+        if (progress) progress(done += batch.indices.size(), mine);
+        return detail::attacked_bytes(attacked);
+    });
+    for (const std::string& part : parts) detail::read_attacked(part, report.images);
+    require(!processes.is_root() || !report.images.empty(), "every image of the data set was skipped as corrupt");
     return report;
 }
 
