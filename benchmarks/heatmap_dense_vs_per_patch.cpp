@@ -1,5 +1,5 @@
 // The exact full-resolution heatmap two ways, in one run: bagnet::dense_heatmap
-// (s x s shifted passes) against the per-patch definition (one forward pass per
+// (the a-trous dense evaluation on the cpu backend) against the per-patch definition (one forward pass per
 // pixel, here on a sample of pixels, extrapolated to the whole image), and checks
 // that the sampled pixels agree. Then coarse heatmaps of a batch of 8 images
 // against plain inference (logits) of the same batch.
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
         std::printf("| method | seconds per image | speed-up |\n| --- | --- | --- |\n");
         std::printf("| per-patch, one pass per pixel (%d sampled, extrapolated to %zu) | %.1f | 1.0 |\n", sample, s * s,
                     per_patch_seconds);
-        std::printf("| dense_heatmap (shifted passes) | %.2f | %.1f |\n", dense_seconds, per_patch_seconds / dense_seconds);
+        std::printf("| dense_heatmap (a-trous evaluation) | %.2f | %.1f |\n", dense_seconds, per_patch_seconds / dense_seconds);
         std::printf("sampled pixels: max |dense - per-patch| = %.3g (max |evidence| %.3g)\n", worst, scale);
 
         // Coarse heatmaps are one pass, as inference is: compare per image on a batch.

@@ -54,7 +54,7 @@ def main():
                              str(args.threads), "--sample", str(args.sample)], capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"{args.binary} failed: {result.stderr.strip() or result.stdout.strip()}")
-    dense_seconds = float(re.search(r"dense_heatmap \(shifted passes\) \| ([0-9.]+)", result.stdout).group(1))
+    dense_seconds = float(re.search(r"dense_heatmap \(a-trous evaluation\) \| ([0-9.]+)", result.stdout).group(1))
     print(result.stdout.strip())
     print(f"| PyTorch {torch.__version__} per-patch, batch 1 ({args.sample} sampled, extrapolated) "
           f"| {torch_seconds:.1f} | dense_heatmap is {torch_seconds / dense_seconds:.1f}x faster |")

@@ -136,6 +136,7 @@ inline void run_bench(const BenchOptions& o, distributed::Communicator& processe
                     model.architecture().name.c_str(), to_string(model.precision()), o.batch, o.size, o.model.threads,
                     1000 * per_image, 1.0 / per_image, load, first_pass);
     });
+    if (o.model.device == "cpu") std::printf("oneDNN dispatches to %s\n", onednn::cpu_isa_name().c_str());
     if (o.kernels && o.model.device == "cpu")
         for (const auto& k : onednn::KernelLog::get().choices())
             std::printf("%-16s %-40s %s\n", k.implementation.c_str(), k.primitive.c_str(), k.shapes.c_str());

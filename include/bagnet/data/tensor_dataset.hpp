@@ -56,6 +56,15 @@ public:
     explicit TensorDataset(const LabelledImages& data, TensorAugment augment = {}, std::string name_prefix = "image")
         : TensorDataset(data.images, data.labels, augment, std::move(name_prefix)) {}
 
+    // Temporaries would be gone before the first item is read.
+    TensorDataset(Tensor4&&, const std::vector<std::int64_t>&, TensorAugment = {}, std::string = {},
+                  std::vector<std::string> = {}) = delete;
+    TensorDataset(const Tensor4&, std::vector<std::int64_t>&&, TensorAugment = {}, std::string = {},
+                  std::vector<std::string> = {}) = delete;
+    TensorDataset(Tensor4&&, std::vector<std::int64_t>&&, TensorAugment = {}, std::string = {},
+                  std::vector<std::string> = {}) = delete;
+    explicit TensorDataset(LabelledImages&&, TensorAugment = {}, std::string = {}) = delete;
+
     std::size_t size() const override { return labels_.size(); }
     std::int64_t label(std::size_t index) const override { return labels_[index]; }
     std::string name(std::size_t index) const override { return prefix_ + " " + std::to_string(index); }

@@ -59,6 +59,22 @@ inline bool cpu_has_bf16() {
     return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
+// The instruction set oneDNN dispatches to (at most ONEDNN_MAX_CPU_ISA), for reports:
+// speed differs several-fold between them.
+inline std::string cpu_isa_name() {
+    switch (dnnl::get_effective_cpu_isa()) {
+        case dnnl::cpu_isa::sse41: return "SSE4.1";
+        case dnnl::cpu_isa::avx: return "AVX";
+        case dnnl::cpu_isa::avx2: return "AVX2";
+        case dnnl::cpu_isa::avx2_vnni: return "AVX2 with VNNI";
+        case dnnl::cpu_isa::avx512_core: return "AVX-512";
+        case dnnl::cpu_isa::avx512_core_vnni: return "AVX-512 with VNNI";
+        case dnnl::cpu_isa::avx512_core_bf16: return "AVX-512 with bf16";
+        case dnnl::cpu_isa::avx512_core_amx: return "AVX-512 with AMX";
+        default: return "another instruction set";
+    }
+}
+
 }  // namespace bagnet::onednn
 
 namespace bagnet {
