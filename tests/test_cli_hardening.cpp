@@ -81,8 +81,8 @@ TEST_CASE("outputs are checked before the work and published together", "[cli][b
     const auto into_folder = run_bagnet("train " + data + " --steps 1 --save " + dir.file(""));
     CHECK(fails_cleanly(into_folder, 1, "is a folder"));
     CHECK(fails_cleanly(run_bagnet("patches --arch bagnet9 --weights " + fixture("infer_q9/weights.safetensors") +
-                                   " --input " + dir.file("x.npy") + " --class 1 --output-dir " + dir.file("nowhere")),
-                        1, "nowhere"));
+                                   " --input " + dir.file("x.npy") + " --class 1 --output-dir " + dir.file("x.npy/p")),
+                        1, "x.npy is a file"));
     // Both outputs of a good run appear, and nothing else is left in the folder.
     const auto good = run_bagnet("train " + data + " --steps 1 --save " + save + " --metrics " + dir.file("m.json"));
     INFO(good.err);
@@ -103,11 +103,24 @@ TEST_CASE("the learning rate is what --lr says unless --schedule says otherwise"
                                    dir.file("w.safetensors") + " --checkpoint " + dir.file("c.ckpt"));
     REQUIRE(cosine.exit_code == 0);
     CHECK_THAT(cosine.out, Catch::Contains("cosine lr 0.1 to 0 over 4 steps, 1 warm-up steps"));
-    // A resume that would change the schedule or the length is refused.
+    // A resume that would change the schedule is refused, with the way to keep it; a longer run keeps it.
     const std::string resume = "train " + data + " --save " + dir.file("r.safetensors") + " --resume " + dir.file("c.ckpt");
     CHECK(fails_cleanly(run_bagnet(resume + " --steps 4"), 1, "cannot resume"));
-    CHECK(fails_cleanly(run_bagnet(resume + " --steps 6 --schedule cosine --warmup 1"), 1, "over 4 steps"));
+    CHECK(fails_cleanly(run_bagnet(resume + " --steps 6 --schedule cosine --warmup 1"), 1,
+                        "over 4 steps, 1 warm-up steps', this one 'cosine lr 0.1 to 0 over 6 steps"));
+    CHECK_THAT(run_bagnet(resume + " --steps 6 --schedule cosine --warmup 1").err,
+               Catch::Contains("(give --cosine-steps with the recorded length)"));
+    CHECK(fails_cleanly(run_bagnet(resume + " --steps 6 --cosine-steps 4"), 2, "--cosine-steps is for --schedule cosine"));
     CHECK(run_bagnet(resume + " --steps 4 --schedule cosine --warmup 1").exit_code == 0);
+    const auto longer = run_bagnet(resume + " --steps 6 --schedule cosine --cosine-steps 4 --warmup 1");
+    INFO(longer.err);
+    CHECK(longer.exit_code == 0);
+    const auto constant_run = run_bagnet("train " + data + " --steps 2 --save " + dir.file("w.safetensors") +
+                                         " --checkpoint " + dir.file("k.ckpt"));
+    REQUIRE(constant_run.exit_code == 0);
+    CHECK(run_bagnet("train " + data + " --steps 5 --save " + dir.file("r.safetensors") + " --resume " +
+                     dir.file("k.ckpt"))
+              .exit_code == 0);
     CHECK_FALSE(fs::exists(dir.file("r.safetensors.tmp")));
 }
 

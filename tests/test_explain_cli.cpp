@@ -73,8 +73,37 @@ TEST_CASE("bagnet heatmap, patches, explain refuse bad input with one line and n
     CHECK(fails_cleanly(run_bagnet("patches " + model_q9() + " --input " + dir.file("none.npy") + " --class 1 --output-dir " +
                                    dir.file("")),
                         1, "empty"));
-    CHECK(fails_cleanly(run_bagnet("explain " + model_q9() + input + " --output-dir /nonexistent"), 1, "/nonexistent"));
+    CHECK(fails_cleanly(run_bagnet("explain " + model_q9() + input + " --output-dir " + dir.file("tiny.npy/r")), 1,
+                        "tiny.npy is a file"));
     CHECK(dir.entries() == std::vector<std::string>{"none.npy", "tiny.npy"});
+}
+
+TEST_CASE("an output folder is made as mkdir -p makes it, and removed again when the command fails", "[cli][explain]") {
+    bagnet::testing::ScratchDirectory dir;
+    const std::string input = " --input " + fixture("heatmap_q9/input.npy");
+    const auto made = run_bagnet("patches " + model_q9() + input + " --class 1 --top 2 --output-dir " +
+                                 dir.file("new/p1"));
+    INFO(made.err);
+    CHECK(made.exit_code == 0);
+    CHECK(std::filesystem::exists(dir.file("new/p1/patches_class1.json")));
+    const auto explained = run_bagnet("explain " + model_q9() + input + " --images 0 --top 1 --patches 1 --output-dir " +
+                                      dir.file("new/p1/report/"));
+    INFO(explained.err);
+    CHECK(explained.exit_code == 0);
+    CHECK(std::filesystem::exists(dir.file("new/p1/report/report.json")));
+
+    bagnet::Tensor none = xt::zeros<float>({std::size_t(0), std::size_t(3), std::size_t(9), std::size_t(9)});
+    bagnet::io::save_npy(dir.file("none.npy"), none);
+    CHECK(fails_cleanly(run_bagnet("patches " + model_q9() + " --input " + dir.file("none.npy") +
+                                   " --class 1 --output-dir " + dir.file("gone/p2")),
+                        1, "empty"));
+    CHECK(fails_cleanly(run_bagnet("explain " + model_q9() + input + " --images 99 --output-dir " +
+                                   dir.file("new/gone/r")),
+                        1, "image 99 is not among"));
+    // The folders the failed commands made are gone; the one that existed keeps its files.
+    CHECK(dir.entries() == std::vector<std::string>{"new", "none.npy"});
+    CHECK_FALSE(std::filesystem::exists(dir.file("new/gone")));
+    CHECK(std::filesystem::exists(dir.file("new/p1/patches_class1.json")));
 }
 
 TEST_CASE("bagnet explain writes a self-contained report and JSON", "[cli][explain]") {

@@ -173,7 +173,28 @@ TEST_CASE("a resumed run ends with the same weights as an uninterrupted one", "[
     CHECK(same(resumed, uninterrupted));
 }
 
-TEST_CASE("resuming under another seed, schedule or length is refused", "[train][checkpoint]") {
+TEST_CASE("a run resumed for more steps ends where a run of that length would", "[train][checkpoint]") {
+    ScratchDirectory dir;
+    const LabelledImages data = synthetic();
+    const auto schedule = train::Schedule::step(0.05, 2, 0.5).warmup(1);
+    // Trains until `steps` (from the checkpoint, when given), writing a checkpoint after every step.
+    auto run = [&](const std::string& resume_from, const std::string& checkpoint, long steps) {
+        Model<cpu> model(tiny(), 7);
+        train::Sgd sgd(train::SgdOptions().momentum(0.9));
+        Stream loader(data, data::StreamOptions().batch(8).seeded(5), data::TensorAugment().random_flip(true));
+        const auto options = train::FitOptions().with_steps(steps).with_checkpoint(checkpoint, 1);
+        train::Position position{0, 0, 0, 5};
+        if (!resume_from.empty()) position = train::resume(resume_from, model, sgd, schedule, loader.stream, options);
+        train::fit(model, sgd, schedule, loader.stream, options, position);
+        return model.parameters();
+    };
+    const Parameters straight = run("", dir.file("straight.ckpt"), 7);  // 3 batches an epoch: 2 epochs and a step
+    const Parameters first = run("", dir.file("c.ckpt"), 3);
+    CHECK_FALSE(same(first, straight));
+    CHECK(same(run(dir.file("c.ckpt"), dir.file("c.ckpt"), 7), straight));
+}
+
+TEST_CASE("resuming under another seed or schedule is refused", "[train][checkpoint]") {
     ScratchDirectory dir;
     const LabelledImages data = synthetic();
     Model<cpu> model(tiny(), 7);
@@ -193,9 +214,13 @@ TEST_CASE("resuming under another seed, schedule or length is refused", "[train]
     CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, train::Schedule::constant(0.05), loader.stream, options),
                       Catch::Contains("cosine lr 0.05 to 0 over 6 steps, 2 warm-up steps") &&
                           Catch::Contains("constant lr 0.05"));
-    CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, schedule, loader.stream,
-                                    train::FitOptions().with_steps(8)),
-                      Catch::Contains("take 6 steps, this one 8"));
+    CHECK_THROWS_WITH(train::resume(dir.file("c.ckpt"), model, sgd, train::Schedule::cosine(0.05, 8).warmup(2),
+                                    loader.stream, train::FitOptions().with_steps(8)),
+                      Catch::Contains("over 6 steps, 2 warm-up steps', this one 'cosine lr 0.05 to 0 over 8 steps") &&
+                          Catch::Contains("keep the recorded cosine length"));
+    // The recorded cosine, kept, over a longer run.
+    CHECK(train::resume(dir.file("c.ckpt"), model, sgd, schedule, loader.stream, train::FitOptions().with_steps(8))
+              .step == 1);
     CHECK(train::resume(dir.file("c.ckpt"), model, sgd, schedule, loader.stream, options).step == 1);
 }
 

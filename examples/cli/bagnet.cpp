@@ -34,6 +34,7 @@ std::string option_for(bagnet::Remedy remedy) {
     switch (remedy) {
     case bagnet::Remedy::raise_pixel_limit: return " (raise the limit with --max-pixels)";
     case bagnet::Remedy::skip_undecodable: return " (skip undecodable images with --skip-corrupt)";
+    case bagnet::Remedy::keep_cosine_length: return " (give --cosine-steps with the recorded length)";
     case bagnet::Remedy::none: break;
     }
     return "";

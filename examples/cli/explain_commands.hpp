@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/distributed/shard.hpp"
 #include "bagnet/explain.hpp"
+#include "bagnet/io/output_folder.hpp"
 #include "bagnet/data/fashion_mnist.hpp"
 #include "inference_commands.hpp"
 
@@ -246,7 +248,7 @@ struct PatchesOptions {
         c.add_option("--class", classes, "the classes (comma-separated), or all")->required();
         c.add_option("--top", top, "patches per class and group")->check(CLI::Range(1, 1000));
         c.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 4096));
-        c.add_option("--output-dir", output_dir, "an existing folder for patches_class<C>.png and .json")->required();
+        c.add_option("--output-dir", output_dir, "the folder for patches_class<C>.png and .json (made if missing)")->required();
     }
     std::vector<int> chosen(const Architecture& arch) const {  // top_patches checks the range
         std::vector<int> out;
@@ -269,7 +271,8 @@ struct PatchesOptions {
 
 inline void run_patches(const PatchesOptions& o, distributed::Communicator& processes) {
     const std::vector<int> classes = o.chosen(o.model.architecture());
-    if (processes.is_root()) io::require_writable_folder(o.output_dir);
+    std::optional<io::OutputFolder> folder;
+    if (processes.is_root()) folder.emplace(o.output_dir);
     on_device(o.model, [&](const auto& model) {
         const Architecture& arch = model.architecture();
         const Inputs in(o.data, o.model.threads);
@@ -288,6 +291,7 @@ inline void run_patches(const PatchesOptions& o, distributed::Communicator& proc
             report += "wrote " + stem + ".png and " + stem + ".json (" + std::to_string(top.images) + " images scanned)\n";
         }
         outputs.commit();
+        folder->keep();
         std::cout << report;
     });
 }
@@ -311,13 +315,14 @@ struct ExplainOptions {
         c.add_flag("--mistakes", mistakes, "explain misclassified images only")->excludes(chosen);
         c.add_option("--top", top, "classes explained per image")->check(CLI::PositiveNumber);
         c.add_option("--patches", patches, "patches shown per class")->check(CLI::Range(0, 100));
-        c.add_option("--output-dir", output_dir, "an existing folder for report.html and report.json")->required();
+        c.add_option("--output-dir", output_dir, "the folder for report.html and report.json (made if missing)")->required();
     }
 };
 
 inline void run_explain(const ExplainOptions& o, distributed::Communicator& processes) {
     const bool root = processes.is_root();
-    if (root) io::require_writable_folder(o.output_dir);
+    std::optional<io::OutputFolder> folder;  // before the outputs: their staged files go first
+    if (root) folder.emplace(o.output_dir);
     io::OutputSet outputs;
     const std::string json_path = root ? outputs.stage(o.output_dir + "/report.json") : "";
     const std::string html_path = root ? outputs.stage(o.output_dir + "/report.html") : "";
@@ -360,6 +365,7 @@ inline void run_explain(const ExplainOptions& o, distributed::Communicator& proc
         io::write_text(json_path, json + "\n]\n");
         io::write_text(html_path, html_page(arch.name + " explained", html));
         outputs.commit();
+        folder->keep();
         std::cout << "wrote " << o.output_dir << "/report.html and " << o.output_dir << "/report.json ("
                   << chosen.size() << " images)\n";
     });

@@ -114,14 +114,15 @@ struct TrainOptions {
     DataOptions data;
     std::string init, save, metrics, checkpoint, resume, optimizer = "sgd", schedule, fine_tune = "all";
     double lr = 0.1, momentum = 0.9, weight_decay = 5e-4, label_smoothing = 0, gamma = 0.1;
-    long warmup = 0, step_size = 30, epochs = 1, steps = 0, checkpoint_every = 0;
+    long warmup = 0, step_size = 30, cosine_steps = 0, epochs = 1, steps = 0, checkpoint_every = 0;
     std::uint64_t seed = 0;
     std::size_t batch_size = 128;
     int accumulate = 1, crop_padding = 2;
     bool nesterov = false, no_shuffle = false, no_augment = false, sync_batch_norm = false;
     // The options whose default depends on the recipe, or that only some choices take.
     CLI::Option *epochs_given, *steps_given, *lr_given, *momentum_given, *nesterov_given, *weight_decay_given,
-        *schedule_given, *warmup_given, *smoothing_given, *crop_given, *step_size_given, *gamma_given;
+        *schedule_given, *warmup_given, *smoothing_given, *crop_given, *step_size_given, *gamma_given,
+        *cosine_steps_given;
 
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::none, false);
@@ -139,6 +140,10 @@ struct TrainOptions {
         warmup_given = c.add_option("--warmup", warmup, "linear warm-up steps (fashion-mnist recipe: 200)");
         step_size_given = c.add_option("--step-size", step_size, "--schedule step: steps between decays");
         gamma_given = c.add_option("--gamma", gamma, "--schedule step: the factor of each decay");
+        cosine_steps_given = c.add_option("--cosine-steps", cosine_steps,
+                                          "cosine schedule: its length in steps (default: the run's; resuming a "
+                                          "run for longer keeps the recorded one)")
+                                 ->check(CLI::Range(1L, 1L << 40));
         c.add_option("--batch-size", batch_size, "images per step")->check(CLI::Range(1, 1 << 16));
         epochs_given = c.add_option("--epochs", epochs, "passes over the data (fashion-mnist recipe: 12)")
                            ->check(CLI::Range(1L, 1L << 20));
@@ -191,6 +196,9 @@ struct TrainOptions {
                                               : Recipe::ScheduleKind::constant;
         if ((step_size_given->count() || gamma_given->count()) && r.schedule != Recipe::ScheduleKind::step)
             throw UsageError("--step-size and --gamma are for --schedule step");
+        if (cosine_steps_given->count() && r.schedule != Recipe::ScheduleKind::cosine)
+            throw UsageError("--cosine-steps is for --schedule cosine");
+        if (cosine_steps_given->count()) r.cosine_steps = cosine_steps;
         if (warmup_given->count()) r.warmup = warmup;
         if (step_size_given->count()) r.step_size = step_size;
         if (gamma_given->count()) r.gamma = gamma;

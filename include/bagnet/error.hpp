@@ -13,7 +13,7 @@ namespace bagnet {
 // What the caller can change to get past an error. The library's messages name its
 // own terms; a front end with options of its own (the command line's --max-pixels)
 // adds the one that applies.
-enum class Remedy { none, raise_pixel_limit, skip_undecodable };
+enum class Remedy { none, raise_pixel_limit, skip_undecodable, keep_cosine_length };
 
 class Error : public std::runtime_error {
 public:

@@ -103,25 +103,29 @@ inline Checkpoint load_checkpoint(const std::string& path, const Architecture& a
 }
 
 // Restores a run to continue it under `plan` with `seed`: as load_checkpoint, and
-// also refuses a checkpoint made with another seed, schedule or length.
+// also refuses a checkpoint made with another seed or schedule. The run may be longer or
+// shorter than the checkpoint's: a schedule that depends on the run's length (cosine)
+// says so in its description, so changing that length changes the schedule and is
+// refused, unless the schedule keeps the recorded length.
 inline Position resume_checkpoint(const std::string& path, const Architecture& arch, Parameters& params,
                                   Optimizer& optimizer, const RunPlan& plan, std::uint64_t seed) {
     Parameters restored = params;
     const auto state_before = optimizer.state();
     const Checkpoint checkpoint = load_checkpoint(path, arch, restored, optimizer);
     const std::string refused = path + ": cannot resume: ";
-    if (checkpoint.position.seed != seed || checkpoint.plan.schedule != plan.schedule ||
-        checkpoint.plan.total_steps != plan.total_steps)
+    if (checkpoint.position.seed != seed || checkpoint.plan.schedule != plan.schedule)
         optimizer.state() = state_before;  // a refused resume changes nothing
     require(checkpoint.position.seed == seed, refused + "the checkpoint's run used seed " +
                                                   std::to_string(checkpoint.position.seed) + ", this one seed " +
                                                   std::to_string(seed) + " (the data order would differ)");
-    require(checkpoint.plan.schedule == plan.schedule, refused + "the checkpoint's run used the schedule '" +
-                                                           checkpoint.plan.schedule + "', this one '" + plan.schedule +
-                                                           "'");
-    require(checkpoint.plan.total_steps == plan.total_steps,
-            refused + "the checkpoint's run was to take " + std::to_string(checkpoint.plan.total_steps) +
-                " steps, this one " + std::to_string(plan.total_steps));
+    const bool cosine = checkpoint.plan.schedule.rfind("cosine", 0) == 0 && plan.schedule.rfind("cosine", 0) == 0;
+    if (checkpoint.plan.schedule != plan.schedule)
+        throw Error(refused + "the checkpoint's run used the schedule '" + checkpoint.plan.schedule + "', this one '" +
+                        plan.schedule + "'" +
+                        (cosine ? " (a cosine schedule spans the run's steps: to run another number of steps, "
+                                  "keep the recorded cosine length)"
+                                : ""),
+                    cosine ? Remedy::keep_cosine_length : Remedy::none);
     params = std::move(restored);
     return checkpoint.position;
 }

@@ -36,6 +36,7 @@ struct Recipe {
     ScheduleKind schedule = ScheduleKind::constant;
     long warmup = 0;        // linear warm-up steps
     long step_size = 30;    // step schedule: steps between decays (after the warm-up)
+    long cosine_steps = 0;  // cosine schedule: its length (0: the run's steps)
     double gamma = 0.1;     // step schedule: the factor of each decay
     long epochs = 1;
     long steps = 0;         // when > 0, the length of the run instead of `epochs`
@@ -67,7 +68,8 @@ struct Recipe {
 
     Schedule make_schedule(long total_steps) const {
         switch (schedule) {
-        case ScheduleKind::cosine: return Schedule::cosine(lr, total_steps).warmup(warmup);
+        case ScheduleKind::cosine:
+            return Schedule::cosine(lr, cosine_steps > 0 ? cosine_steps : total_steps).warmup(warmup);
         case ScheduleKind::step: return Schedule::step(lr, step_size, gamma).warmup(warmup);
         case ScheduleKind::constant: break;
         }
