@@ -12,6 +12,7 @@
 #include "bagnet/bagnet.hpp"
 #include "bagnet/train.hpp"
 #include "test_files.hpp"
+#include "thread_communicator.hpp"
 #include "train_test_support.hpp"
 
 using namespace bagnet;
@@ -192,6 +193,65 @@ TEST_CASE("a run resumed for more steps ends where a run of that length would", 
     const Parameters first = run("", dir.file("c.ckpt"), 3);
     CHECK_FALSE(same(first, straight));
     CHECK(same(run(dir.file("c.ckpt"), dir.file("c.ckpt"), 7), straight));
+    // A shorter run is fine too, but not one shorter than the checkpoint's run has gone.
+    CHECK_THROWS_WITH(run(dir.file("c.ckpt"), dir.file("other.ckpt"), 6),
+                      Catch::Contains("at step 7, past the 6 steps of this one"));
+}
+
+TEST_CASE("a stop request ends training at the next step boundary, checkpointed", "[train][checkpoint][stop]") {
+    ScratchDirectory dir;
+    const LabelledImages data = synthetic();
+    const auto schedule = train::Schedule::cosine(0.05, 6).warmup(2);
+    // Trains for 6 steps (3 an epoch), asked to stop during step `stop_at`.
+    const auto run = [&](long stop_at, const std::string& from, train::FitEnd expected_end, long expected_step) {
+        Model<cpu> model(tiny(), 7);
+        train::Sgd sgd(train::SgdOptions().momentum(0.9));
+        Stream loader(data, data::StreamOptions().batch(8).seeded(5));
+        train::StopRequest stop;
+        const auto options = train::FitOptions().with_steps(6).with_checkpoint(dir.file("c.ckpt")).stopping_on(stop);
+        train::Position position{0, 0, 0, 5};
+        if (!from.empty()) position = train::resume(from, model, sgd, schedule, loader.stream, options);
+        train::Callbacks callbacks;
+        callbacks.on_step = [&](const train::StepReport& r) {
+            if (r.step == stop_at) stop.request();
+        };
+        CHECK(train::fit(model, sgd, schedule, loader.stream, options, position, callbacks) == expected_end);
+        CHECK(position.step == expected_step);
+        return model.parameters();
+    };
+    const Parameters uninterrupted = run(0, "", train::FitEnd::completed, 6);
+    run(2, "", train::FitEnd::stopped, 2);
+    // The checkpoint was written at the stop, not only at the end of the epoch.
+    CHECK(io::SafetensorsFile(dir.file("c.ckpt")).metadata().at("step") == "2");
+    CHECK(same(run(0, dir.file("c.ckpt"), train::FitEnd::completed, 6), uninterrupted));
+    // A request during the last step is not lost: the run is whole, and says it was stopped.
+    run(6, "", train::FitEnd::stopped, 6);
+}
+
+TEST_CASE("a stop request in one process stops every process after the same step", "[train][stop][distributed]") {
+    const LabelledImages data = synthetic();
+    const auto schedule = train::Schedule::constant(0.05);
+    std::vector<long> steps(3, -1);
+    std::vector<int> stopped(3, 0);
+    bagnet::testing::run_ranks(3, [&](distributed::Communicator& communicator) {
+        const int rank = communicator.rank();
+        Model<cpu> model(tiny(), 7);
+        train::Sgd sgd;
+        Stream loader(data, data::StreamOptions().batch(6).seeded(5).shard(rank, 3));
+        train::StopRequest stop;
+        auto options = train::FitOptions().with_steps(8).stopping_on(stop);
+        options.train.processes = &communicator;
+        train::Callbacks callbacks;
+        callbacks.on_step = [&](const train::StepReport& r) {
+            if (rank == 1 && r.step == 3) stop.request();
+        };
+        train::Position position{0, 0, 0, 5};
+        stopped[std::size_t(rank)] =
+            train::fit(model, sgd, schedule, loader.stream, options, position, callbacks) == train::FitEnd::stopped;
+        steps[std::size_t(rank)] = position.step;
+    });
+    CHECK(stopped == std::vector<int>{1, 1, 1});
+    CHECK(steps == std::vector<long>{3, 3, 3});
 }
 
 TEST_CASE("resuming under another seed or schedule is refused", "[train][checkpoint]") {

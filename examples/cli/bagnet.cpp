@@ -1,6 +1,8 @@
 // The `bagnet` command line: one subcommand per task, a thin layer over the
 // library's free functions. Anything that goes wrong ends the program with one
 // line on stderr and a non-zero exit code: 1 for bad data or files, 2 for bad usage.
+// A training stopped by SIGINT or SIGTERM says in one line how to continue it and
+// exits with 128 + the signal (130, 143), as a shell reports a program the signal ended.
 //
 // Started by mpirun, every process runs the same command and the work is shared
 // (train, evaluate, patches, explain, heatmap, attribute); only the first process
@@ -20,7 +22,7 @@ using bagnet::distributed::Communicator;
 
 const char* epilogue = R"(
 Run `bagnet COMMAND --help` (or `bagnet help COMMAND`) for a command's options and their defaults.
-Exit codes: 0 success, 1 bad data or files, 2 bad usage.)";
+Exit codes: 0 success, 1 bad data or files, 2 bad usage; train stopped by SIGINT 130, by SIGTERM 143.)";
 
 // "bagnet train" while the train command is parsed or run, else "bagnet".
 std::string program(const CLI::App& app) {
@@ -38,6 +40,32 @@ std::string option_for(bagnet::Remedy remedy) {
     case bagnet::Remedy::none: break;
     }
     return "";
+}
+
+// `text` as one word of a shell command line.
+std::string shell_word(const std::string& text) {
+    if (!text.empty() && text.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                                "_-+=.,:/@%") == std::string::npos)
+        return text;
+    std::string quoted = "'";
+    for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
+// What a stopped `train` says: where it stopped, where the weights are, and the
+// command that continues it (this one, resuming from the checkpoint).
+std::string stopped_line(const bagnet::cli::TrainingStopped& s, int argc, char** argv, int processes) {
+    std::string line = "bagnet train: stopped by " + std::string(s.signal == SIGINT ? "SIGINT" : "SIGTERM") +
+                       " after step " + std::to_string(s.step) + " of " + std::to_string(s.total) +
+                       "; the weights so far are in " + s.save;
+    if (s.checkpoint.empty()) return line + "; without --checkpoint the run cannot be continued";
+    std::string command = processes > 1 ? "mpirun -np " + std::to_string(processes) + " bagnet" : "bagnet";
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--resume" && i + 1 < argc) ++i;  // replaced by the checkpoint below
+        else if (arg.rfind("--resume=", 0) != 0) command += " " + shell_word(arg);
+    }
+    return line + "; continue with: " + command + " --resume " + shell_word(s.checkpoint);
 }
 
 // Stops every process when one failed (a failure seen by all of them, such as a bad
@@ -84,6 +112,9 @@ int run(int argc, char** argv, Communicator& processes) {
     // Every process parses the same arguments, so a parse error stops each of them alike.
     try {
         app.parse(argc, argv);
+    } catch (const bagnet::cli::TrainingStopped& stopped) {  // every process stopped after the same step
+        report(stopped_line(stopped, argc, argv, processes.size()), 0);
+        return 128 + stopped.signal;
     } catch (const CLI::CallForHelp&) {
         if (processes.is_root()) std::cout << app.help();  // the help of the command being parsed, if any
         return 0;

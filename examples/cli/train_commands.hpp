@@ -1,8 +1,12 @@
 #pragma once
 // bagnet train | evaluate | saliency
+#include <signal.h>
+
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "bagnet/io/atomic_file.hpp"
 #include "bagnet/data/image_folder.hpp"
@@ -108,6 +112,62 @@ inline std::string metrics_json(const std::vector<std::pair<std::string, std::st
         out += std::string(i ? ",\n " : "\n ") + io::json_string(fields[i].first) + ": " + fields[i].second;
     return out + "\n}\n";
 }
+
+// SIGINT and SIGTERM while training: the first asks the training loop to stop at the
+// next step boundary (the command then writes the checkpoint, the weights and the
+// metrics so far and says how to continue); a second ends the program at once, as the
+// signal would have. A signal the program was started with ignored (a background job of
+// a script) stays ignored. Installed for the life of the object: the steps, where stopping
+// loses nothing.
+class StopOnSignals {
+public:
+    StopOnSignals() {
+        struct sigaction action {};
+        action.sa_handler = &StopOnSignals::handle;
+        sigemptyset(&action.sa_mask);
+        action.sa_flags = SA_RESTART;  // reads and writes under way carry on
+        for (std::size_t i = 0; i < 2; ++i) {
+            sigaction(handled[i], nullptr, &previous_[i]);
+            if (previous_[i].sa_handler != SIG_IGN) sigaction(handled[i], &action, nullptr);
+        }
+    }
+    ~StopOnSignals() {
+        for (std::size_t i = 0; i < 2; ++i) sigaction(handled[i], &previous_[i], nullptr);
+    }
+    StopOnSignals(const StopOnSignals&) = delete;
+    StopOnSignals& operator=(const StopOnSignals&) = delete;
+
+    static const train::StopRequest& request() { return request_; }
+    static int received() { return received_; }  // the first signal, 0 while none came
+
+private:
+    static constexpr int handled[2] = {SIGINT, SIGTERM};
+    // Only async-signal-safe work: a lock-free flag, sigaction and raise.
+    static void handle(int signal) {
+        if (received_ != 0) {
+            struct sigaction fatal {};
+            fatal.sa_handler = SIG_DFL;
+            sigemptyset(&fatal.sa_mask);
+            sigaction(signal, &fatal, nullptr);
+            raise(signal);  // blocked while this handler runs: delivered, fatally, once it returns
+            return;
+        }
+        received_ = signal;
+        request_.request();
+    }
+    static inline volatile std::sig_atomic_t received_ = 0;
+    static inline train::StopRequest request_;
+    struct sigaction previous_[2] {};
+};
+
+// What `train` throws once a stopped run's outputs are written: bagnet.cpp, which
+// knows the command line, says how to continue and exits with 128 + the signal.
+struct TrainingStopped {
+    int signal = SIGINT;       // SIGINT if any process got it, else SIGTERM
+    long step = 0, total = 0;  // where the run stands, and its length
+    std::string checkpoint;    // where it continues from (empty: no --checkpoint)
+    std::string save;          // the weights so far
+};
 
 struct TrainOptions {
     ModelOptions model;
@@ -266,6 +326,7 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
         fit_options.train.sync_batch_norm = o.sync_batch_norm;
         fit_options.train.frozen = train::frozen_for(arch, train::parse_fine_tune(o.fine_tune));
         if (!o.checkpoint.empty()) fit_options.with_checkpoint(o.checkpoint, o.checkpoint_every);
+        fit_options.stopping_on(StopOnSignals::request());
         const long total = train::total_steps(fit_options, loader);
         const train::Schedule schedule = recipe.make_schedule(total);
         train::Position position{0, 0, 0, o.seed};
@@ -294,7 +355,12 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
         train::EpochReport last_epoch;
         callbacks.on_epoch = [&](const train::EpochReport& r) { last_epoch = r; };
         const auto start = std::chrono::steady_clock::now();
-        train::fit(model, *optimizer, schedule, loader, fit_options, position, callbacks);
+        // Only the steps stop on a signal: before them there is nothing to lose, after them
+        // the checkpoint holds the whole run.
+        std::optional<StopOnSignals> signals(std::in_place);
+        const bool stopped =
+            train::fit(model, *optimizer, schedule, loader, fit_options, position, callbacks) == train::FitEnd::stopped;
+        signals.reset();
         if (root) progress.finish();
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const double rate = double(images) / std::max(1e-9, step_seconds);
@@ -307,6 +373,7 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
             {"processes", std::to_string(processes.size())},
             {"sync_batch_norm", o.sync_batch_norm ? "true" : "false"},
             {"steps", std::to_string(position.step)},
+            {"stopped", stopped ? "true" : "false"},  // by a signal, at a step boundary (no test evaluation)
             {"train_loss_last_epoch", io::json_number(last_epoch.train_loss)},
             {"train_top1_last_epoch", io::json_number(last_epoch.train_top1)},
             {"last_step_loss", io::json_number(last_loss)},
@@ -320,7 +387,7 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
         const auto skipped =
             skipped_fields(distributed::gather_skipped(loader.skipped(), [](std::size_t i) { return i; }, processes));
         fields.insert(fields.end(), skipped.begin(), skipped.end());
-        if (source.test) {
+        if (source.test && !stopped) {  // a stopped run is asked to end soon, not to evaluate
             const train::EvalMetrics result = train::evaluate(model, *source.test, {500, workers, false}, processes);
             if (root)
                 std::printf("test: loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", result.loss, result.top1,
@@ -329,12 +396,21 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
                                          {"test_top1", io::json_number(result.top1)},
                                          {"test_top5", io::json_number(result.top5)}});
         }
-        if (!root) return;
-        model.save(save);
-        if (!metrics.empty()) io::write_text(metrics, metrics_json(fields));
-        outputs.commit();
-        std::printf("trained %s for %ld steps in %s (%.1f img/s); weights: %s\n", arch.name.c_str(), position.step,
-                    train::Progress::duration(seconds).c_str(), rate, o.save.c_str());
+        if (root) {
+            model.save(save);
+            if (!metrics.empty()) io::write_text(metrics, metrics_json(fields));
+            outputs.commit();
+        }
+        if (stopped) {
+            // Each process knows only its own signal; all exit alike: with SIGINT's code if
+            // any process got SIGINT, else with SIGTERM's.
+            double interrupted = StopOnSignals::received() == SIGINT ? 1 : 0;
+            processes.all_reduce_sum(&interrupted, 1);
+            throw TrainingStopped{interrupted > 0 ? SIGINT : SIGTERM, position.step, total, o.checkpoint, o.save};
+        }
+        if (root)
+            std::printf("trained %s for %ld steps in %s (%.1f img/s); weights: %s\n", arch.name.c_str(),
+                        position.step, train::Progress::duration(seconds).c_str(), rate, o.save.c_str());
     });
 }
 

@@ -103,17 +103,18 @@ inline Checkpoint load_checkpoint(const std::string& path, const Architecture& a
 }
 
 // Restores a run to continue it under `plan` with `seed`: as load_checkpoint, and
-// also refuses a checkpoint made with another seed or schedule. The run may be longer or
-// shorter than the checkpoint's: a schedule that depends on the run's length (cosine)
-// says so in its description, so changing that length changes the schedule and is
-// refused, unless the schedule keeps the recorded length.
+// also refuses a checkpoint made with another seed or schedule, or already past the
+// run's end. The run may be longer or shorter than the checkpoint's: a schedule that
+// depends on the run's length (cosine) says so in its description, so changing that
+// length changes the schedule and is refused, unless the schedule keeps the recorded length.
 inline Position resume_checkpoint(const std::string& path, const Architecture& arch, Parameters& params,
                                   Optimizer& optimizer, const RunPlan& plan, std::uint64_t seed) {
     Parameters restored = params;
     const auto state_before = optimizer.state();
     const Checkpoint checkpoint = load_checkpoint(path, arch, restored, optimizer);
     const std::string refused = path + ": cannot resume: ";
-    if (checkpoint.position.seed != seed || checkpoint.plan.schedule != plan.schedule)
+    if (checkpoint.position.seed != seed || checkpoint.plan.schedule != plan.schedule ||
+        checkpoint.position.step > plan.total_steps)
         optimizer.state() = state_before;  // a refused resume changes nothing
     require(checkpoint.position.seed == seed, refused + "the checkpoint's run used seed " +
                                                   std::to_string(checkpoint.position.seed) + ", this one seed " +
@@ -126,6 +127,10 @@ inline Position resume_checkpoint(const std::string& path, const Architecture& a
                                   "keep the recorded cosine length)"
                                 : ""),
                     cosine ? Remedy::keep_cosine_length : Remedy::none);
+    // A shorter run, but not one that the checkpoint's has already gone past.
+    require(checkpoint.position.step <= plan.total_steps,
+            refused + "the checkpoint's run is at step " + std::to_string(checkpoint.position.step) + ", past the " +
+                std::to_string(plan.total_steps) + " steps of this one");
     params = std::move(restored);
     return checkpoint.position;
 }

@@ -24,6 +24,7 @@
 #include "bagnet/train/loss.hpp"
 #include "bagnet/train/optimizer.hpp"
 #include "bagnet/train/schedule.hpp"
+#include "bagnet/train/stop_request.hpp"
 
 namespace bagnet::train {
 
@@ -244,15 +245,23 @@ struct EpochReport {
     double seconds = 0, data_seconds = 0;  // in steps, and of that waiting for batches
 };
 
+// How fit() ended: every step done, or stopped at a step boundary by FitOptions::stop
+// (at the last one too: a request that came during the last step is not lost).
+enum class FitEnd { completed, stopped };
+
 struct FitOptions {
     long epochs = 1;
     long steps = 0;               // when > 0: stop after this many steps in total instead
     TrainOptions train;
     std::string checkpoint;       // when set: saved here every `checkpoint_every` steps and at the end
     long checkpoint_every = 0;    // 0: at the end of every epoch only
+    // When set: polled at every step boundary; once requested (by any process), fit()
+    // writes the checkpoint (if any) where the run stands and returns FitEnd::stopped.
+    const StopRequest* stop = nullptr;
     FitOptions& with_epochs(long n) { epochs = n; return *this; }
     FitOptions& with_steps(long n) { steps = n; return *this; }
     FitOptions& with_checkpoint(std::string path, long every = 0) { checkpoint = std::move(path); checkpoint_every = every; return *this; }
+    FitOptions& stopping_on(const StopRequest& request) { stop = &request; return *this; }
 };
 
 struct Callbacks {
@@ -269,10 +278,13 @@ inline long total_steps(const FitOptions& options, const data::BatchStream& stre
 // to the end, calling the callbacks; updates `position` as it goes. Step b of
 // epoch e trains on batch (e, b) of the stream, so a resumed run sees the batches
 // an uninterrupted one would. A batch whose every file was skipped as corrupt
-// (StreamOptions::skip_corrupt) is a step without an update.
+// (StreamOptions::skip_corrupt) is a step without an update. With options.stop the
+// run may end early, after a whole step and with its checkpoint written: continuing it
+// (resume) then ends where the uninterrupted run ends. With several processes a request
+// in any one of them stops them all after the same step (they agree at every boundary).
 template <class Backend>
-void fit(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, data::BatchStream& stream,
-         const FitOptions& options, Position& position, const Callbacks& callbacks = {}) {
+FitEnd fit(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, data::BatchStream& stream,
+           const FitOptions& options, Position& position, const Callbacks& callbacks = {}) {
     data::check_labels(stream.dataset(), model.architecture().classes(), "training data");
     distributed::SingleProcess alone;
     distributed::Communicator& processes = options.train.processes ? *options.train.processes : alone;
@@ -286,12 +298,26 @@ void fit(Model<Backend>& model, Optimizer& optimizer, const Schedule& schedule, 
     const long total = total_steps(options, stream);
     const long per_epoch = long(stream.batches_per_epoch());
     EpochReport epoch_report;
+    long saved_at = -1;  // the step the checkpoint was last written at
     auto save = [&] {
         if (!options.checkpoint.empty() && processes.is_root())
             save_checkpoint(options.checkpoint, model.architecture(), model.parameters(), optimizer, position,
                             {schedule.describe(), total});
+        saved_at = position.step;
     };
-    while (position.step < total) {
+    // One all-reduce of a flag per step with several processes: cheap next to the
+    // gradients', and it makes every process stop after the same step.
+    auto stop_agreed = [&] {
+        double asked = options.stop && options.stop->requested() ? 1 : 0;
+        processes.all_reduce_sum(&asked, 1);
+        return asked > 0;
+    };
+    for (;;) {
+        if (stop_agreed()) {
+            if (saved_at != position.step) processes.guard(save);
+            return FitEnd::stopped;
+        }
+        if (position.step >= total) return FitEnd::completed;
         const auto asked = std::chrono::steady_clock::now();
         const Batch batch =
             processes.guard([&] { return stream.batch(std::uint64_t(position.epoch), std::size_t(position.batch)); });
