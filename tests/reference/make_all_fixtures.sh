@@ -58,3 +58,8 @@ done
 # A standard CNN beside the BagNets: torchvision's resnet50 (random weights, 10 classes) on an odd,
 # non-square input, eval-mode logits and logit map and one SGD step (tests/test_resnet.cpp).
 "$PYTHON" "$HERE/make_resnet_fixture.py" --height 67 --width 59 --batch 2 --seed 41 --out "$DIR/resnet50"
+
+# Fidelity (tests/test_fidelity.cpp): ResNet-50's and BagNet-17's input gradient and one SGD step
+# (batch norm in evaluation mode) in float64, with PyTorch's own float32 distance from them as the yardstick.
+"$PYTHON" "$HERE/make_fidelity_fixture.py" --arch resnet50 --height 64 --width 64 --batch 2 --seed 51 --out "$DIR/fidelity_resnet50"
+"$PYTHON" "$HERE/make_fidelity_fixture.py" --arch bagnet17 --height 41 --width 37 --batch 2 --seed 52 --out "$DIR/fidelity_bagnet17"
