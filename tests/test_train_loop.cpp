@@ -7,7 +7,11 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <limits>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "bagnet/bagnet.hpp"
 #include "bagnet/train.hpp"
@@ -298,6 +302,33 @@ TEST_CASE("a checkpoint of another architecture or optimizer is refused", "[trai
                       Catch::Contains("trained with sgd"));
 }
 
+TEST_CASE("a checkpoint's counts and seed are read whole: any 64-bit seed, no sign, no trailing text",
+          "[train][checkpoint][fuzz]") {
+    ScratchDirectory dir;
+    Model<cpu> model(tiny());
+    train::Sgd sgd;
+    const std::uint64_t seed = std::numeric_limits<std::uint64_t>::max();  // std::stol refused it
+    train::save_checkpoint(dir.file("c.ckpt"), model.architecture(), model.parameters(), sgd, {30, 10, 12, seed},
+                           {"constant lr 0.1", 40});
+    Parameters params;
+    const train::Checkpoint loaded = train::load_checkpoint(dir.file("c.ckpt"), model.architecture(), params, sgd);
+    CHECK(loaded.position.seed == seed);
+    CHECK(loaded.position.epoch == 10);
+    std::ifstream in(dir.file("c.ckpt"), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Edits of the same length keep the header's size and the tensors' offsets.
+    for (const auto& [key, value] : {std::pair<std::string, std::string>{"epoch", "1x"}, {"batch", "-2"}}) {
+        std::string hostile = bytes;
+        const std::string field = "\"" + key + "\":\"1";
+        const auto at = hostile.find(field);
+        REQUIRE(at != std::string::npos);
+        hostile.replace(at + field.size() - 1, 2, value);
+        const io::SafetensorsView view(reinterpret_cast<const unsigned char*>(hostile.data()), hostile.size(), "h.ckpt");
+        CHECK_THROWS_WITH(train::load_checkpoint(view, model.architecture(), params, sgd),
+                          "h.ckpt: checkpoint metadata '" + key + "' is not a number from 0 to 9223372036854775807");
+    }
+}
+
 TEST_CASE("a non-finite loss stops training and keeps the last checkpoint", "[train][checkpoint]") {
     ScratchDirectory dir;
     LabelledImages data = synthetic();
@@ -394,6 +425,17 @@ TEST_CASE("IDX files load, and broken ones are reported in one line", "[io][idx]
     CHECK_THROWS_WITH(load_idx(dir.file("images.gz"), dir.file("short.gz")), Catch::Contains("holds 3 labels but"));
     write_gz(dir.file("truncated.gz"), {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 255});
     CHECK_THROWS_WITH(load_idx(dir.file("truncated.gz"), dir.file("labels.gz")), Catch::Contains("truncated"));
+    // A header's claim costs nothing until the data is there: 2^30 pixels in a 20-byte file (fuzz_idx).
+    write_gz(dir.file("claim.gz"), {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 64, 0, 0, 1, 0, 0, 1, 2, 3, 4});
+    CHECK_THROWS_WITH(io::read_idx_gz(dir.file("claim.gz")), Catch::Contains("truncated IDX file"));
+    // Data of more than one 16 MiB piece is read whole.
+    std::vector<unsigned char> large{0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 16, 1, 0, 0, 16, 1};
+    large.resize(large.size() + 4097 * 4097, 9);
+    large.back() = 7;
+    write_gz(dir.file("large.gz"), large);
+    const io::IdxArray read = io::read_idx_gz(dir.file("large.gz"));
+    CHECK(read.shape == std::vector<std::size_t>{1, 4097, 4097});
+    CHECK((read.data.size() == 4097 * 4097 && read.data.back() == 7 && read.data[1 << 24] == 9));
     write_gz(dir.file("magic.gz"), {1, 2, 3, 4});
     CHECK_THROWS_WITH(load_idx(dir.file("magic.gz"), dir.file("labels.gz")), Catch::Contains("not an IDX file"));
     CHECK_THROWS_WITH(load_idx(dir.file("missing.gz"), dir.file("labels.gz")), Catch::Contains("cannot open"));

@@ -6,27 +6,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
-namespace {
-
-// Errors are the expected answer to malformed input, but must stay one line.
-void check_message(const bagnet::Error& error) {
-    if (std::strchr(error.what(), '\n') != nullptr) __builtin_trap();
-}
-
-}  // namespace
+#include "fuzzing.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    try {
-        (void)bagnet::io::parse_npy_float(data, size, "fuzz.npy");
-    } catch (const bagnet::Error& error) {
-        check_message(error);
-    }
-    try {
-        (void)bagnet::io::parse_npy_int64(data, size, "fuzz.npy");
-    } catch (const bagnet::Error& error) {
-        check_message(error);
-    }
+    using bagnet::fuzzing::expect_result_or_error;
+    expect_result_or_error([&] { (void)bagnet::io::parse_npy_float(data, size, "fuzz.npy"); });
+    expect_result_or_error([&] { (void)bagnet::io::parse_npy_int64(data, size, "fuzz.npy"); });
     return 0;
 }

@@ -5,6 +5,7 @@
 // 32-bit dimensions, then the elements row-major.
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -55,8 +56,14 @@ inline IdxArray read_idx_gz(const std::string& path) {
         array.shape.push_back(size);
         count *= size;
     }
-    array.data.resize(count);
-    read_exactly(array.data.data(), count, "data");
+    // The header's sizes are only a claim: the data is read in pieces of at most 16 MiB, so
+    // that a 16-byte file claiming a gigabyte fails as truncated without allocating one.
+    constexpr std::size_t piece = std::size_t(16) << 20;
+    for (std::size_t done = 0; done < count; done += piece) {
+        const std::size_t size = std::min(piece, count - done);
+        array.data.resize(done + size);
+        read_exactly(array.data.data() + done, size, "data");
+    }
     return array;
 }
 

@@ -7,6 +7,9 @@
 // position is the whole random state. The run's plan (its schedule and total step
 // count) is metadata too: resuming under another plan is refused, since the
 // resumed run would not end where the uninterrupted one does.
+#include <charconv>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 
@@ -58,11 +61,12 @@ struct Checkpoint {
     RunPlan plan;
 };
 
-// Restores parameters and optimizer state; returns the position and plan. Refuses a
-// checkpoint of another architecture, class count or optimizer with one clear line.
-inline Checkpoint load_checkpoint(const std::string& path, const Architecture& arch, Parameters& params,
+// Restores parameters and optimizer state from a checkpoint's bytes (`file.source()`
+// names it in errors); returns the position and plan. Refuses a checkpoint of another
+// architecture, class count or optimizer with one clear line.
+inline Checkpoint load_checkpoint(const io::SafetensorsView& file, const Architecture& arch, Parameters& params,
                                   Optimizer& optimizer) {
-    io::SafetensorsFile file(path);
+    const std::string& path = file.source();
     const auto& meta = file.metadata();
     auto field = [&](const std::string& key) {
         auto it = meta.find(key);
@@ -77,15 +81,22 @@ inline Checkpoint load_checkpoint(const std::string& path, const Architecture& a
     require(found == expected, path + ": checkpoint of " + found + ", but training " + expected);
     require(field("optimizer") == optimizer.name(),
             path + ": checkpoint was trained with " + field("optimizer") + ", this run uses " + optimizer.name());
-    auto number = [&](const std::string& key) {
-        try {
-            return std::stol(field(key));
-        } catch (const std::logic_error&) {
-            throw Error(path + ": checkpoint metadata '" + key + "' is not a number");
-        }
+    // The whole field, in decimal: std::stol took "12abc" for 12 and "-3" for a count, and
+    // refused seeds from 2^63 on, which save_checkpoint writes for a 64-bit seed.
+    auto number = [&](const std::string& key, std::uint64_t most) {
+        const std::string text = field(key);
+        std::uint64_t value = 0;
+        const auto [end, problem] = std::from_chars(text.data(), text.data() + text.size(), value);
+        require(!text.empty() && problem == std::errc() && end == text.data() + text.size() && value <= most,
+                path + ": checkpoint metadata '" + key + "' is not a number from 0 to " + std::to_string(most));
+        return value;
     };
-    const Checkpoint checkpoint{{number("step"), number("epoch"), number("batch"), std::uint64_t(number("seed"))},
-                                {field("schedule"), number("total_steps")}};
+    const auto count = [&](const std::string& key) {
+        return long(number(key, std::uint64_t(std::numeric_limits<long>::max())));
+    };
+    const Checkpoint checkpoint{{count("step"), count("epoch"), count("batch"),
+                                 number("seed", std::numeric_limits<std::uint64_t>::max())},
+                                {field("schedule"), count("total_steps")}};
     Parameters restored;
     for (const auto& slot : parameter_slots(arch)) {
         require(file.contains(slot.key), path + ": checkpoint lacks '" + slot.key + "'");
@@ -100,6 +111,12 @@ inline Checkpoint load_checkpoint(const std::string& path, const Architecture& a
     params = std::move(restored);
     optimizer.state() = std::move(state);
     return checkpoint;
+}
+
+// As above, from the checkpoint file at `path`.
+inline Checkpoint load_checkpoint(const std::string& path, const Architecture& arch, Parameters& params,
+                                  Optimizer& optimizer) {
+    return load_checkpoint(io::SafetensorsFile(path), arch, params, optimizer);
 }
 
 // Restores a run to continue it under `plan` with `seed`: as load_checkpoint, and
