@@ -40,15 +40,19 @@ inline ProgramResult run_program(const std::string& launcher, const std::string&
 
 inline ProgramResult run_bagnet(const std::string& arguments) { return run_program("", arguments); }
 
-// The same as `processes` MPI processes (BAGNET_MPIEXEC: Open MPI's mpirun, which may run as root
-// and start more processes than there are cores; -q keeps its own notices off stderr).
-// Open MPI's start-up allocations stay reachable only through libraries without frame
-// pointers, so the leak checker can match them to tests/lsan.supp only with full unwinding.
+// The launcher that runs a program as `processes` MPI processes (BAGNET_MPIEXEC: Open MPI's
+// mpirun, which may run as root and start more processes than there are cores; -q keeps its own
+// notices off stderr). Open MPI's start-up allocations stay reachable only through libraries
+// without frame pointers, so the leak checker can match them to tests/lsan.supp only with full
+// unwinding. `env` execs mpirun in its place, so mpirun keeps the launching process's id.
+inline std::string mpirun_launcher(int processes) {
+    return "env ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0 " + environment("BAGNET_MPIEXEC") +
+           " --allow-run-as-root --oversubscribe -q -np " + std::to_string(processes) + " ";
+}
+
+// The same as `processes` MPI processes, ended if they run past five minutes.
 inline ProgramResult run_bagnet_processes(int processes, const std::string& arguments) {
-    const std::string launcher = "ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0 timeout 300 " +
-                                 environment("BAGNET_MPIEXEC") + " --allow-run-as-root --oversubscribe -q -np " +
-                                 std::to_string(processes) + " ";
-    return run_program(launcher, arguments);
+    return run_program("timeout 300 " + mpirun_launcher(processes), arguments);
 }
 
 // A failure as the project promises it: the given exit code and exactly one line on stderr.

@@ -222,7 +222,7 @@ TEST_CASE("under mpirun a signal to one process stops both after the same step",
     const std::string checkpoint = dir.file("c.ckpt"), metrics = dir.file("m.json");
     RunningBagnet running(train + " --steps 1000000 --checkpoint " + checkpoint + " --save " + dir.file("w") +
                               " --metrics " + metrics,
-                          dir, environment("BAGNET_MPIEXEC") + " --allow-run-as-root --oversubscribe -q -np 2 ");
+                          dir, mpirun_launcher(2));
     REQUIRE(running.says("step 1/1000000"));
     const std::vector<pid_t> processes = running.children();
     REQUIRE(processes.size() == 2);

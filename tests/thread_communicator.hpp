@@ -4,7 +4,7 @@
 // and the collectives meet at a barrier. Sums are taken in rank order, so every
 // rank gets the same result (as MPI guarantees).
 #include <condition_variable>
-#include <cstring>
+#include <algorithm>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -68,7 +68,7 @@ public:
     void broadcast(void* bytes, std::size_t count, int root) override {
         std::string mine(static_cast<const char*>(bytes), count);
         group_.exchange(rank_, mine, [&](const std::vector<std::string>& all, std::string& own) { own = all[std::size_t(root)]; });
-        std::memcpy(bytes, mine.data(), count);
+        std::copy(mine.begin(), mine.end(), static_cast<char*>(bytes));
     }
     std::vector<std::string> gather(const std::string& bytes, int root) override {
         std::string mine = bytes;
@@ -93,12 +93,12 @@ private:
         group_.exchange(rank_, mine, [&](const std::vector<std::string>& all, std::string& own) {
             std::vector<T> total(count, T(0)), part(count);
             for (const std::string& bytes : all) {
-                std::memcpy(part.data(), bytes.data(), count * sizeof(T));
+                std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(part.data()));
                 for (std::size_t i = 0; i < count; ++i) total[i] += part[i];
             }
             own.assign(reinterpret_cast<const char*>(total.data()), count * sizeof(T));
         });
-        std::memcpy(values, mine.data(), count * sizeof(T));
+        std::copy(mine.begin(), mine.end(), reinterpret_cast<char*>(values));
     }
 
     ThreadGroup& group_;

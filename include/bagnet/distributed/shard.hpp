@@ -145,6 +145,7 @@ inline void broadcast_tensors(std::map<std::string, Tensor>& tensors, Communicat
     processes.broadcast(&first, sizeof first, 0);
     require(first == count, "the processes hold different tensors (" + std::to_string(std::size_t(first)) + " and " +
                                 std::to_string(packed.size()) + " values)");
+    if (packed.empty()) return;
     processes.broadcast(packed.data(), packed.size() * sizeof(float), 0);
     std::size_t offset = 0;
     for (auto& [key, value] : tensors) {
