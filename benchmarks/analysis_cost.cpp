@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
         bagnet::onednn::set_threads(threads);
         bagnet::Model<bagnet::cpu> model(bagnet::architecture_by_name(arch_name), 1);
         const bagnet::Architecture& arch = model.architecture();
-        model.mutable_parameters().at(arch.head().name + ".bias")(0) += 1000.f;
+        model.mutable_parameters().at(bagnet::key(arch.head(), bagnet::TensorSlot::bias))(0) += 1000.f;
         const auto n = std::size_t(batch), s = std::size_t(size);
         bagnet::Tensor4 x = xt::zeros<float>({n, std::size_t(arch.in_channels), s, s});
         std::mt19937 rng(0);

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
     try {
         bagnet::onednn::set_threads(threads);
         bagnet::Model<bagnet::cpu> model(bagnet::architecture_by_name(arch_name), 1);
-        bagnet::Tensor& bias = model.mutable_parameters().at(model.architecture().head().name + ".bias");
+        bagnet::Tensor& bias = model.mutable_parameters().at(bagnet::key(model.architecture().head(), bagnet::TensorSlot::bias));
         bias(0) += 1000.f;
         bagnet::Tensor4 x = xt::zeros<float>({std::size_t(batch), std::size_t(model.architecture().in_channels),
                                               std::size_t(size), std::size_t(size)});

@@ -6,6 +6,9 @@ add_library(bagnet_project_options INTERFACE)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     target_compile_options(bagnet_project_options INTERFACE
         $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra $<$<BOOL:${BAGNET_WERROR}>:-Werror>>)
+    # Every switch over a layer kind or tensor slot lists each one, so a kind added to the
+    # graph fails to compile wherever it is not yet handled (docs/architecture.md).
+    target_compile_options(bagnet_project_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror=switch>)
 endif()
 if(BAGNET_SANITIZE)
     set(sanitizer_flags -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)

@@ -1,5 +1,5 @@
 // Train a small BagNet on Fashion-MNIST from scratch, with the library's free
-// functions: a data stream, an optimizer, a schedule, fit, evaluate.
+// functions: a recipe, a data stream, an optimizer, a schedule, fit, evaluate.
 //
 //   train_fashion_mnist [--steps N] [--save OUT.safetensors]
 //
@@ -15,7 +15,7 @@
 #include "bagnet/train.hpp"
 
 int main(int argc, char** argv) try {
-    long steps = 0;  // 0: twelve full epochs
+    long steps = 0;  // 0: the recipe's twelve full epochs
     std::string save;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--steps")) steps = std::atol(argv[i + 1]);
@@ -23,26 +23,27 @@ int main(int argc, char** argv) try {
     }
     bagnet::onednn::set_threads(2);
 
-    // The data: 60000 training and 10000 test images, 28 x 28 grey, normalised. Half of the
-    // training images are mirrored (no random crops: this small model underfits, and crops
-    // cost it accuracy).
-    const bagnet::data::FashionMnist train_set("train", bagnet::data::TensorAugment().random_flip(true));
+    // The built-in recipe (train/recipe.hpp): SGD with Nesterov momentum, a learning rate that
+    // warms up and then follows a cosine to zero, batches of 128 reshuffled every epoch, label
+    // smoothing 0.1 (the target puts 0.91 on the label, 0.01 on every other class) and mirrored
+    // images (no random crops: this small model underfits, and crops cost it accuracy).
+    bagnet::train::Recipe recipe = bagnet::train::fashion_mnist_recipe();
+    recipe.steps = steps;
+    recipe.check();
+
+    // The data: 60000 training and 10000 test images, 28 x 28 grey, normalised.
+    const bagnet::data::FashionMnist train_set("train", recipe.tensor_augment());
     const bagnet::data::FashionMnist test_set("test");
 
     // The model: each of its 5 x 5 output locations sees one 9 x 9 patch of the image.
     bagnet::BagNet<9, bagnet::fashion<>> model(10, /*seed=*/0);
 
-    // Batches of 128, reshuffled every epoch.
-    bagnet::data::BatchStream loader(train_set, bagnet::data::StreamOptions().batch(128).seeded(0));
-
-    // SGD with Nesterov momentum; the learning rate warms up, then follows a cosine to zero.
-    bagnet::train::Sgd sgd(bagnet::train::SgdOptions().momentum(0.9).nesterov(true).weight_decay(5e-4));
-    // Label smoothing 0.1: the target puts 0.91 on the label and 0.01 on every other class.
-    bagnet::train::FitOptions options;
-    options.with_epochs(12).with_steps(steps);
-    options.train.label_smoothing = 0.1;
+    bagnet::data::BatchStream loader(train_set, recipe.stream_options(/*seed=*/0));
+    const auto optimizer = recipe.make_optimizer();
+    const bagnet::train::FitOptions options = recipe.fit_options();
     const long total = bagnet::train::total_steps(options, loader);
-    const auto schedule = bagnet::train::Schedule::cosine(0.1, total).warmup(std::min(200L, total / 10));
+    const bagnet::train::Schedule schedule = recipe.make_schedule(total);
+    std::printf("%s\n", recipe.describe(total).c_str());
 
     // Train, reporting progress; a Position records where a run stands (for resuming).
     bagnet::train::Progress progress(total);
@@ -51,7 +52,7 @@ int main(int argc, char** argv) try {
         progress.update(r.epoch, r.step, double(r.images) / r.seconds, r.loss);
     };
     bagnet::train::Position position;
-    bagnet::train::fit(model, sgd, schedule, loader, options, position, callbacks);
+    bagnet::train::fit(model, *optimizer, schedule, loader, options, position, callbacks);
     progress.finish();
 
     // Evaluation uses the running batch-norm statistics and the fast inference path.

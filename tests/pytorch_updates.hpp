@@ -49,7 +49,7 @@ inline void check_updates_match(const Architecture& arch, const Parameters& befo
     std::size_t compared = 0;
     std::vector<double> ratios;
     for (const auto& slot : parameter_slots(arch)) {
-        if (slot.is_counter) {
+        if (slot.is_counter()) {
             CHECK(trained.at(slot.key)() == expected.at(slot.key)());
             continue;
         }

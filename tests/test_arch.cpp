@@ -1,15 +1,18 @@
 // The architecture description against the published models' facts.
 #include <catch2/catch.hpp>
 
+#include <set>
+#include <string>
+
 #include "bagnet/bagnet.hpp"
+#include "bagnet/train.hpp"
 
 namespace {
 
 std::size_t learned_parameter_count(const bagnet::Architecture& arch) {
     std::size_t count = 0;
     for (const auto& slot : bagnet::parameter_slots(arch)) {
-        const bool statistic = slot.is_counter || slot.key.find("running_") != std::string::npos;
-        if (statistic) continue;
+        if (!slot.trainable()) continue;
         std::size_t elements = 1;
         for (auto d : slot.shape) elements *= d;
         count += elements;
@@ -64,4 +67,82 @@ TEST_CASE("fashionfine keeps the second stage's resolution: a 10 x 10 map for q 
     CHECK(bagnet::architecture_by_name("fashion9").map_size(28) == 5);
     CHECK(bagnet::architecture_by_name("fashionfine13").patch_size == 13);
     CHECK_THROWS_WITH(bagnet::architecture_by_name("fashionfine25"), Catch::Contains("fashionfine<q>"));
+}
+
+TEST_CASE("every named family builds each of its patch sizes, and the help text lists them all", "[arch]") {
+    const std::string names = bagnet::architecture_names();
+    for (const auto& family : bagnet::architecture_families()) {
+        REQUIRE_FALSE(family.patch_sizes.empty());
+        for (int q : family.patch_sizes) {
+            const std::string name = family.prefix + std::to_string(q);
+            const bagnet::Architecture arch = bagnet::architecture_by_name(name, 7);
+            CHECK(arch.name == name);
+            CHECK(arch.patch_size == q);
+            CHECK(bagnet::receptive_field(arch.graph) == q);
+            CHECK(arch.classes() == 7);
+            CHECK(names.find(std::to_string(q)) != std::string::npos);
+        }
+        CHECK(names.find(family.prefix + "<q>") != std::string::npos);
+    }
+    // The published ImageNet models only: the layout admits q = 5, no weights exist for it.
+    CHECK_THROWS_WITH(bagnet::architecture_by_name("bagnet5"), Catch::Contains("bagnet<q>") && Catch::Contains("9, 17 or 33"));
+    CHECK_THROWS_WITH(bagnet::architecture_by_name("fashion8"), Catch::Contains("unknown architecture 'fashion8'"));
+    CHECK_THROWS_WITH(bagnet::architecture_by_name("fashionfine25"), Catch::Contains("3, 5, 9, 13 or 17"));
+    CHECK(bagnet::architecture_by_name("resnet50").patch_size == 0);
+}
+
+TEST_CASE("a tensor's key is its layer's name and its slot's PyTorch suffix", "[arch]") {
+    using bagnet::TensorSlot;
+    CHECK(bagnet::tensor_key("layer1.0.bn2", TensorSlot::running_var) == "layer1.0.bn2.running_var");
+    CHECK(bagnet::key(bagnet::LinearSpec{"fc", 2048, 1000}, TensorSlot::bias) == "fc.bias");
+    // Each tensor of ResNet-50 once, trainable exactly when it is a weight or a bias.
+    std::set<std::string> seen;
+    for (const auto& t : bagnet::tensors_of(bagnet::resnet50_architecture().graph)) {
+        CHECK(seen.insert(t.key).second);
+        const bool statistic = t.key.find("running_") != std::string::npos || t.key.find("num_batches") != std::string::npos;
+        CHECK(t.trainable() == !statistic);
+        CHECK(t.is_counter() == (t.key.find("num_batches_tracked") != std::string::npos));
+    }
+    CHECK(seen.size() == 320);  // torchvision's resnet50 state_dict
+}
+
+namespace {
+// A backend's training ops with two of its members: the contract must see the rest missing.
+struct TwoMembers {
+    using Value = bagnet::Tensor4;
+    Value import(bagnet::Tensor4 x) { return x; }
+    const bagnet::Tensor4& to_tensor(const Value& x) { return x; }
+};
+}  // namespace
+
+TEST_CASE("the training contract is checked member by member at compile time", "[arch]") {
+    using namespace bagnet::train::contract;
+    STATIC_REQUIRE(satisfies_training_contract<bagnet::train::TrainingOps<bagnet::reference>>);
+    STATIC_REQUIRE(satisfies_training_contract<bagnet::train::TrainingOps<bagnet::cpu>>);
+    STATIC_REQUIRE(has_import<TwoMembers>::value);
+    STATIC_REQUIRE(has_to_tensor<TwoMembers>::value);
+    STATIC_REQUIRE_FALSE(has_max_pool_backward<TwoMembers>::value);
+    STATIC_REQUIRE_FALSE(has_add_to<TwoMembers>::value);
+    STATIC_REQUIRE_FALSE(satisfies_training_contract<TwoMembers>);
+    STATIC_REQUIRE_FALSE(has_value<int>::value);
+}
+
+TEST_CASE("a recipe's fit options carry its length, label smoothing and accumulation", "[arch][train]") {
+    bagnet::train::Recipe recipe = bagnet::train::fashion_mnist_recipe();
+    recipe.accumulate = 4;
+    bagnet::train::FitOptions by_epochs = recipe.fit_options();
+    CHECK(by_epochs.epochs == 12);
+    CHECK(by_epochs.steps == 0);
+    CHECK(by_epochs.train.label_smoothing == 0.1);
+    CHECK(by_epochs.train.accumulate == 4);
+    recipe.steps = 30;
+    CHECK(recipe.fit_options().steps == 30);
+}
+
+TEST_CASE("the inference contract is checked at compile time", "[arch]") {
+    using namespace bagnet::executor_contract;
+    STATIC_REQUIRE(satisfied<bagnet::Executor<bagnet::reference>>);
+    STATIC_REQUIRE(satisfied<bagnet::Executor<bagnet::cpu>>);
+    STATIC_REQUIRE_FALSE(satisfied<TwoMembers>);
+    STATIC_REQUIRE_FALSE(has_invalidate<TwoMembers>::value);
 }

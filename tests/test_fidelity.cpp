@@ -67,7 +67,7 @@ void check_sgd_step(const Architecture& arch, const std::string& dir) {
     double difference = 0, norm = 0;
     std::vector<double> ratios;
     for (const auto& slot : parameter_slots(arch)) {
-        if (slot.is_counter) continue;
+        if (slot.is_counter()) continue;
         const Tensor update = model.parameters().at(slot.key) - before.at(slot.key);
         const Tensor& exact = expected.at(slot.key);
         const double error = norm_relative_error(update, exact), reference = pytorch.at(slot.key);
@@ -77,7 +77,7 @@ void check_sgd_step(const Architecture& arch, const std::string& dir) {
             continue;
         }
         ratios.push_back(error / reference);
-        if (!slot.trainable) continue;
+        if (!slot.trainable()) continue;
         for (std::size_t i = 0; i < exact.size(); ++i) {
             const double d = double(update.data()[i]) - double(exact.data()[i]);
             difference += d * d;

@@ -24,7 +24,7 @@ namespace {
 std::size_t learned_parameter_count(const Architecture& arch) {
     std::size_t count = 0;
     for (const auto& slot : parameter_slots(arch)) {
-        if (!slot.trainable) continue;
+        if (!slot.trainable()) continue;
         std::size_t elements = 1;
         for (auto d : slot.shape) elements *= d;
         count += elements;

@@ -22,31 +22,23 @@ inline Parameters random_parameters(const Graph& graph, std::uint64_t seed) {
     std::normal_distribution<float> normal;
     std::uniform_real_distribution<float> scale(0.5f, 1.5f), variance(0.5f, 2.f);
     Parameters params;
-    auto fill = [&](const std::string& key, Shape shape, auto draw) {
-        Tensor t = xt::zeros<float>(shape);
-        for (auto& v : t) v = draw();
-        params.tensors()[key] = std::move(t);
-    };
-    for (const auto& layer : graph.layers()) {
-        if (layer.kind == LayerKind::convolution) {
-            const auto& c = layer.conv;
-            const float std = std::sqrt(2.f / float(c.in_channels * c.kernel * c.kernel));
-            fill(c.name + ".weight", c.weight_shape(), [&] { return std * normal(rng); });
-            if (c.bias) fill(c.name + ".bias", {std::size_t(c.out_channels)}, [&] { return 0.1f * normal(rng); });
-        } else if (layer.kind == LayerKind::batch_norm) {
-            const auto& b = layer.batch_norm;
-            const Shape shape{std::size_t(b.channels)};
-            fill(b.name + ".weight", shape, [&] { return scale(rng); });
-            fill(b.name + ".bias", shape, [&] { return 0.1f * normal(rng); });
-            fill(b.name + ".running_mean", shape, [&] { return 0.1f * normal(rng); });
-            fill(b.name + ".running_var", shape, [&] { return variance(rng); });
-            params.tensors()[b.name + ".num_batches_tracked"] = xt::zeros<float>(Shape{});
-        } else if (layer.kind == LayerKind::linear) {
-            const auto& l = layer.linear;
-            const float std = 1.f / std::sqrt(float(l.in_features));
-            fill(l.name + ".weight", {std::size_t(l.out_features), std::size_t(l.in_features)}, [&] { return std * normal(rng); });
-            fill(l.name + ".bias", {std::size_t(l.out_features)}, [&] { return 0.1f * normal(rng); });
-        }
+    for (const auto& t : tensors_of(graph)) {
+        const auto draw = [&]() -> float {
+            switch (t.slot) {
+            case TensorSlot::weight:
+                if (t.initial == Initial::ones) return scale(rng);  // a batch norm's scale
+                return (t.initial == Initial::he_normal ? std::sqrt(2.f / float(t.fan_in)) : 1.f / std::sqrt(float(t.fan_in))) *
+                       normal(rng);
+            case TensorSlot::bias:
+            case TensorSlot::running_mean: return 0.1f * normal(rng);
+            case TensorSlot::running_var: return variance(rng);
+            case TensorSlot::num_batches_tracked: return 0.f;
+            }
+            return 0.f;
+        };
+        Tensor value = xt::zeros<float>(t.shape);
+        for (auto& v : value) v = draw();
+        params.tensors()[t.key] = std::move(value);
     }
     return params;
 }
@@ -171,6 +163,17 @@ inline std::vector<std::pair<std::string, Graph>> single_layer_graphs() {
                                           BatchNormSpec{"bn", 5}));
         g.linear(g.spatial_mean(g.max_pool(c, pool)), LinearSpec{"fc", 5, 4});
         graphs.emplace_back("max-pool " + std::to_string(pool.kernel) + "/" + std::to_string(pool.stride) + "/" +
+                                std::to_string(pool.padding),
+                            g);
+    }
+    for (const AveragePoolSpec pool : {AveragePoolSpec{3, 2, 1}, AveragePoolSpec{2, 2, 0}}) {
+        Graph g;
+        const int c = g.relu(g.convolution(Graph::input, ConvSpec{"c", 3, 5, 3, 1, 1, false}));
+        // pooled + c's top-left: the crop-and-add must not write over the pooling's output, which
+        // the pooling's backward pass is given (backward_reads_output).
+        const int sum = g.add_cropped(g.average_pool(c, pool), c);
+        g.linear(g.spatial_mean(sum), LinearSpec{"fc", 5, 4});
+        graphs.emplace_back("average pool " + std::to_string(pool.kernel) + "/" + std::to_string(pool.stride) + "/" +
                                 std::to_string(pool.padding),
                             g);
     }

@@ -67,10 +67,7 @@ struct ModelOptions {
     enum class Weights { required, optional, none };
 
     void add_to(CLI::App& command, Weights weight_use, bool arch_required = true) {
-        auto* a = command.add_option("--arch", arch,
-                                     "bagnet9|bagnet17|bagnet33 (ImageNet), fashion<q>|small<q> (28 x 28 grey; "
-                                     "q = 3, 5, 9, 17, 25), fashionfine<q> (output stride 2; q = 3, 5, 9, 13, 17), "
-                                     "resnet50 (torchvision's, for comparison)");
+        auto* a = command.add_option("--arch", arch, architecture_names());
         if (arch_required) a->required();
         if (weight_use != Weights::none) {
             auto* w = command.add_option("--weights", weights,

@@ -317,11 +317,7 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
                                                     .skipping_corrupt(o.data.skip_corrupt)
                                                     .shard(processes.rank(), processes.size()));
 
-        train::FitOptions fit_options;
-        if (recipe.steps > 0) fit_options.with_steps(recipe.steps);
-        else fit_options.with_epochs(recipe.epochs);
-        fit_options.train.label_smoothing = recipe.label_smoothing;
-        fit_options.train.accumulate = recipe.accumulate;
+        train::FitOptions fit_options = recipe.fit_options();
         fit_options.train.processes = &processes;
         fit_options.train.sync_batch_norm = o.sync_batch_norm;
         fit_options.train.frozen = train::frozen_for(arch, train::parse_fine_tune(o.fine_tune));

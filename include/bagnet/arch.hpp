@@ -20,6 +20,8 @@ namespace bagnet {
 
 // The published ImageNet models (Brendel & Bethge 2019), key for key.
 struct imagenet {
+    // The patch sizes with published weights (the layout also admits q = 3 and 5).
+    static constexpr std::array<int, 3> published_patch_sizes{9, 17, 33};
     static constexpr int in_channels = 3;
     static constexpr int classes = 1000;
     static constexpr int stem_width = 64;
@@ -94,6 +96,14 @@ constexpr int stages_with_3x3(int q) {
 template <class Config>
 constexpr bool valid_patch_size(int q) {
     return stages_with_3x3<Config>(q) >= 0;
+}
+
+// Every valid patch size of a configuration, smallest first.
+template <class Config>
+std::vector<int> valid_patch_sizes() {
+    std::vector<int> sizes;
+    for (int n = 0; n <= static_cast<int>(Config::widths.size()); ++n) sizes.push_back(receptive_field<Config>(n));
+    return sizes;
 }
 
 // ---- The runtime description ----------------------------------------------
@@ -195,10 +205,11 @@ Architecture make_architecture(int q, int classes = Config::classes) {
     return arch;
 }
 
-// torchvision's resnet50 layout (version 1.5: the stride on the 3x3 convolution).
+// torchvision's resnet50 layout (version 1.5: the stride on the 3x3 convolution): the
+// BagNets' widths and block counts, with the strides of a standard ResNet.
 struct resnet50_layout {
-    static constexpr std::array<int, 4> widths{64, 128, 256, 512};
-    static constexpr std::array<int, 4> blocks{3, 4, 6, 3};
+    static constexpr std::array<int, 4> widths = imagenet::widths;
+    static constexpr std::array<int, 4> blocks = imagenet::blocks;
     static constexpr std::array<int, 4> strides{1, 2, 2, 2};
 };
 
@@ -217,47 +228,79 @@ inline Architecture resnet50_architecture(int classes = imagenet::classes, int i
     return arch;
 }
 
-// Named ImageNet BagNets for run-time selection ("bagnet9", "bagnet17", "bagnet33").
-inline Architecture imagenet_architecture(const std::string& name, int classes = imagenet::classes) {
-    for (int q : {9, 17, 33})
-        if (name == "bagnet" + std::to_string(q)) return make_architecture<imagenet>(q, classes);
-    throw Error("unknown architecture '" + name + "' (expected bagnet9, bagnet17 or bagnet33)");
+// ---- Networks by name --------------------------------------------------------
+
+// A family of named networks, "<prefix><q>": the patch sizes it has and how one is
+// built. A new configuration becomes selectable by name (and in the command line's
+// help) by adding one row to architecture_families().
+struct ArchitectureFamily {
+    std::string prefix;            // e.g. "fashion": names "fashion9", "fashion17", ...
+    std::string description;       // for help texts, e.g. "28 x 28 grey"
+    std::vector<int> patch_sizes;  // the valid q, smallest first
+    Architecture (*make)(int q, int classes);  // classes 0: the configuration's own
+};
+
+namespace detail {
+template <class Config>
+Architecture named_architecture(const std::string& prefix, int q, int classes) {
+    Architecture arch = make_architecture<Config>(q, classes > 0 ? classes : Config::classes);
+    arch.name = prefix + std::to_string(q);
+    return arch;
 }
 
-// Any named network: "bagnet9|17|33" (ImageNet), "small<q>" and "fashion<q>" (28 x 28
-// grey images; q = 3, 5, 9, 17 or 25), "fashionfine<q>" (output stride 2; q = 3, 5, 9,
-// 13 or 17), "resnet50" (torchvision's). `classes` > 0 overrides the configuration's head.
-inline Architecture architecture_by_name(const std::string& name, int classes = 0) {
-    auto patch_size = [&](const std::string& prefix) -> int {
-        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return -1;
-        const std::string digits = name.substr(prefix.size());
-        if (digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
-        return std::stoi(digits);
+inline std::string list_text(const std::vector<int>& values) {
+    std::string text;
+    for (std::size_t i = 0; i < values.size(); ++i)
+        text += (i == 0 ? "" : i + 1 == values.size() ? " or " : ", ") + std::to_string(values[i]);
+    return text;
+}
+}  // namespace detail
+
+inline const std::vector<ArchitectureFamily>& architecture_families() {
+    static const std::vector<ArchitectureFamily> families{
+        {"bagnet", "ImageNet, the published models",
+         std::vector<int>(imagenet::published_patch_sizes.begin(), imagenet::published_patch_sizes.end()),
+         [](int q, int classes) { return detail::named_architecture<imagenet>("bagnet", q, classes); }},
+        {"fashion", "28 x 28 grey", valid_patch_sizes<fashion<>>(),
+         [](int q, int classes) { return detail::named_architecture<fashion<>>("fashion", q, classes); }},
+        {"fashionfine", "28 x 28 grey, output stride 2", valid_patch_sizes<fashion_fine<>>(),
+         [](int q, int classes) { return detail::named_architecture<fashion_fine<>>("fashionfine", q, classes); }},
+        {"small", "28 x 28 grey, wider", valid_patch_sizes<small<>>(),
+         [](int q, int classes) { return detail::named_architecture<small<>>("small", q, classes); }},
     };
-    const std::string known =
-        "expected bagnet9, bagnet17, bagnet33, fashion<q> or small<q> with q = 3, 5, 9, 17 or 25, "
-        "fashionfine<q> with q = 3, 5, 9, 13 or 17, or resnet50";
+    return families;
+}
+
+// Every name architecture_by_name accepts, in one line for help and error texts.
+inline std::string architecture_names() {
+    std::string text;
+    for (const auto& family : architecture_families())
+        text += family.prefix + "<q> (" + family.description + "; q = " + detail::list_text(family.patch_sizes) + "), ";
+    return text + "resnet50 (torchvision's, for comparison)";
+}
+
+// Any named network: a family's "<prefix><q>" (architecture_families: "bagnet9|17|33"
+// for ImageNet, "fashion<q>", "fashionfine<q>", "small<q>" for 28 x 28 grey images) or
+// "resnet50" (torchvision's). `classes` > 0 overrides the configuration's head.
+inline Architecture architecture_by_name(const std::string& name, int classes = 0) {
     if (name == "resnet50") return resnet50_architecture(classes > 0 ? classes : imagenet::classes);
-    if (const int q = patch_size("bagnet"); q >= 0) {
-        require(q == 9 || q == 17 || q == 33, "unknown architecture '" + name + "' (" + known + ")");
-        return make_architecture<imagenet>(q, classes > 0 ? classes : imagenet::classes);
+    for (const auto& family : architecture_families()) {
+        const std::string& prefix = family.prefix;
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string digits = name.substr(prefix.size());
+        if (digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+        const int q = std::stoi(digits);
+        for (int valid : family.patch_sizes)
+            if (q == valid) return family.make(q, classes);
     }
-    if (const int q = patch_size("fashion"); q >= 0 && valid_patch_size<fashion<>>(q)) {
-        Architecture arch = make_architecture<fashion<>>(q, classes > 0 ? classes : fashion<>::classes);
-        arch.name = name;
-        return arch;
-    }
-    if (const int q = patch_size("fashionfine"); q >= 0 && valid_patch_size<fashion_fine<>>(q)) {
-        Architecture arch = make_architecture<fashion_fine<>>(q, classes > 0 ? classes : fashion_fine<>::classes);
-        arch.name = name;
-        return arch;
-    }
-    if (const int q = patch_size("small"); q >= 0 && valid_patch_size<small<>>(q)) {
-        Architecture arch = make_architecture<small<>>(q, classes > 0 ? classes : small<>::classes);
-        arch.name = name;
-        return arch;
-    }
-    throw Error("unknown architecture '" + name + "' (" + known + ")");
+    throw Error("unknown architecture '" + name + "' (expected " + architecture_names() + ")");
+}
+
+// The published ImageNet BagNets by name ("bagnet9", "bagnet17", "bagnet33").
+inline Architecture imagenet_architecture(const std::string& name, int classes = imagenet::classes) {
+    for (int q : imagenet::published_patch_sizes)
+        if (name == "bagnet" + std::to_string(q)) return make_architecture<imagenet>(q, classes);
+    throw Error("unknown architecture '" + name + "' (expected bagnet9, bagnet17 or bagnet33)");
 }
 
 }  // namespace bagnet

@@ -9,6 +9,7 @@
 
 #include "bagnet/arch.hpp"
 #include "bagnet/backend/backend.hpp"
+#include "bagnet/backend/contract.hpp"
 #include "bagnet/parameters.hpp"
 
 #ifndef BAGNET_WITH_CUDA
@@ -23,6 +24,7 @@ template <class Backend = cpu>
 class Model {
     static_assert(!std::is_same<Backend, cuda>::value || BAGNET_WITH_CUDA,
                   "bagnet::cuda needs the CUDA build: configure with cmake -DBAGNET_WITH_CUDA=ON");
+    static_assert(executor_contract::check<Executor<Backend>>());
 
 public:
     // Fresh random parameters (see Parameters::initial), for training from scratch.

@@ -27,27 +27,28 @@ class Parameters {
 public:
     Parameters() = default;
 
-    // Fresh parameters for training from scratch: He-normal convolutions, identity
-    // batch norms, a small linear head. Deterministic in `seed`.
+    // Fresh parameters for training from scratch, each tensor as its layer says
+    // (LayerTensor::initial): He-normal convolutions, identity batch norms, a small
+    // linear head. Deterministic in `seed`.
     static Parameters initial(const Architecture& arch, std::uint64_t seed) {
         Parameters params;
         std::mt19937_64 rng(seed);
         for (const auto& slot : parameter_slots(arch)) {
             Tensor value = xt::zeros<float>(slot.shape);
-            const auto ends_with = [&](const char* suffix) {
-                const std::string s(suffix);
-                return slot.key.size() >= s.size() && slot.key.compare(slot.key.size() - s.size(), s.size(), s) == 0;
-            };
-            if (slot.shape.size() == 4) {  // convolution: fan-in = in_channels * k * k
-                const double fan_in = double(slot.shape[1] * slot.shape[2] * slot.shape[3]);
-                std::normal_distribution<float> normal(0.f, float(std::sqrt(2.0 / fan_in)));
+            switch (slot.initial) {
+            case Initial::he_normal: {
+                std::normal_distribution<float> normal(0.f, float(std::sqrt(2.0 / double(slot.fan_in))));
                 for (auto& v : value) v = normal(rng);
-            } else if (slot.shape.size() == 2) {  // linear head: PyTorch's default uniform bound
-                const float bound = float(1.0 / std::sqrt(double(slot.shape[1])));
+                break;
+            }
+            case Initial::uniform_fan_in: {
+                const float bound = float(1.0 / std::sqrt(double(slot.fan_in)));
                 std::uniform_real_distribution<float> uniform(-bound, bound);
                 for (auto& v : value) v = uniform(rng);
-            } else if (ends_with(".weight") || ends_with(".running_var")) {
-                value.fill(1.f);
+                break;
+            }
+            case Initial::ones: value.fill(1.f); break;
+            case Initial::zeros: break;
             }
             params.tensors_.emplace(slot.key, std::move(value));
         }
@@ -100,7 +101,7 @@ public:
         std::vector<io::NamedTensor> out;
         for (const auto& slot : parameter_slots(arch)) {
             const Tensor& value = at(slot.key);
-            out.push_back(slot.is_counter ? io::int64_scalar(slot.key, std::int64_t(value()))
+            out.push_back(slot.is_counter() ? io::int64_scalar(slot.key, std::int64_t(value()))
                                           : io::float32_tensor(slot.key, value));
         }
         io::write_safetensors(path, out, metadata);

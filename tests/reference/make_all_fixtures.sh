@@ -63,3 +63,7 @@ done
 # (batch norm in evaluation mode) in float64, with PyTorch's own float32 distance from them as the yardstick.
 "$PYTHON" "$HERE/make_fidelity_fixture.py" --arch resnet50 --height 64 --width 64 --batch 2 --seed 51 --out "$DIR/fidelity_resnet50"
 "$PYTHON" "$HERE/make_fidelity_fixture.py" --arch bagnet17 --height 41 --width 37 --batch 2 --seed 52 --out "$DIR/fidelity_bagnet17"
+
+# Average pooling against AvgPool2d (tests/test_average_pool.cpp): padded and unpadded windows, eval-mode
+# logits and input gradient, training-mode parameter gradients, in float64.
+"$PYTHON" "$HERE/make_pooling_fixture.py" --height 15 --width 12 --batch 3 --seed 61 --out "$DIR/average_pool"

@@ -25,14 +25,14 @@ struct FoldedConv {
 inline FoldedConv compose_convolutions(const std::vector<ConvSpec>& convs, const Parameters& params) {
     require(!convs.empty(), "nothing to compose");
     const ConvSpec& first = convs.front();
-    FoldedConv result{first, params.at(first.name + ".weight"),
-                      first.bias ? params.at(first.name + ".bias") : Tensor(xt::zeros<float>({std::size_t(first.out_channels)}))};
+    FoldedConv result{first, params.at(key(first, TensorSlot::weight)),
+                      first.bias ? params.at(key(first, TensorSlot::bias)) : Tensor(xt::zeros<float>({std::size_t(first.out_channels)}))};
     require(convs.size() == 1 || first.padding == 0, "cannot compose padded convolution " + first.name);
     for (std::size_t i = 1; i < convs.size(); ++i) {
         const ConvSpec& next = convs[i];
         require(result.spec.stride == 1 && next.padding == 0 && !next.bias && !result.spec.bias,
                 "cannot compose " + result.spec.name + " with " + next.name);
-        const Tensor& b = params.at(next.name + ".weight");  // O x M x kb x kb
+        const Tensor& b = params.at(key(next, TensorSlot::weight));  // O x M x kb x kb
         const Tensor& a = result.weight;                     // M x C x ka x ka
         const int out = next.out_channels, mid = next.in_channels, in = result.spec.in_channels;
         const int ka = result.spec.kernel, kb = next.kernel, k = ka + kb - 1;
@@ -92,10 +92,10 @@ inline std::pair<Tensor, Tensor> split_composed_gradient(const Tensor& dc, const
 // Folds an eval-mode batch norm into the convolution before it:
 // w' = w * gamma / sqrt(var + eps), b' = beta + (b - mean) * gamma / sqrt(var + eps).
 inline FoldedConv fold_batch_norm(FoldedConv conv, const BatchNormSpec& bn, const Parameters& params) {
-    const Tensor& gamma = params.at(bn.name + ".weight");
-    const Tensor& beta = params.at(bn.name + ".bias");
-    const Tensor& mean = params.at(bn.name + ".running_mean");
-    const Tensor& var = params.at(bn.name + ".running_var");
+    const Tensor& gamma = params.at(key(bn, TensorSlot::weight));
+    const Tensor& beta = params.at(key(bn, TensorSlot::bias));
+    const Tensor& mean = params.at(key(bn, TensorSlot::running_mean));
+    const Tensor& var = params.at(key(bn, TensorSlot::running_var));
     const std::size_t per_output = conv.weight.size() / conv.weight.shape()[0];
     for (std::size_t o = 0; o < conv.weight.shape()[0]; ++o) {
         const double scale = double(gamma(o)) / std::sqrt(double(var(o)) + bn.eps);

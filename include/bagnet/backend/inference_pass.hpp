@@ -27,7 +27,7 @@
 namespace bagnet {
 
 struct InferenceStep {
-    enum class Kind { convolution, max_pool };
+    enum class Kind { convolution, max_pool, average_pool };
     Kind kind = Kind::convolution;
     std::string name;  // the first layer's, for messages and profiles
     int input = 0;     // the value read
@@ -41,8 +41,8 @@ struct InferenceStep {
     int residual_step = -1;  // the step computing `residual` for this step alone (run just before it,
                              // in its output's layout; it is skipped in the main order); -1: none
     bool relu = false;
-    // Max-pool:
-    MaxPoolSpec pool;
+    // Pooling (max or average): its window.
+    Window pool;
 };
 
 struct InferenceProgram {
@@ -72,10 +72,54 @@ inline std::string kind_name(LayerKind kind) {
     case LayerKind::relu: return "ReLU";
     case LayerKind::add_cropped: return "crop-and-add";
     case LayerKind::max_pool: return "max-pool";
+    case LayerKind::average_pool: return "average pool";
     case LayerKind::spatial_mean: return "spatial mean";
     case LayerKind::linear: return "linear";
     }
     return "layer";
+}
+
+// The step starting at convolution layer i: the convolution (composed with the next one
+// where that is cheaper), then the sole readers absorbed while they fit: batch norm, then
+// crop-and-add (as its main input), then ReLU. Marks the layers it takes in `consumed`.
+inline InferenceStep convolution_step(const Graph& graph, const std::vector<int>& readers, const Parameters& params,
+                                      std::size_t i, std::vector<bool>& consumed) {
+    const auto& layers = graph.layers();
+    const Layer& layer = layers[i];
+    InferenceStep step;
+    std::size_t last = i;  // the last layer in the step
+    if (composes_with_next(graph, readers, i)) {
+        last = i + 1;
+        step.conv = composed_convolution(graph, last, params);
+        if (layers[last].conv.bias) step.conv.bias = params.at(key(layers[last].conv, TensorSlot::bias));
+    } else {
+        step.conv = compose_convolutions({layer.conv}, params);
+    }
+    step.conv.spec.bias = true;
+    step.name = layer.conv.name;
+    step.input = layer.input;
+    consumed[last] = true;
+    int reader = sole_reader(graph, readers, int(last + 1));
+    if (reader >= 0 && layers[std::size_t(reader)].kind == LayerKind::batch_norm) {
+        step.conv = fold_batch_norm(std::move(step.conv), layers[std::size_t(reader)].batch_norm, params);
+        last = std::size_t(reader);
+        consumed[last] = true;
+        reader = sole_reader(graph, readers, int(last + 1));
+    }
+    if (reader >= 0 && layers[std::size_t(reader)].kind == LayerKind::add_cropped &&
+        layers[std::size_t(reader)].input == int(last + 1)) {
+        step.residual = layers[std::size_t(reader)].shortcut;
+        last = std::size_t(reader);
+        consumed[last] = true;
+        reader = sole_reader(graph, readers, int(last + 1));
+    }
+    if (reader >= 0 && layers[std::size_t(reader)].kind == LayerKind::relu) {
+        step.relu = true;
+        last = std::size_t(reader);
+        consumed[last] = true;
+    }
+    step.output = int(last + 1);
+    return step;
 }
 }  // namespace detail
 
@@ -85,8 +129,8 @@ inline InferenceProgram compile_inference(const Graph& graph, const Parameters& 
     const Head head = head_of(graph);
     program.features = head.features;
     program.head = *head.linear;
-    program.head_weight = params.at(head.linear->name + ".weight");
-    program.head_bias = params.at(head.linear->name + ".bias");
+    program.head_weight = params.at(key(*head.linear, TensorSlot::weight));
+    program.head_bias = params.at(key(*head.linear, TensorSlot::bias));
 
     const auto& layers = graph.layers();
     const std::vector<int> readers = graph.readers();
@@ -102,49 +146,22 @@ inline InferenceProgram compile_inference(const Graph& graph, const Parameters& 
         if (consumed[i]) continue;
         const Layer& layer = layers[i];
         InferenceStep step;
-        if (layer.kind == LayerKind::max_pool) {
-            step.kind = InferenceStep::Kind::max_pool;
-            step.name = "max-pool " + std::to_string(i);
+        switch (layer.kind) {
+        case LayerKind::max_pool:
+        case LayerKind::average_pool:
+            step.kind = layer.kind == LayerKind::max_pool ? InferenceStep::Kind::max_pool
+                                                          : InferenceStep::Kind::average_pool;
+            step.name = detail::kind_name(layer.kind) + " " + std::to_string(i);
             step.input = layer.input;
             step.output = int(i + 1);
-            step.pool = layer.pool;
-        } else if (layer.kind == LayerKind::convolution) {
-            std::size_t last = i;  // the last layer in the step
-            if (composes_with_next(graph, readers, i)) {
-                last = i + 1;
-                step.conv = composed_convolution(graph, last, params);
-                if (layers[last].conv.bias) step.conv.bias = params.at(layers[last].conv.name + ".bias");
-            } else {
-                step.conv = compose_convolutions({layer.conv}, params);
-            }
-            step.conv.spec.bias = true;
-            step.name = layer.conv.name;
-            step.input = layer.input;
-            consumed[last] = true;
-            // Absorb the sole readers while they fit: batch norm, then crop-and-add (as its main
-            // input), then ReLU.
-            int reader = detail::sole_reader(graph, readers, int(last + 1));
-            if (reader >= 0 && layers[std::size_t(reader)].kind == LayerKind::batch_norm) {
-                step.conv = fold_batch_norm(std::move(step.conv), layers[std::size_t(reader)].batch_norm, params);
-                last = std::size_t(reader);
-                consumed[last] = true;
-                reader = detail::sole_reader(graph, readers, int(last + 1));
-            }
-            if (reader >= 0 && layers[std::size_t(reader)].kind == LayerKind::add_cropped &&
-                layers[std::size_t(reader)].input == int(last + 1)) {
-                step.residual = layers[std::size_t(reader)].shortcut;
-                last = std::size_t(reader);
-                consumed[last] = true;
-                reader = detail::sole_reader(graph, readers, int(last + 1));
-            }
-            if (reader >= 0 && layers[std::size_t(reader)].kind == LayerKind::relu) {
-                step.relu = true;
-                last = std::size_t(reader);
-                consumed[last] = true;
-            }
-            step.output = int(last + 1);
-        } else {
-            refuse(i);
+            step.pool = *window_of(layer);
+            break;
+        case LayerKind::convolution: step = detail::convolution_step(graph, readers, params, i, consumed); break;
+        case LayerKind::batch_norm:
+        case LayerKind::relu:
+        case LayerKind::add_cropped:
+        case LayerKind::spatial_mean:
+        case LayerKind::linear: refuse(i);
         }
         consumed[i] = true;
         producer[std::size_t(step.output)] = int(program.steps.size());

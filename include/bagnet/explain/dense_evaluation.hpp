@@ -28,8 +28,8 @@ public:
         params_ = params;
         // Only the rows of the classes asked for: the head at every pixel would cost
         // more than a tenth of the whole evaluation for 1000 classes.
-        const Tensor& weight = params.at(head.name + ".weight");
-        const Tensor& bias = params.at(head.name + ".bias");
+        const Tensor& weight = params.at(key(head, TensorSlot::weight));
+        const Tensor& bias = params.at(key(head, TensorSlot::bias));
         Tensor cut_weight = Tensor::from_shape({classes_.size(), std::size_t(head.in_features)});
         Tensor cut_bias = Tensor::from_shape({classes_.size()});
         for (std::size_t k = 0; k < classes_.size(); ++k) {
@@ -39,8 +39,8 @@ public:
             std::copy_n(&weight(c, 0), head.in_features, &cut_weight(k, 0));
             cut_bias(k) = bias(c);
         }
-        params_.at(head.name + ".weight") = std::move(cut_weight);
-        params_.at(head.name + ".bias") = std::move(cut_bias);
+        params_.at(key(head, TensorSlot::weight)) = std::move(cut_weight);
+        params_.at(key(head, TensorSlot::bias)) = std::move(cut_bias);
         LinearSpec cut_head = head;
         cut_head.out_features = int(classes_.size());
         arch_.graph = with_head(arch_.graph, cut_head);

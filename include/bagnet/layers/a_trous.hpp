@@ -50,7 +50,8 @@ inline Graph a_trous(const Graph& graph) {
                     "the dense evaluation needs a crop-and-add of values at the same stride");
             dense.add_cropped(layer.input, layer.shortcut);
             break;
-        case LayerKind::max_pool: throw Error("the dense evaluation needs a network without max-pooling");
+        case LayerKind::max_pool:
+        case LayerKind::average_pool: throw Error("the dense evaluation needs a network without pooling");
         case LayerKind::spatial_mean: dense.spatial_mean(layer.input); break;
         case LayerKind::linear: dense.linear(layer.input, layer.linear); break;
         }

@@ -17,7 +17,7 @@
 
 namespace bagnet {
 
-enum class LayerKind { convolution, batch_norm, relu, add_cropped, max_pool, spatial_mean, linear };
+enum class LayerKind { convolution, batch_norm, relu, add_cropped, max_pool, average_pool, spatial_mean, linear };
 
 struct Layer {
     LayerKind kind;
@@ -27,6 +27,7 @@ struct Layer {
     BatchNormSpec batch_norm{};
     LinearSpec linear{};
     MaxPoolSpec pool{};
+    AveragePoolSpec average_pool{};
 };
 
 class Graph {
@@ -55,11 +56,15 @@ public:
         return add(std::move(layer));
     }
     int max_pool(int x, MaxPoolSpec spec) {
-        // PyTorch's rule: every window then holds at least one input value.
-        require(spec.kernel >= 1 && spec.stride >= 1 && spec.padding >= 0 && 2 * spec.padding <= spec.kernel,
-                "graph: max-pool padding must be at most half its kernel");
+        require_pooling_window(spec.window(), "max-pool");
         Layer layer{LayerKind::max_pool, x};
         layer.pool = spec;
+        return add(std::move(layer));
+    }
+    int average_pool(int x, AveragePoolSpec spec) {
+        require_pooling_window(spec.window(), "average pool");
+        Layer layer{LayerKind::average_pool, x};
+        layer.average_pool = spec;
         return add(std::move(layer));
     }
     // N x C x H x W -> N x C x 1 x 1.
@@ -94,6 +99,12 @@ public:
     }
 
 private:
+    // PyTorch's rule: every window then holds at least one input value.
+    static void require_pooling_window(const Window& window, const std::string& kind) {
+        require(window.extent >= 1 && window.stride >= 1 && window.padding >= 0 && 2 * window.padding <= window.extent,
+                "graph: " + kind + " padding must be at most half its kernel");
+    }
+
     int add(Layer layer) {
         const int next = int(layers_.size()) + 1;
         require(layer.input >= 0 && layer.input < next && layer.shortcut < next,
@@ -105,39 +116,62 @@ private:
     std::vector<Layer> layers_;
 };
 
-// One tensor a layer owns, as PyTorch names and shapes it.
+// How a fresh tensor is filled for training from scratch (Parameters::initial).
+enum class Initial {
+    he_normal,       // normal, standard deviation sqrt(2 / fan_in): convolutions
+    uniform_fan_in,  // uniform in +-1/sqrt(fan_in), PyTorch's default for a linear layer's weight
+    ones,            // batch-norm scale and running variance: the identity
+    zeros,
+};
+
+// One tensor a layer owns, as PyTorch names and shapes it, and how it is made.
 struct LayerTensor {
     std::string key;
     std::vector<std::size_t> shape;
-    bool trainable = true;    // false: batch-norm running statistics and counter
-    bool is_counter = false;  // batch norm's num_batches_tracked: an int64 in PyTorch files
+    TensorSlot slot = TensorSlot::weight;
+    Initial initial = Initial::zeros;
+    std::size_t fan_in = 1;  // inputs per output, for the initialisations that scale by it
+
+    // Running statistics and the counter follow the data; an optimizer updates the rest.
+    bool trainable() const { return slot == TensorSlot::weight || slot == TensorSlot::bias; }
+    // Batch norm's num_batches_tracked: an int64 in PyTorch files.
+    bool is_counter() const { return slot == TensorSlot::num_batches_tracked; }
 };
 
-// The tensors of one layer, in state_dict order.
+// The tensors of one layer, in state_dict order. Every kind is listed, so a new kind
+// cannot be forgotten here (-Werror=switch).
 inline std::vector<LayerTensor> tensors_of(const Layer& layer) {
+    using S = TensorSlot;
     switch (layer.kind) {
     case LayerKind::convolution: {
         const ConvSpec& c = layer.conv;
-        std::vector<LayerTensor> t{{c.name + ".weight", c.weight_shape()}};
-        if (c.bias) t.push_back({c.name + ".bias", {std::size_t(c.out_channels)}});
+        const std::size_t fan_in = std::size_t(c.in_channels) * std::size_t(c.kernel) * std::size_t(c.kernel);
+        std::vector<LayerTensor> t{{key(c, S::weight), c.weight_shape(), S::weight, Initial::he_normal, fan_in}};
+        if (c.bias) t.push_back({key(c, S::bias), {std::size_t(c.out_channels)}, S::bias, Initial::zeros});
         return t;
     }
     case LayerKind::batch_norm: {
         const BatchNormSpec& bn = layer.batch_norm;
         const std::vector<std::size_t> channels{std::size_t(bn.channels)};
-        return {{bn.name + ".weight", channels},
-                {bn.name + ".bias", channels},
-                {bn.name + ".running_mean", channels, false},
-                {bn.name + ".running_var", channels, false},
-                {bn.name + ".num_batches_tracked", {}, false, true}};
+        return {{key(bn, S::weight), channels, S::weight, Initial::ones},
+                {key(bn, S::bias), channels, S::bias, Initial::zeros},
+                {key(bn, S::running_mean), channels, S::running_mean, Initial::zeros},
+                {key(bn, S::running_var), channels, S::running_var, Initial::ones},
+                {key(bn, S::num_batches_tracked), {}, S::num_batches_tracked, Initial::zeros}};
     }
     case LayerKind::linear: {
         const LinearSpec& l = layer.linear;
-        return {{l.name + ".weight", {std::size_t(l.out_features), std::size_t(l.in_features)}},
-                {l.name + ".bias", {std::size_t(l.out_features)}}};
+        const std::size_t fan_in = std::size_t(l.in_features);
+        return {{key(l, S::weight), {std::size_t(l.out_features), fan_in}, S::weight, Initial::uniform_fan_in, fan_in},
+                {key(l, S::bias), {std::size_t(l.out_features)}, S::bias, Initial::zeros}};
     }
-    default: return {};
+    case LayerKind::relu:
+    case LayerKind::add_cropped:
+    case LayerKind::max_pool:
+    case LayerKind::average_pool:
+    case LayerKind::spatial_mean: return {};
     }
+    return {};
 }
 
 // Every tensor of a graph, in state_dict order.
@@ -152,7 +186,7 @@ inline std::vector<LayerTensor> tensors_of(const Graph& graph) {
 inline std::vector<std::string> trainable_keys(const Graph& graph) {
     std::vector<std::string> keys;
     for (const auto& t : tensors_of(graph))
-        if (t.trainable) keys.push_back(t.key);
+        if (t.trainable()) keys.push_back(t.key);
     return keys;
 }
 

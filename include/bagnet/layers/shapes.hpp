@@ -5,6 +5,7 @@
 // output stride and the receptive field along the main path.
 #include <array>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,22 @@
 namespace bagnet {
 
 using Shape4 = std::array<std::size_t, 4>;
+
+// The sliding window a layer applies along each spatial axis, if it has one. Every
+// kind is listed, so a new kind states here whether it changes the geometry.
+inline std::optional<Window> window_of(const Layer& layer) {
+    switch (layer.kind) {
+    case LayerKind::convolution: return layer.conv.window();
+    case LayerKind::max_pool: return layer.pool.window();
+    case LayerKind::average_pool: return layer.average_pool.window();
+    case LayerKind::batch_norm:
+    case LayerKind::relu:
+    case LayerKind::add_cropped:
+    case LayerKind::spatial_mean:
+    case LayerKind::linear: return std::nullopt;
+    }
+    return std::nullopt;
+}
 
 // The shape of every value (N x C x H x W) for an input of shape `input`.
 inline std::vector<Shape4> value_shapes(const Graph& graph, const Shape4& input) {
@@ -47,11 +64,13 @@ inline std::vector<Shape4> value_shapes(const Graph& graph, const Shape4& input)
                     "add_cropped: shortcut " + shape_string(shortcut) + " cannot be cropped to " + shape_string(in));
             break;
         }
-        case LayerKind::max_pool: {
-            const MaxPoolSpec& pool = layer.pool;
-            require(in[2] + 2 * std::size_t(pool.padding) >= std::size_t(pool.kernel) &&
-                        in[3] + 2 * std::size_t(pool.padding) >= std::size_t(pool.kernel),
-                    "max-pool: input " + shape_string(in) + " is smaller than its window");
+        case LayerKind::max_pool:
+        case LayerKind::average_pool: {
+            const Window pool = *window_of(layer);
+            require(in[2] + 2 * std::size_t(pool.padding) >= std::size_t(pool.extent) &&
+                        in[3] + 2 * std::size_t(pool.padding) >= std::size_t(pool.extent),
+                    std::string(layer.kind == LayerKind::max_pool ? "max-pool" : "average pool") + ": input " +
+                        shape_string(in) + " is smaller than its window");
             out = {in[0], in[1], std::size_t(pool.output_size(int(in[2]))), std::size_t(pool.output_size(int(in[3])))};
             break;
         }
@@ -97,8 +116,7 @@ inline std::vector<const Layer*> main_path(const Graph& graph) {
 inline int feature_extent(const Graph& graph, int input) {
     int size = input;
     for (const Layer* layer : main_path(graph)) {
-        if (layer->kind == LayerKind::convolution) size = layer->conv.output_size(size);
-        if (layer->kind == LayerKind::max_pool) size = layer->pool.output_size(size);
+        if (const auto window = window_of(*layer)) size = window->output_size(size);
         if (size < 1) return 0;
     }
     return size;
@@ -107,10 +125,8 @@ inline int feature_extent(const Graph& graph, int input) {
 // Pixels between neighbouring entries of the feature map: the product of the strides on the main path.
 inline int output_stride(const Graph& graph) {
     int stride = 1;
-    for (const Layer* layer : main_path(graph)) {
-        if (layer->kind == LayerKind::convolution) stride *= layer->conv.stride;
-        if (layer->kind == LayerKind::max_pool) stride *= layer->pool.stride;
-    }
+    for (const Layer* layer : main_path(graph))
+        if (const auto window = window_of(*layer)) stride *= window->stride;
     return stride;
 }
 
@@ -118,16 +134,11 @@ inline int output_stride(const Graph& graph) {
 // (the shortcuts' 1x1 projections see no more).
 inline int receptive_field(const Graph& graph) {
     int field = 1, jump = 1;
-    for (const Layer* layer : main_path(graph)) {
-        if (layer->kind == LayerKind::convolution) {
-            field += (layer->conv.extent() - 1) * jump;
-            jump *= layer->conv.stride;
+    for (const Layer* layer : main_path(graph))
+        if (const auto window = window_of(*layer)) {
+            field += (window->extent - 1) * jump;
+            jump *= window->stride;
         }
-        if (layer->kind == LayerKind::max_pool) {
-            field += (layer->pool.kernel - 1) * jump;
-            jump *= layer->pool.stride;
-        }
-    }
     return field;
 }
 
@@ -135,9 +146,7 @@ inline int receptive_field(const Graph& graph) {
 // function of the receptive_field-sized input square at (s i, s j) alone.
 inline bool pads(const Graph& graph) {
     for (const auto& layer : graph.layers())
-        if ((layer.kind == LayerKind::convolution && layer.conv.padding > 0) ||
-            (layer.kind == LayerKind::max_pool && layer.pool.padding > 0))
-            return true;
+        if (const auto window = window_of(layer); window && window->padding > 0) return true;
     return false;
 }
 

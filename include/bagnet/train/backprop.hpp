@@ -47,7 +47,7 @@ namespace detail {
 inline Shape4 shape4(const Tensor4& x) { return {x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]}; }
 
 inline BatchStatistics running_statistics(const BatchNormSpec& bn, const Parameters& params) {
-    return {params.at(bn.name + ".running_mean"), params.at(bn.name + ".running_var")};
+    return {params.at(key(bn, TensorSlot::running_mean)), params.at(key(bn, TensorSlot::running_var))};
 }
 
 // Which layers run together, decided from the graph alone. Activations are large
@@ -57,7 +57,7 @@ inline BatchStatistics running_statistics(const BatchNormSpec& bn, const Paramet
 //   runs inside that layer (one pass instead of two; oneDNN fuses it into batch
 //   norm, forward and backward). The layer's own output value then stays empty.
 // - a crop-and-add may write its sum over its main input when nothing else reads
-//   that input and no backward pass needs it (a ReLU's and a max-pool's backward read it).
+//   that input and no backward pass needs it (backward_reads_output: a ReLU's and a pooling's).
 // - a bias-free 1x1 convolution read only by the convolution after it (the BagNet
 //   stem) is composed with it where that is cheaper (composes_with_next); its
 //   gradient splits back exactly (split_composed_gradient).
@@ -71,6 +71,22 @@ struct Fusion {
     // Layer i is a ReLU already applied by layer i - 1.
     bool relu_fused(std::size_t i) const { return i > 0 && relu_inside[i - 1]; }
 };
+
+// Whether a layer's backward pass reads its own output, which then may not be
+// overwritten (a layer with the ReLU after it inside reads it too: Fusion::relu_inside).
+inline bool backward_reads_output(LayerKind kind) {
+    switch (kind) {
+    case LayerKind::relu:
+    case LayerKind::max_pool:       // where each window's maximum was
+    case LayerKind::average_pool: return true;  // cuDNN's pooling backward is given it
+    case LayerKind::convolution:
+    case LayerKind::batch_norm:
+    case LayerKind::add_cropped:
+    case LayerKind::spatial_mean:
+    case LayerKind::linear: return false;
+    }
+    return true;
+}
 
 inline Fusion fusion_of(const Graph& graph) {
     const auto& layers = graph.layers();
@@ -91,8 +107,7 @@ inline Fusion fusion_of(const Graph& graph) {
             readers[std::size_t(layer.input)] != 1)
             continue;
         const std::size_t producer = std::size_t(layer.input) - 1;
-        fusion.overwrite_main[i] = layers[producer].kind != LayerKind::relu &&
-                                   layers[producer].kind != LayerKind::max_pool && !fusion.relu_inside[producer];
+        fusion.overwrite_main[i] = !backward_reads_output(layers[producer].kind) && !fusion.relu_inside[producer];
     }
     return fusion;
 }
@@ -128,7 +143,7 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
             switch (layer.kind) {
             case LayerKind::convolution: {
                 const ConvSpec& conv = layer.conv;
-                const Tensor* bias = conv.bias ? &params.at(conv.name + ".bias") : nullptr;
+                const Tensor* bias = conv.bias ? &params.at(key(conv, TensorSlot::bias)) : nullptr;
                 if (fusion.compose_with_next[i]) {  // computed with the next layer; its value stays empty
                     tape.values.emplace_back();
                 } else if (fusion.composed(i)) {
@@ -136,14 +151,14 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
                     tape.values.push_back(ops.convolution(tape.values[std::size_t(graph.layers()[i - 1].input)],
                                                           composed.spec, composed.weight, bias));
                 } else {
-                    tape.values.push_back(ops.convolution(in, conv, params.at(conv.name + ".weight"), bias));
+                    tape.values.push_back(ops.convolution(in, conv, params.at(key(conv, TensorSlot::weight)), bias));
                 }
                 break;
             }
             case LayerKind::batch_norm: {
                 const auto& bn = layer.batch_norm;
-                const Tensor& gamma = params.at(bn.name + ".weight");
-                const Tensor& beta = params.at(bn.name + ".bias");
+                const Tensor& gamma = params.at(key(bn, TensorSlot::weight));
+                const Tensor& beta = params.at(key(bn, TensorSlot::bias));
                 const bool relu = fusion.relu_inside[i];
                 if (tape.synchronised) {
                     Tensor4 y = ops.to_tensor(in);
@@ -173,13 +188,14 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
                                            fusion.overwrite_main[i]));
                 break;
             case LayerKind::max_pool: tape.values.push_back(ops.max_pool(in, layer.pool)); break;
+            case LayerKind::average_pool: tape.values.push_back(ops.average_pool(in, layer.average_pool)); break;
             case LayerKind::spatial_mean:
                 tape.values.push_back(ops.import(ref::spatial_mean_nchw(ops.to_tensor(in))));
                 break;
             case LayerKind::linear: {
                 const LinearSpec& linear = layer.linear;
-                tape.values.push_back(ops.import(ref::linear(ops.to_tensor(in), params.at(linear.name + ".weight"),
-                                                             params.at(linear.name + ".bias"))));
+                tape.values.push_back(ops.import(ref::linear(ops.to_tensor(in), params.at(key(linear, TensorSlot::weight)),
+                                                             params.at(key(linear, TensorSlot::bias)))));
                 break;
             }
             }
@@ -198,13 +214,13 @@ void update_running_statistics(const Graph& graph, const Tape<Value>& tape, Para
         const auto& shape = tape.shapes[std::size_t(graph.layers()[index].input)];
         const double count = stats.count > 0 ? stats.count : double(shape[0] * shape[2] * shape[3]);
         const double m = bn.momentum;
-        Tensor& mean = params.at(bn.name + ".running_mean");
-        Tensor& var = params.at(bn.name + ".running_var");
+        Tensor& mean = params.at(key(bn, TensorSlot::running_mean));
+        Tensor& var = params.at(key(bn, TensorSlot::running_var));
         for (std::size_t c = 0; c < mean.size(); ++c) {
             mean(c) = float((1 - m) * double(mean(c)) + m * double(stats.mean(c)));
             var(c) = float((1 - m) * double(var(c)) + m * double(stats.variance(c)) * count / (count - 1));
         }
-        Tensor& tracked = params.at(bn.name + ".num_batches_tracked");
+        Tensor& tracked = params.at(key(bn, TensorSlot::num_batches_tracked));
         tracked() = tracked() + 1.f;
     }
 }
@@ -238,7 +254,7 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
         auto trains = [&](const std::string& key) { return options.parameter_gradients && !options.frozen.count(key); };
         auto has_trained_parameter = [&](const Layer& layer) {
             for (const auto& t : tensors_of(layer))
-                if (t.trainable && trains(t.key)) return true;
+                if (t.trainable() && trains(t.key)) return true;
             return false;
         };
         // needs[v]: some consumer of d loss / d value v exists below it.
@@ -282,17 +298,17 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
                     auto g = ops.convolution_backward(tape.values[std::size_t(first.input)], std::move(dy),
                                                       composed.spec, composed.weight, need_first_input);
                     auto [second_weight, first_weight] = split_composed_gradient(
-                        g.weight, params.at(conv.name + ".weight"), params.at(first.conv.name + ".weight"));
-                    keep(conv.name + ".weight", std::move(second_weight));
-                    keep(first.conv.name + ".weight", std::move(first_weight));
-                    if (conv.bias) keep(conv.name + ".bias", std::move(g.bias));
+                        g.weight, params.at(key(conv, TensorSlot::weight)), params.at(key(first.conv, TensorSlot::weight)));
+                    keep(key(conv, TensorSlot::weight), std::move(second_weight));
+                    keep(key(first.conv, TensorSlot::weight), std::move(first_weight));
+                    if (conv.bias) keep(key(conv, TensorSlot::bias), std::move(g.bias));
                     if (need_first_input) accumulate(first.input, std::move(g.input));
                     break;
                 }
-                auto g = ops.convolution_backward(in, std::move(dy), conv, params.at(conv.name + ".weight"),
+                auto g = ops.convolution_backward(in, std::move(dy), conv, params.at(key(conv, TensorSlot::weight)),
                                                   need_input);
-                keep(conv.name + ".weight", std::move(g.weight));
-                if (conv.bias) keep(conv.name + ".bias", std::move(g.bias));
+                keep(key(conv, TensorSlot::weight), std::move(g.weight));
+                if (conv.bias) keep(key(conv, TensorSlot::bias), std::move(g.bias));
                 if (need_input) accumulate(layer.input, std::move(g.input));
                 break;
             }
@@ -303,19 +319,19 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
                 if (training && tape.synchronised) {
                     Tensor4 d = ops.to_tensor(dy);
                     if (relu) d = ref::relu_backward(ops.to_tensor(tape.values[i + 2]), d);
-                    auto g = synchronised_batch_norm_backward(ops.to_tensor(in), d, stats, params.at(bn.name + ".weight"),
+                    auto g = synchronised_batch_norm_backward(ops.to_tensor(in), d, stats, params.at(key(bn, TensorSlot::weight)),
                                                               bn.eps, *tape.synchronised);
-                    keep(bn.name + ".weight", std::move(g.weight));
-                    keep(bn.name + ".bias", std::move(g.bias));
+                    keep(key(bn, TensorSlot::weight), std::move(g.weight));
+                    keep(key(bn, TensorSlot::bias), std::move(g.bias));
                     if (need_input) accumulate(layer.input, ops.import(std::move(g.input)));
                     break;
                 }
                 // With the ReLU inside, dy is the gradient of the ReLU's output, tape.values[i + 2].
                 auto g =
                     ops.batch_norm_backward(in, tape.values[i + 1 + std::size_t(relu)], std::move(dy), bn,
-                                            params.at(bn.name + ".weight"), stats, training, relu, need_input);
-                keep(bn.name + ".weight", std::move(g.weight));
-                keep(bn.name + ".bias", std::move(g.bias));
+                                            params.at(key(bn, TensorSlot::weight)), stats, training, relu, need_input);
+                keep(key(bn, TensorSlot::weight), std::move(g.weight));
+                keep(key(bn, TensorSlot::bias), std::move(g.bias));
                 if (need_input) accumulate(layer.input, std::move(g.input));
                 break;
             }
@@ -335,15 +351,20 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
                 if (need_input)
                     accumulate(layer.input, ops.max_pool_backward(in, tape.values[i + 1], std::move(dy), layer.pool));
                 break;
+            case LayerKind::average_pool:
+                if (need_input)
+                    accumulate(layer.input,
+                               ops.average_pool_backward(in, tape.values[i + 1], std::move(dy), layer.average_pool));
+                break;
             case LayerKind::spatial_mean:
                 accumulate(layer.input, ops.import(ref::spatial_mean_backward(
                                             ops.to_tensor(dy), tape.shapes[std::size_t(layer.input)])));
                 break;
             case LayerKind::linear: {
                 ref::LinearGradients g = ref::linear_backward(ops.to_tensor(in), ops.to_tensor(dy),
-                                                              params.at(layer.linear.name + ".weight"));
-                keep(layer.linear.name + ".weight", std::move(g.weight));
-                keep(layer.linear.name + ".bias", std::move(g.bias));
+                                                              params.at(key(layer.linear, TensorSlot::weight)));
+                keep(key(layer.linear, TensorSlot::weight), std::move(g.weight));
+                keep(key(layer.linear, TensorSlot::bias), std::move(g.bias));
                 accumulate(layer.input, ops.import(std::move(g.input)));
                 break;
             }

@@ -41,7 +41,7 @@ inline void save_checkpoint(const std::string& path, const Architecture& arch, c
     std::vector<io::NamedTensor> tensors;
     for (const auto& slot : parameter_slots(arch)) {
         const Tensor& value = params.at(slot.key);
-        tensors.push_back(slot.is_counter ? io::int64_scalar(slot.key, std::int64_t(value()))
+        tensors.push_back(slot.is_counter() ? io::int64_scalar(slot.key, std::int64_t(value()))
                                           : io::float32_tensor(slot.key, value));
     }
     for (const auto& [name, value] : optimizer.state()) tensors.push_back(io::float32_tensor(optimizer_prefix + name, value));

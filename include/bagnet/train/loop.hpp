@@ -55,13 +55,6 @@ inline std::set<std::string> frozen_except(const Architecture& arch, const std::
     return frozen;
 }
 
-// Batch norm's running mean, variance and counter: state the forward pass updates, not the optimizer.
-inline bool is_running_statistic(const std::string& key) {
-    for (const std::string suffix : {".running_mean", ".running_var", ".num_batches_tracked"})
-        if (key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0) return true;
-    return false;
-}
-
 struct StepReport {
     long epoch = 0, step = 0;  // step: optimizer steps done, this one included
     double loss = 0, lr = 0;
@@ -109,8 +102,8 @@ StepReport train_step(Model<Backend>& model, Optimizer& optimizer, const Batch& 
     Parameters& params = model.mutable_parameters();
     // Running statistics change only once the whole step has succeeded.
     Parameters updated_statistics;
-    for (const auto& [key, value] : params.tensors())
-        if (is_running_statistic(key)) updated_statistics.tensors()[key] = value;
+    for (const auto& tensor : tensors_of(graph))  // batch norm's running statistics and counter
+        if (!tensor.trainable()) updated_statistics.tensors()[tensor.key] = params.at(tensor.key);
     Gradients total;
     for (const std::string& key : trainable_keys(graph))  // a process with an empty share adds zeros
         if (!options.frozen.count(key)) total[key] = xt::zeros<float>(params.at(key).shape());

@@ -11,6 +11,7 @@
 //   auto schedule = recipe.make_schedule(total_steps);
 //   data::TensorDataset train_set(images, recipe.tensor_augment());
 //   data::BatchStream stream(train_set, recipe.stream_options(seed));
+//   train::fit(model, *optimizer, schedule, stream, recipe.fit_options(), position);
 #include <memory>
 #include <string>
 
@@ -19,6 +20,7 @@
 #include "bagnet/data/stream.hpp"
 #include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/io/json.hpp"
+#include "bagnet/train/loop.hpp"
 #include "bagnet/train/optimizer.hpp"
 #include "bagnet/train/schedule.hpp"
 
@@ -79,6 +81,17 @@ struct Recipe {
     // The order of the batches (the stream's seed is the run's).
     data::StreamOptions stream_options(std::uint64_t seed) const {
         return data::StreamOptions().batch(batch_size).shuffled(shuffle).seeded(seed);
+    }
+
+    // The run's length and what each step does with its batch; the caller adds where
+    // the run is saved, how it is stopped and over which processes it is spread.
+    FitOptions fit_options() const {
+        FitOptions options;
+        if (steps > 0) options.with_steps(steps);
+        else options.with_epochs(epochs);
+        options.train.label_smoothing = label_smoothing;
+        options.train.accumulate = accumulate;
+        return options;
     }
 
     // The augmentation of images held in memory (an image folder's is its transform).

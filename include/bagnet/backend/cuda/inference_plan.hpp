@@ -218,7 +218,6 @@ private:
     struct PoolStep {
         std::string name;
         Activation in, out;
-        MaxPoolSpec spec;
         TensorDescriptor x_desc{"cudnnCreateTensorDescriptor"}, y_desc{"cudnnCreateTensorDescriptor"};
         PoolingDescriptor pool{"cudnnCreatePoolingDescriptor"};
     };
@@ -271,7 +270,7 @@ private:
         // by reading its top-left with the shortcut's own height and width.
         const Shape4& shape = program.shapes[std::size_t(step.output)];
         Activation out{input_buffer, int(shape[0]), int(shape[2]), int(shape[3]), int(shape[1])};
-        if (step.kind == InferenceStep::Kind::max_pool) {
+        if (step.kind != InferenceStep::Kind::convolution) {
             out.arena = arenas_.acquire(out.bytes(size_of(type_)));
             add_pool(step, in, out);
         } else {
@@ -346,20 +345,23 @@ private:
         steps_.push_back(std::move(step));
     }
 
-    // Padding counts as minus infinity, as in PyTorch's MaxPool2d and the reference backend.
+    // As PyTorch's MaxPool2d and AvgPool2d and the reference backend: for a max-pool padding
+    // counts as minus infinity, for an average it counts as zeros in the divisor.
     void add_pool(const InferenceStep& step, const Activation& in, const Activation& out) {
         // The input's padded channels would be pooled too; no graph pools its input.
         require(in.c == out.c, "internal: " + step.name + " reads the input, whose channels are padded");
-        const MaxPoolSpec& p = step.pool;
+        const Window& p = step.pool;
         PoolStep pool;
         pool.name = step.name;
         pool.in = in;
         pool.out = out;
-        pool.spec = p;
         describe(pool.x_desc, in);
         describe(pool.y_desc, out);
-        check(cudnnSetPooling2dDescriptor(pool.pool, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, p.kernel, p.kernel,
-                                          p.padding, p.padding, p.stride, p.stride),
+        const cudnnPoolingMode_t mode = step.kind == InferenceStep::Kind::max_pool
+                                            ? CUDNN_POOLING_MAX
+                                            : CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING;
+        check(cudnnSetPooling2dDescriptor(pool.pool, mode, CUDNN_NOT_PROPAGATE_NAN, p.extent, p.extent, p.padding,
+                                          p.padding, p.stride, p.stride),
               "cudnnSetPooling2dDescriptor");
         int n = 0, c = 0, h = 0, w = 0;
         check(cudnnGetPooling2dForwardOutputDim(pool.pool, pool.x_desc, &n, &c, &h, &w),

@@ -7,7 +7,7 @@
 // (uploaded where a layer uses them), the parameter gradients and the batch
 // statistics (both small) cross the bus. Convolutions run on cuDNN (forward,
 // backward data and backward filter, strict fp32 so that training matches the
-// reference), and so do max-pools (deterministic); batch norm, ReLU and the
+// reference), and so do poolings (max-pools deterministic); batch norm, ReLU and the
 // residual crop on bagnet's kernels, which sum in double. Device memory comes from
 // CUDA's stream-ordered allocator, so a step reuses the memory of the last one
 // without synchronising.
@@ -145,22 +145,17 @@ public:
     }
 
     Value max_pool(const Value& x, const MaxPoolSpec& pool) {
-        const PoolPlan& p = pool_plan(x, pool);
-        Value y = allocate(p.out);
-        const float one = 1.f, zero = 0.f;
-        gpu::check(cudnnPoolingForward(q().cudnn, p.pool, &one, p.x, x.data(), &zero, p.y, y.data()),
-                   "cudnnPoolingForward");
-        return y;
+        return pool_forward(x, pool_plan(x, pool.window(), CUDNN_POOLING_MAX_DETERMINISTIC));
     }
-
     Value max_pool_backward(const Value& x, const Value& y, Value dy, const MaxPoolSpec& pool) {
-        const PoolPlan& p = pool_plan(x, pool);
-        Value dx = allocate(x.shape);
-        const float one = 1.f, zero = 0.f;
-        gpu::check(cudnnPoolingBackward(q().cudnn, p.pool, &one, p.y, y.data(), p.y, dy.data(), p.x, x.data(), &zero,
-                                        p.x, dx.data()),
-                   "cudnnPoolingBackward");
-        return dx;
+        return pool_backward(x, y, dy, pool_plan(x, pool.window(), CUDNN_POOLING_MAX_DETERMINISTIC));
+    }
+    // Padding counted in every window's divisor, as PyTorch's AvgPool2d does by default.
+    Value average_pool(const Value& x, const AveragePoolSpec& pool) {
+        return pool_forward(x, pool_plan(x, pool.window(), CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING));
+    }
+    Value average_pool_backward(const Value& x, const Value& y, Value dy, const AveragePoolSpec& pool) {
+        return pool_backward(x, y, dy, pool_plan(x, pool.window(), CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING));
     }
 
     Value add_cropped(const Value& main, const Value& shortcut, bool relu, bool overwrite_main) {
@@ -202,13 +197,13 @@ private:
     };
     using ConvKey = std::tuple<std::array<int, 4>, int, int, int, int, int, int>;
 
-    // cuDNN's descriptors for one max-pool at one input shape.
+    // cuDNN's descriptors for one pooling at one input shape.
     struct PoolPlan {
         gpu::TensorDescriptor x{"cudnnCreateTensorDescriptor"}, y{"cudnnCreateTensorDescriptor"};
         gpu::PoolingDescriptor pool{"cudnnCreatePoolingDescriptor"};
         std::array<int, 4> out{};
     };
-    using PoolKey = std::tuple<std::array<int, 4>, int, int, int>;
+    using PoolKey = std::tuple<std::array<int, 4>, int, int, int, int>;
 
     static std::shared_ptr<gpu::Queue> make_queue() {
         gpu::require_gpu();
@@ -339,10 +334,10 @@ private:
         return *plans_.emplace(key, std::move(p)).first->second;
     }
 
-    // Padding counts as minus infinity (PyTorch's MaxPool2d). The deterministic mode
-    // gives each window's gradient to the same maximum on every run.
-    const PoolPlan& pool_plan(const Value& x, const MaxPoolSpec& s) {
-        const PoolKey key{x.shape, s.kernel, s.stride, s.padding};
+    // For max-pooling padding counts as minus infinity (PyTorch's MaxPool2d); the
+    // deterministic mode gives each window's gradient to the same maximum on every run.
+    const PoolPlan& pool_plan(const Value& x, const Window& s, cudnnPoolingMode_t mode) {
+        const PoolKey key{x.shape, int(mode), s.extent, s.stride, s.padding};
         auto found = pool_plans_.find(key);
         if (found != pool_plans_.end()) return *found->second;
         auto p = std::make_unique<PoolPlan>();
@@ -353,10 +348,27 @@ private:
         gpu::check(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p->out[0], p->out[1],
                                               p->out[2], p->out[3]),
                    "cudnnSetTensor4dDescriptor");
-        gpu::check(cudnnSetPooling2dDescriptor(p->pool, CUDNN_POOLING_MAX_DETERMINISTIC, CUDNN_NOT_PROPAGATE_NAN,
-                                               s.kernel, s.kernel, s.padding, s.padding, s.stride, s.stride),
+        gpu::check(cudnnSetPooling2dDescriptor(p->pool, mode, CUDNN_NOT_PROPAGATE_NAN, s.extent, s.extent, s.padding,
+                                               s.padding, s.stride, s.stride),
                    "cudnnSetPooling2dDescriptor");
         return *pool_plans_.emplace(key, std::move(p)).first->second;
+    }
+
+    Value pool_forward(const Value& x, const PoolPlan& p) {
+        Value y = allocate(p.out);
+        const float one = 1.f, zero = 0.f;
+        gpu::check(cudnnPoolingForward(q().cudnn, p.pool, &one, p.x, x.data(), &zero, p.y, y.data()),
+                   "cudnnPoolingForward");
+        return y;
+    }
+
+    Value pool_backward(const Value& x, const Value& y, const Value& dy, const PoolPlan& p) {
+        Value dx = allocate(x.shape);
+        const float one = 1.f, zero = 0.f;
+        gpu::check(cudnnPoolingBackward(q().cudnn, p.pool, &one, p.y, y.data(), p.y, dy.data(), p.x, x.data(), &zero,
+                                        p.x, dx.data()),
+                   "cudnnPoolingBackward");
+        return dx;
     }
 
     // Ranks with `rank` (fastest first), tries each successful candidate with `run`; the

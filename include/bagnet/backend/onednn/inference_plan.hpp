@@ -207,16 +207,19 @@ private:
         const Activation& src = values_[std::size_t(step.input)];
         const int h = step.input_size[0], w = step.input_size[1], ho = step.output_size[0], wo = step.output_size[1];
         Activation dst;
-        if (step.kind == InferenceStep::Kind::max_pool) {
-            const auto& p = step.pool;
+        if (step.kind != InferenceStep::Kind::convolution) {
+            const Window& p = step.pool;
             const memory kept = cropped(src, h, w).mem;
             const memory::desc src_desc = kept.get_desc();
             const int n = int(src_desc.dims()[0]), c = int(src_desc.dims()[1]);
-            const memory::dims pad_r{(ho - 1) * p.stride + p.kernel - h - p.padding,
-                                     (wo - 1) * p.stride + p.kernel - w - p.padding};
-            dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src_desc,
+            const memory::dims pad_r{(ho - 1) * p.stride + p.extent - h - p.padding,
+                                     (wo - 1) * p.stride + p.extent - w - p.padding};
+            // Average pooling counts the padding in every window's divisor (PyTorch's AvgPool2d).
+            const auto algorithm = step.kind == InferenceStep::Kind::max_pool ? dnnl::algorithm::pooling_max
+                                                                              : dnnl::algorithm::pooling_avg_include_padding;
+            dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm, src_desc,
                                              memory::desc({n, c, ho, wo}, activation_type_, tag::any),
-                                             {p.stride, p.stride}, {p.kernel, p.kernel}, {p.padding, p.padding}, pad_r);
+                                             {p.stride, p.stride}, {p.extent, p.extent}, {p.padding, p.padding}, pad_r);
             const auto pd = recorded(dnnl::pooling_forward::primitive_desc(desc, engine()));
             dst = into ? *into : Activation{memory(), arenas_.acquire(pd.dst_desc().get_size())};
             if (!into) dst.mem = in_arena(pd.dst_desc(), dst.arena);

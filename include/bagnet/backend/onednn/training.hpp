@@ -1,7 +1,7 @@
 #pragma once
 // The `cpu` backend's training ops on oneDNN's forward-training and backward
 // primitives: convolution (backward data and weights), batch norm (training and
-// global-statistics modes, with ReLU fused in), ReLU, max-pooling and the
+// global-statistics modes, with ReLU fused in), ReLU, max- and average pooling and the
 // residual crop-and-add.
 //
 // Why it is fast: activations and their gradients stay in the layouts oneDNN
@@ -161,18 +161,34 @@ public:
 
     // The output keeps the workspace (where each window's maximum was) for the backward pass.
     Value max_pool(const Value& x, const MaxPoolSpec& pool) {
-        auto& p = pool_primitives(x.data.mem.get_desc(), pool);
+        auto& p = pool_primitives(x.data.mem.get_desc(), pool.window(), dnnl::algorithm::pooling_max);
         Value y{allocate(p.forward_pd.dst_desc()), allocate(p.forward_pd.workspace_desc())};
         run(p.forward, {{DNNL_ARG_SRC, x.data.mem}, {DNNL_ARG_DST, y.data.mem}, {DNNL_ARG_WORKSPACE, y.workspace.mem}});
         return y;
     }
 
     Value max_pool_backward(const Value& x, const Value& y, Value dy, const MaxPoolSpec& pool) {
-        auto& p = pool_primitives(x.data.mem.get_desc(), pool);
+        auto& p = pool_primitives(x.data.mem.get_desc(), pool.window(), dnnl::algorithm::pooling_max);
         const Buffer diff = conform(dy.data, p.backward_pd.diff_dst_desc());
         Value dx{allocate(p.backward_pd.diff_src_desc()), {}};
         run(p.backward,
             {{DNNL_ARG_DIFF_DST, diff.mem}, {DNNL_ARG_DIFF_SRC, dx.data.mem}, {DNNL_ARG_WORKSPACE, y.workspace.mem}});
+        return dx;
+    }
+
+    // Padding counted in every window's divisor, as PyTorch's AvgPool2d does by default.
+    Value average_pool(const Value& x, const AveragePoolSpec& pool) {
+        auto& p = pool_primitives(x.data.mem.get_desc(), pool.window(), dnnl::algorithm::pooling_avg_include_padding);
+        Value y{allocate(p.forward_pd.dst_desc()), {}};
+        run(p.forward, {{DNNL_ARG_SRC, x.data.mem}, {DNNL_ARG_DST, y.data.mem}});
+        return y;
+    }
+
+    Value average_pool_backward(const Value& x, const Value& /*y*/, Value dy, const AveragePoolSpec& pool) {
+        auto& p = pool_primitives(x.data.mem.get_desc(), pool.window(), dnnl::algorithm::pooling_avg_include_padding);
+        const Buffer diff = conform(dy.data, p.backward_pd.diff_dst_desc());
+        Value dx{allocate(p.backward_pd.diff_src_desc()), {}};
+        run(p.backward, {{DNNL_ARG_DIFF_DST, diff.mem}, {DNNL_ARG_DIFF_SRC, dx.data.mem}});
         return dx;
     }
 
@@ -402,24 +418,23 @@ private:
             .first->second;
     }
 
-    PoolPrimitives& pool_primitives(const memory::desc& data, const MaxPoolSpec& pool) {
-        const std::string key = layout_key(data) + "k" + std::to_string(pool.kernel) + "s" +
-                                std::to_string(pool.stride) + "p" + std::to_string(pool.padding);
+    PoolPrimitives& pool_primitives(const memory::desc& data, const Window& pool, dnnl::algorithm algorithm) {
+        const std::string key = layout_key(data) + "a" + std::to_string(int(algorithm)) + "k" +
+                                std::to_string(pool.extent) + "s" + std::to_string(pool.stride) + "p" +
+                                std::to_string(pool.padding);
         auto found = pools_.find(key);
         if (found != pools_.end()) return found->second;
         const auto dims = data.dims();
         const int h = int(dims[2]), w = int(dims[3]), ho = pool.output_size(h), wo = pool.output_size(w);
-        const memory::dims strides{pool.stride, pool.stride}, kernel{pool.kernel, pool.kernel},
+        const memory::dims strides{pool.stride, pool.stride}, kernel{pool.extent, pool.extent},
             padding{pool.padding, pool.padding},
-            padding_r{(ho - 1) * pool.stride + pool.kernel - h - pool.padding,
-                      (wo - 1) * pool.stride + pool.kernel - w - pool.padding};
+            padding_r{(ho - 1) * pool.stride + pool.extent - h - pool.padding,
+                      (wo - 1) * pool.stride + pool.extent - w - pool.padding};
         const memory::desc out = any({dims[0], dims[1], ho, wo});
         const auto forward_pd = onednn::recorded(dnnl::pooling_forward::primitive_desc(
-            {prop::forward_training, dnnl::algorithm::pooling_max, data, out, strides, kernel, padding, padding_r},
-            engine()));
+            {prop::forward_training, algorithm, data, out, strides, kernel, padding, padding_r}, engine()));
         const auto backward_pd = onednn::recorded(dnnl::pooling_backward::primitive_desc(
-            {dnnl::algorithm::pooling_max, data, forward_pd.dst_desc(), strides, kernel, padding, padding_r}, engine(),
-            forward_pd));
+            {algorithm, data, forward_pd.dst_desc(), strides, kernel, padding, padding_r}, engine(), forward_pd));
         make_room(pools_);
         return pools_
             .emplace(key, PoolPrimitives{forward_pd, backward_pd, dnnl::pooling_forward(forward_pd),

@@ -3,6 +3,7 @@
 // backward pass of every layer, written as directly as the maths, on Eigen.
 // Per-channel sums accumulate in double so that they stay a trustworthy yardstick.
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -62,14 +63,6 @@ inline ConvGradients conv2d_backward(const Tensor4& x, const Tensor4& dy, const 
         }
     }
     return g;
-}
-
-// Calls f(channel, pointer to that channel's plane in image i) over the batch.
-template <class F>
-void for_each_plane(const Tensor4& x, F&& f) {
-    const std::size_t plane = x.shape()[2] * x.shape()[3];
-    for (std::size_t i = 0; i < x.shape()[0]; ++i)
-        for (std::size_t c = 0; c < x.shape()[1]; ++c) f(c, (i * x.shape()[1] + c) * plane, plane);
 }
 
 inline BatchStatistics batch_statistics(const Tensor4& x) {
@@ -149,6 +142,26 @@ inline Tensor4 max_pool_backward(const Tensor4& x, const Tensor4& dy, const MaxP
     return dx;
 }
 
+// d x of average_pool: each output's gradient shared by its window's kernel x kernel cells (those in
+// the padding drop it), summed where windows overlap.
+inline Tensor4 average_pool_backward(const Tensor4& x, const Tensor4& dy, const AveragePoolSpec& pool) {
+    const int h = int(x.shape()[2]), w = int(x.shape()[3]), ho = int(dy.shape()[2]), wo = int(dy.shape()[3]);
+    const float share = 1.f / float(pool.kernel * pool.kernel);
+    Tensor4 dx = xt::zeros<float>(x.shape());
+    for (std::size_t plane = 0; plane < x.shape()[0] * x.shape()[1]; ++plane) {
+        float* d = dx.data() + plane * std::size_t(h) * w;
+        for (int oy = 0; oy < ho; ++oy)
+            for (int ox = 0; ox < wo; ++ox) {
+                const float g = dy.data()[(plane * ho + std::size_t(oy)) * wo + std::size_t(ox)] * share;
+                const auto [y0, y1] = window_cells(pool.window(), oy, h);
+                const auto [x0, x1] = window_cells(pool.window(), ox, w);
+                for (int iy = y0; iy < y1; ++iy)
+                    for (int ix = x0; ix < x1; ++ix) d[iy * w + ix] += g;
+            }
+    }
+    return dx;
+}
+
 // The shortcut's gradient of add_cropped: dy on the kept top-left part, zero on the dropped rows and columns.
 inline Tensor4 uncrop(const Tensor4& dy, const std::array<std::size_t, 4>& shortcut_shape) {
     Tensor4 d = xt::zeros<float>(shortcut_shape);
@@ -159,32 +172,12 @@ inline Tensor4 uncrop(const Tensor4& dy, const std::array<std::size_t, 4>& short
     return d;
 }
 
-// N x C x H x W -> N x C x 1 x 1.
-inline Tensor4 spatial_mean_nchw(const Tensor4& x) {
-    Tensor4 y = xt::zeros<float>({x.shape()[0], x.shape()[1], std::size_t(1), std::size_t(1)});
-    for_each_plane(x, [&](std::size_t, std::size_t offset, std::size_t plane) {
-        double sum = 0;
-        for (std::size_t j = 0; j < plane; ++j) sum += x.data()[offset + j];
-        y.data()[offset / plane] = float(sum / double(plane));
-    });
-    return y;
-}
-
 inline Tensor4 spatial_mean_backward(const Tensor4& dy, const std::array<std::size_t, 4>& input_shape) {
     Tensor4 dx = xt::zeros<float>(input_shape);
     const std::size_t plane = input_shape[2] * input_shape[3];
     for (std::size_t j = 0; j < dy.size(); ++j)
         std::fill_n(dx.data() + j * plane, plane, dy.data()[j] / float(plane));
     return dx;
-}
-
-// N x C x 1 x 1 -> N x K x 1 x 1 with a K x C weight.
-inline Tensor4 linear(const Tensor4& x, const Tensor& weight, const Tensor& bias) {
-    const Eigen::Index n = Eigen::Index(x.shape()[0]), c = Eigen::Index(x.shape()[1]), k = Eigen::Index(weight.shape()[0]);
-    Tensor4 y = xt::zeros<float>({std::size_t(n), std::size_t(k), std::size_t(1), std::size_t(1)});
-    MatrixMap(y.data(), n, k).noalias() = ConstMatrixMap(x.data(), n, c) * ConstMatrixMap(weight.data(), k, c).transpose();
-    MatrixMap(y.data(), n, k).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), k);
-    return y;
 }
 
 struct LinearGradients {

@@ -24,8 +24,8 @@ public:
         require(precision == Precision::fp32, "the reference backend computes in fp32 only");
         const Head head = head_of(arch.graph);
         return reference_layers::per_location_linear(value(arch.graph, params, x, head.features),
-                                                     params.at(head.linear->name + ".weight"),
-                                                     params.at(head.linear->name + ".bias"));
+                                                     params.at(key(*head.linear, TensorSlot::weight)),
+                                                     params.at(key(*head.linear, TensorSlot::bias)));
     }
 
     // Parameters changed: nothing is cached here.
@@ -49,15 +49,16 @@ public:
             Tensor4 y;
             switch (layer.kind) {
             case LayerKind::convolution: {
-                const Tensor* bias = layer.conv.bias ? &params.at(layer.conv.name + ".bias") : nullptr;
-                y = ref::conv2d(in, layer.conv, params.at(layer.conv.name + ".weight"), bias);
+                const Tensor* bias = layer.conv.bias ? &params.at(key(layer.conv, TensorSlot::bias)) : nullptr;
+                y = ref::conv2d(in, layer.conv, params.at(key(layer.conv, TensorSlot::weight)), bias);
                 break;
             }
             case LayerKind::batch_norm: {
-                const std::string& name = layer.batch_norm.name;
+                const BatchNormSpec& bn = layer.batch_norm;
                 y = in;
-                ref::batch_norm_inference(y, layer.batch_norm, params.at(name + ".weight"), params.at(name + ".bias"),
-                                          params.at(name + ".running_mean"), params.at(name + ".running_var"));
+                ref::batch_norm_inference(y, bn, params.at(key(bn, TensorSlot::weight)), params.at(key(bn, TensorSlot::bias)),
+                                          params.at(key(bn, TensorSlot::running_mean)),
+                                          params.at(key(bn, TensorSlot::running_var)));
                 break;
             }
             case LayerKind::relu:
@@ -69,6 +70,7 @@ public:
                 ref::add_cropped(y, values[std::size_t(layer.shortcut)]);
                 break;
             case LayerKind::max_pool: y = ref::max_pool(in, layer.pool); break;
+            case LayerKind::average_pool: y = ref::average_pool(in, layer.average_pool); break;
             case LayerKind::spatial_mean:
             case LayerKind::linear:
                 throw Error("internal: the reference executor evaluates the layers before the head");

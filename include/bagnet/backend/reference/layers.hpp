@@ -2,7 +2,9 @@
 // The reference backend's layers: direct, unfused, in the order PyTorch runs
 // them, with Eigen doing the matrix products. Tensors are NCHW xtensor arrays.
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <limits>
 #include <vector>
 
@@ -100,6 +102,34 @@ inline Tensor4 max_pool(const Tensor4& x, const MaxPoolSpec& pool, std::vector<s
     return y;
 }
 
+// The input cells [first, last) of window `o` along an axis of `size` cells, the padding left out.
+inline std::pair<int, int> window_cells(const Window& window, int o, int size) {
+    const int first = o * window.stride - window.padding;
+    return {std::max(0, first), std::min(size, first + window.extent)};
+}
+
+// The mean of each window, padding counted as zeros (PyTorch's AvgPool2d, count_include_pad=True).
+inline Tensor4 average_pool(const Tensor4& x, const AveragePoolSpec& pool) {
+    const std::size_t n = x.shape()[0], c = x.shape()[1];
+    const int h = int(x.shape()[2]), w = int(x.shape()[3]);
+    const int ho = pool.output_size(h), wo = pool.output_size(w);
+    const double cells = double(pool.kernel) * pool.kernel;
+    Tensor4 y = Tensor4::from_shape({n, c, std::size_t(ho), std::size_t(wo)});
+    for (std::size_t plane = 0; plane < n * c; ++plane) {
+        const float* in = x.data() + plane * std::size_t(h) * w;
+        for (int oy = 0; oy < ho; ++oy)
+            for (int ox = 0; ox < wo; ++ox) {
+                const auto [y0, y1] = window_cells(pool.window(), oy, h);
+                const auto [x0, x1] = window_cells(pool.window(), ox, w);
+                double sum = 0;
+                for (int iy = y0; iy < y1; ++iy)
+                    for (int ix = x0; ix < x1; ++ix) sum += in[iy * w + ix];
+                y.data()[(plane * ho + std::size_t(oy)) * wo + std::size_t(ox)] = float(sum / cells);
+            }
+    }
+    return y;
+}
+
 // main += shortcut cropped to main's top-left H x W (the BagNet crop drops the
 // shortcut's last rows and columns, it is not centred).
 inline void add_cropped(Tensor4& main, const Tensor4& shortcut) {
@@ -133,6 +163,34 @@ inline Tensor2 spatial_mean(const Tensor4& map) {
         for (std::size_t p = 0; p < plane; ++p)
             for (std::size_t k = 0; k < classes; ++k) y(i, k) += map.data()[(i * plane + p) * classes + k];
     y /= float(plane);
+    return y;
+}
+
+// Calls f(channel, pointer to that channel's plane in image i) over the batch.
+template <class F>
+void for_each_plane(const Tensor4& x, F&& f) {
+    const std::size_t plane = x.shape()[2] * x.shape()[3];
+    for (std::size_t i = 0; i < x.shape()[0]; ++i)
+        for (std::size_t c = 0; c < x.shape()[1]; ++c) f(c, (i * x.shape()[1] + c) * plane, plane);
+}
+
+// N x C x H x W -> N x C x 1 x 1.
+inline Tensor4 spatial_mean_nchw(const Tensor4& x) {
+    Tensor4 y = xt::zeros<float>({x.shape()[0], x.shape()[1], std::size_t(1), std::size_t(1)});
+    for_each_plane(x, [&](std::size_t, std::size_t offset, std::size_t plane) {
+        double sum = 0;
+        for (std::size_t j = 0; j < plane; ++j) sum += x.data()[offset + j];
+        y.data()[offset / plane] = float(sum / double(plane));
+    });
+    return y;
+}
+
+// N x C x 1 x 1 -> N x K x 1 x 1 with a K x C weight.
+inline Tensor4 linear(const Tensor4& x, const Tensor& weight, const Tensor& bias) {
+    const Eigen::Index n = Eigen::Index(x.shape()[0]), c = Eigen::Index(x.shape()[1]), k = Eigen::Index(weight.shape()[0]);
+    Tensor4 y = xt::zeros<float>({std::size_t(n), std::size_t(k), std::size_t(1), std::size_t(1)});
+    MatrixMap(y.data(), n, k).noalias() = ConstMatrixMap(x.data(), n, c) * ConstMatrixMap(weight.data(), k, c).transpose();
+    MatrixMap(y.data(), n, k).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), k);
     return y;
 }
 

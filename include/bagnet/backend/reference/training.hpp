@@ -51,6 +51,10 @@ public:
     Value max_pool_backward(const Value& x, const Value& /*y*/, const Value& dy, const MaxPoolSpec& pool) {
         return reference_layers::max_pool_backward(x, dy, pool);
     }
+    Value average_pool(const Value& x, const AveragePoolSpec& pool) { return reference_layers::average_pool(x, pool); }
+    Value average_pool_backward(const Value& x, const Value& /*y*/, const Value& dy, const AveragePoolSpec& pool) {
+        return reference_layers::average_pool_backward(x, dy, pool);
+    }
     Value add_cropped(const Value& main, const Value& shortcut, bool relu, bool /*overwrite_main*/) {
         Tensor4 sum = main;
         reference_layers::add_cropped(sum, shortcut);
