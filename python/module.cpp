@@ -114,7 +114,7 @@ PYBIND11_MODULE(bagnet, m) {
              })
         .def(
             "logits",
-            [](const PythonModel& p, const py::array& x) {
+            [](const PythonModel& p, const py::object& x) {
                 const bagnet::ImagesView images = images_of(x);
                 return to_numpy(p.run([&](const auto& model) { return bagnet::logits(model, images); }));
             },
@@ -124,7 +124,7 @@ PYBIND11_MODULE(bagnet, m) {
             "The spatial mean of the logit map.")
         .def(
             "logit_map",
-            [](const PythonModel& p, const py::array& x) {
+            [](const PythonModel& p, const py::object& x) {
                 const bagnet::ImagesView images = images_of(x);
                 return to_numpy(p.run([&](const auto& model) { return bagnet::logit_map(model, images); }));
             },
@@ -134,7 +134,7 @@ PYBIND11_MODULE(bagnet, m) {
             "has its top-left pixel at (8 i, 8 j).")
         .def(
             "top_predictions",
-            [](const PythonModel& p, const py::array& x, int k) {
+            [](const PythonModel& p, const py::object& x, int k) {
                 const bagnet::ImagesView images = images_of(x);
                 std::vector<std::vector<std::pair<int, double>>> out;
                 for (const auto& row : p.run([&](const auto& model) { return bagnet::top_predictions(model, images, k); })) {
@@ -152,7 +152,7 @@ PYBIND11_MODULE(bagnet, m) {
             "c"_a, "class_name(c) -> str: ImageNet's name for 1000 classes, else 'class c'")
         .def(
             "coarse_heatmap",
-            [](const PythonModel& p, const py::array& x, std::optional<std::variant<int, std::vector<int>>> classes,
+            [](const PythonModel& p, const py::object& x, std::optional<std::variant<int, std::vector<int>>> classes,
                std::optional<int> top) {
                 const bagnet::ClassChoice choice = class_choice(classes, top);
                 const bagnet::Tensor4 images = bagnet::to_tensor(images_of(x));  // the library's heatmaps take a Tensor4
@@ -165,7 +165,7 @@ PYBIND11_MODULE(bagnet, m) {
             "image's K highest-scoring classes).")
         .def(
             "dense_heatmap",
-            [](const PythonModel& p, const py::array& x, std::optional<std::variant<int, std::vector<int>>> classes,
+            [](const PythonModel& p, const py::object& x, std::optional<std::variant<int, std::vector<int>>> classes,
                std::optional<int> top, std::optional<std::function<void(std::size_t, std::size_t)>> progress) {
                 const bagnet::ClassChoice choice = class_choice(classes, top);
                 const bagnet::Tensor4 images = bagnet::to_tensor(images_of(x));
@@ -180,7 +180,7 @@ PYBIND11_MODULE(bagnet, m) {
             "after each pass; Ctrl-C stops the call after the pass under way.")
         .def(
             "heatmap_png",
-            [](const PythonModel& p, const py::array& x, std::optional<std::variant<int, std::vector<int>>> classes,
+            [](const PythonModel& p, const py::object& x, std::optional<std::variant<int, std::vector<int>>> classes,
                std::optional<int> top, bool dense, std::optional<std::vector<std::string>> names,
                const py::object& display, double percentile, const py::object& path) -> py::object {
                 const bagnet::ClassChoice choice = class_choice(classes, top);
@@ -220,7 +220,7 @@ PYBIND11_MODULE(bagnet, m) {
             "(mean, std) per channel: how the normalised input is turned back into pixels.")
         .def(
             "saliency",
-            [](const PythonModel& p, const py::array& x, int class_index) {
+            [](const PythonModel& p, const py::object& x, int class_index) {
                 if (p.model().precision() != bagnet::Precision::fp32)
                     throw bagnet::Error("saliency runs in fp32 only (gradients are computed in fp32)");
                 const bagnet::Tensor4 images = bagnet::to_tensor(images_of(x));  // input_gradient takes a Tensor4
