@@ -103,6 +103,9 @@ PYBIND11_MODULE(bagnet, m) {
                                "the architecture's name, e.g. 'bagnet33'")
         .def_property_readonly("patch_size", [](const PythonModel& p) { return p.model().architecture().patch_size; },
                                "q: the side in pixels of the patch each logit-map entry sees")
+        .def_property_readonly("output_stride",
+                               [](const PythonModel& p) { return bagnet::output_stride(p.model().architecture()); },
+                               "s: pixels between the patches of neighbouring logit-map entries (8 for ImageNet)")
         .def_property_readonly("classes", [](const PythonModel& p) { return p.model().architecture().classes(); })
         .def_property_readonly("in_channels", [](const PythonModel& p) { return p.model().architecture().in_channels; })
         .def_property_readonly("threads", &PythonModel::threads)
