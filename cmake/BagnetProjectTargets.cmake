@@ -2,14 +2,18 @@
 # They live on a private INTERFACE target instead of on `bagnet` so that warnings and sanitizers
 # never leak into the builds of people who link bagnet::bagnet.
 
-add_library(bagnet_project_options INTERFACE)
+# bagnet_warnings carries the warnings alone, for the one target that must not be sanitized
+# (the Python module, python/CMakeLists.txt says why).
+add_library(bagnet_warnings INTERFACE)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
-    target_compile_options(bagnet_project_options INTERFACE
+    target_compile_options(bagnet_warnings INTERFACE
         $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra $<$<BOOL:${BAGNET_WERROR}>:-Werror>>)
     # Every switch over a layer kind or tensor slot lists each one, so a kind added to the
     # graph fails to compile wherever it is not yet handled (docs/architecture.md).
     target_compile_options(bagnet_project_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror=switch>)
 endif()
+add_library(bagnet_project_options INTERFACE)
+target_link_libraries(bagnet_project_options INTERFACE bagnet_warnings)
 if(BAGNET_SANITIZE)
     set(sanitizer_flags -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
     target_compile_options(bagnet_project_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:${sanitizer_flags}>)

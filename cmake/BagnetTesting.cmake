@@ -6,10 +6,7 @@
 #   BAGNET_SOURCE_DIR   the source tree
 #   BAGNET_PYTHON       the Python interpreter that has torch
 
-# The Python with torch and numpy is Debian's; a pyenv or venv python3 earlier on PATH lacks them.
-if(NOT DEFINED Python3_EXECUTABLE AND EXISTS /usr/bin/python3)
-    set(Python3_EXECUTABLE /usr/bin/python3 CACHE FILEPATH "Python interpreter with torch, for the reference tests")
-endif()
+# Python3_EXECUTABLE defaults to Debian's python3 (the top-level CMakeLists.txt says why).
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
 
 # bagnet_fixture(<name> COMMAND <command> <arg>...): a test that sets up fixture <name>; every

@@ -15,6 +15,8 @@ packages=(
     # The PyTorch reference that tests compare against, and its data.
     python3 python3-numpy python3-torch python3-torchvision python3-pil python3-skimage
     dataset-fashion-mnist
+    # The Python module (python/) and its tests.
+    pybind11-dev python3-pybind11 python3-dev python3-pytest
 )
 
 missing=()

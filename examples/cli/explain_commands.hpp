@@ -211,21 +211,10 @@ inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& proc
             const Tensor2 scores = logits(model, x);
             distributed::Writer out;
             for (std::size_t n = 0; n < x.shape()[0]; ++n) {
-                const std::size_t height = x.shape()[2], width = x.shape()[3], k = maps.classes[n].size();
-                Tensor shown = Tensor::from_shape({k, height, width});
-                std::vector<std::string> labels;
-                for (std::size_t c = 0; c < k; ++c) {
-                    const int cls = maps.classes[n][c];
-                    const Tensor map = xt::view(maps.evidence, n, c);
-                    xt::view(shown, c) = o.dense ? map : coarse_to_pixels(map, arch, height, width);
-                    labels.push_back(names.label(cls) + ": logit " + format_number(scores(n, std::size_t(cls))));
-                }
                 const std::string truth =
                     batch.labels[n] >= 0 ? " (true: " + names.label(int(batch.labels[n])) + ")" : "";
-                write_picture(out, heatmap_figure(displayable(x, n, in.display), shown, labels,
-                                                  in.name(batch.indices[n]) + truth + " - " + arch.name +
-                                                      (o.dense ? ", exact per-pixel evidence" : ", coarse evidence"),
-                                                  o.percentile));
+                write_picture(out, heatmap_figure(arch, x, n, maps, scores, [&](int c) { return names.label(c); },
+                                                  in.display, in.name(batch.indices[n]) + truth, o.percentile));
             }
             return out.bytes();
         });

@@ -5,6 +5,7 @@
 #include "bagnet/explain/geometry.hpp"
 #include "bagnet/explain/gradient_attribution.hpp"
 #include "bagnet/explain/heatmap.hpp"
+#include "bagnet/explain/heatmap_figures.hpp"
 #include "bagnet/explain/heatmap_picture.hpp"
 #include "bagnet/explain/logit_correlation.hpp"
 #include "bagnet/explain/masking.hpp"

@@ -12,7 +12,7 @@
 namespace bagnet {
 
 // Checks that x has a shape the architecture takes; throws a one-line Error otherwise.
-inline void check_input_shape(const Architecture& arch, const Tensor4& x) {
+inline void check_input_shape(const Architecture& arch, const ImagesView& x) {
     const auto& s = x.shape();
     require(s[0] >= 1, "the input batch is empty");
     require(int(s[1]) == arch.in_channels, arch.name + " expects " + std::to_string(arch.in_channels) +
@@ -25,7 +25,7 @@ inline void check_input_shape(const Architecture& arch, const Tensor4& x) {
 }
 
 // Checks that x can be fed to the architecture (shape, and no NaN or infinity).
-inline void check_input(const Architecture& arch, const Tensor4& x) {
+inline void check_input(const Architecture& arch, const ImagesView& x) {
     check_input_shape(arch, x);
     require(all_finite(x.data(), x.size()), "the input contains non-finite values (NaN or infinity)");
 }
@@ -39,14 +39,15 @@ struct checks_finiteness<E, std::enable_if_t<E::checks_finiteness>> : std::true_
 
 // check_input for a model's backend.
 template <class Backend>
-void check_input(const Model<Backend>& model, const Tensor4& x) {
+void check_input(const Model<Backend>& model, const ImagesView& x) {
     if constexpr (checks_finiteness<Executor<Backend>>::value) check_input_shape(model.architecture(), x);
     else check_input(model.architecture(), x);
 }
 
 // N x C x H x W (normalised) -> N x classes: the spatial mean of the logit map.
+// x is a Tensor4 or a view of the caller's own memory, read in place.
 template <class Backend>
-Tensor2 logits(const Model<Backend>& model, const Tensor4& x) {
+Tensor2 logits(const Model<Backend>& model, const ImagesView& x) {
     check_input(model, x);
     return with_backend_errors<Backend>(
         [&] { return model.executor().logits(model.architecture(), model.parameters(), x, model.precision()); });
@@ -55,7 +56,7 @@ Tensor2 logits(const Model<Backend>& model, const Tensor4& x) {
 // N x C x H x W -> N x H' x W' x classes: class evidence of every q x q patch
 // (the patch at map (i, j) starts at pixel (8i, 8j) for the ImageNet models).
 template <class Backend>
-Tensor4 logit_map(const Model<Backend>& model, const Tensor4& x) {
+Tensor4 logit_map(const Model<Backend>& model, const ImagesView& x) {
     check_input(model, x);
     return with_backend_errors<Backend>(
         [&] { return model.executor().logit_map(model.architecture(), model.parameters(), x, model.precision()); });
@@ -98,7 +99,7 @@ struct ClassProbability {
 
 // Per image of `x`, the k most probable classes, best first (softmax of the logits).
 template <class Backend>
-std::vector<std::vector<ClassProbability>> top_predictions(const Model<Backend>& model, const Tensor4& x, int k) {
+std::vector<std::vector<ClassProbability>> top_predictions(const Model<Backend>& model, const ImagesView& x, int k) {
     const Architecture& arch = model.architecture();
     require(k >= 1 && k <= arch.classes(), "cannot show the top " + std::to_string(k) + " of the " +
                                                std::to_string(arch.classes()) + " classes of " + arch.name);

@@ -24,14 +24,14 @@ namespace bagnet {
 template <class Derived, class Plan>
 class PlannedExecutor {
 public:
-    Tensor2 logits(const Architecture& arch, const Parameters& params, const Tensor4& x, Precision precision) {
+    Tensor2 logits(const Architecture& arch, const Parameters& params, const ImagesView& x, Precision precision) {
         auto& plan = plan_for(arch, params, shape_of(x), precision, Output::logits);
         Tensor2 out = xt::zeros<float>({x.shape()[0], std::size_t(arch.classes())});
         plan.run(x.data(), out.data());
         return out;
     }
 
-    Tensor4 logit_map(const Architecture& arch, const Parameters& params, const Tensor4& x, Precision precision) {
+    Tensor4 logit_map(const Architecture& arch, const Parameters& params, const ImagesView& x, Precision precision) {
         auto& plan = plan_for(arch, params, shape_of(x), precision, Output::logit_map);
         Tensor4 out = xt::zeros<float>({x.shape()[0], std::size_t(plan.map_height()), std::size_t(plan.map_width()),
                                         std::size_t(arch.classes())});
@@ -43,7 +43,7 @@ public:
     void invalidate() { plans_.clear(); }
 
 protected:
-    static std::array<int, 4> shape_of(const Tensor4& x) {
+    static std::array<int, 4> shape_of(const ImagesView& x) {
         return {int(x.shape()[0]), int(x.shape()[1]), int(x.shape()[2]), int(x.shape()[3])};
     }
 

@@ -2,6 +2,7 @@
 // The reference backend interprets the graph exactly as PyTorch runs the model:
 // each layer on its own (convolution, batch norm, ReLU, shortcut, pooling), nothing
 // folded or fused.
+#include <utility>
 #include <vector>
 
 #include "bagnet/arch.hpp"
@@ -15,15 +16,15 @@ namespace bagnet {
 template <>
 class Executor<reference> {
 public:
-    Tensor2 logits(const Architecture& arch, const Parameters& params, const Tensor4& x, Precision precision) {
+    Tensor2 logits(const Architecture& arch, const Parameters& params, const ImagesView& x, Precision precision) {
         return reference_layers::spatial_mean(logit_map(arch, params, x, precision));
     }
 
     // The head applied at every location of the features the spatial mean would average.
-    Tensor4 logit_map(const Architecture& arch, const Parameters& params, const Tensor4& x, Precision precision) {
+    Tensor4 logit_map(const Architecture& arch, const Parameters& params, const ImagesView& x, Precision precision) {
         require(precision == Precision::fp32, "the reference backend computes in fp32 only");
         const Head head = head_of(arch.graph);
-        return reference_layers::per_location_linear(value(arch.graph, params, x, head.features),
+        return reference_layers::per_location_linear(value(arch.graph, params, to_tensor(x), head.features),
                                                      params.at(key(*head.linear, TensorSlot::weight)),
                                                      params.at(key(*head.linear, TensorSlot::bias)));
     }
@@ -32,7 +33,8 @@ public:
     void invalidate() {}
 
     // Value `wanted` of the graph (evaluation mode) for input x; a value is freed after its last reader.
-    static Tensor4 value(const Graph& graph, const Parameters& params, const Tensor4& x, int wanted) {
+    // x is taken by value: it becomes value 0.
+    static Tensor4 value(const Graph& graph, const Parameters& params, Tensor4 x, int wanted) {
         namespace ref = reference_layers;
         value_shapes(graph, {x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]});  // every shape checked first
         const auto& layers = graph.layers();
@@ -42,7 +44,7 @@ public:
             if (layers[i].shortcut >= 0) last_reader[std::size_t(layers[i].shortcut)] = int(i);
         }
         std::vector<Tensor4> values(layers.size() + 1);
-        values[0] = x;
+        values[0] = std::move(x);
         for (std::size_t i = 0; i < std::size_t(wanted); ++i) {
             const Layer& layer = layers[i];
             const Tensor4& in = values[std::size_t(layer.input)];
