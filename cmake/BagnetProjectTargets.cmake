@@ -3,7 +3,7 @@
 # never leak into the builds of people who link bagnet::bagnet.
 
 # bagnet_warnings carries the warnings alone, for the one target that must not be sanitized
-# (the Python module, python/CMakeLists.txt says why).
+# (the Python module, examples/python/module/CMakeLists.txt says why).
 add_library(bagnet_warnings INTERFACE)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     target_compile_options(bagnet_warnings INTERFACE

@@ -1,5 +1,5 @@
 // The Python module `bagnet`: the library's free functions as methods of bagnet.Model
-// and functions of the module, on numpy arrays (python/numpy_arrays.hpp: read in place,
+// and functions of the module, on numpy arrays (numpy_arrays.hpp: read in place,
 // results handed over without copies). Long calls release the GIL; every bagnet::Error
 // becomes bagnet.Error with the same one-line message.
 #include <pybind11/functional.h>
