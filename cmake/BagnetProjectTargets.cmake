@@ -10,7 +10,7 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
         $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra $<$<BOOL:${BAGNET_WERROR}>:-Werror>>)
     # Every switch over a layer kind or tensor slot lists each one, so a kind added to the
     # graph fails to compile wherever it is not yet handled (docs/architecture.md).
-    target_compile_options(bagnet_project_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror=switch>)
+    target_compile_options(bagnet_warnings INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror=switch>)
 endif()
 add_library(bagnet_project_options INTERFACE)
 target_link_libraries(bagnet_project_options INTERFACE bagnet_warnings)
