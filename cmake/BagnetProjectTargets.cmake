@@ -25,10 +25,12 @@ if(BAGNET_SANITIZE)
     endif()
 endif()
 
-# bagnet_add_program(<target> <source>...): an executable of the project, linked to the library.
+# bagnet_add_program(<target> <source>...): an executable of the project, linked to the library and
+# its compiled part, so that a change to one library header rebuilds the instantiation sources that
+# use it and not every program (bagnet/instances.hpp).
 function(bagnet_add_program target)
     add_executable(${target} ${ARGN})
-    target_link_libraries(${target} PRIVATE bagnet::bagnet bagnet_project_options)
+    target_link_libraries(${target} PRIVATE bagnet::compiled bagnet_project_options)
 endfunction()
 
 # bagnet_add_program_per_source(<glob>): one program per matching .cpp, named after the file.

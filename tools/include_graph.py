@@ -3,10 +3,14 @@
 include/bagnet/ (layers, backend, train, ...) includes a folder that includes it back, directly
 or through the top-level headers (arch.hpp, parameters.hpp, ...) in between.
 
-usage: python3 tools/include_graph.py [--print]   (exit status 1 on a cycle; --print: the folder graph)
+usage: python3 tools/include_graph.py [--print] [--cost]
+  exit status 1 on a cycle; --print: the folder graph; --cost: each header's transitive include cost,
+  header-only and with the compiled part (BAGNET_COMPILED=1): the preprocessed lines a translation
+  unit that includes it alone parses, and which heavy libraries (oneDNN, Eigen, xtensor, ...) it pulls.
 """
 import os
 import re
+import subprocess
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "include")
@@ -75,6 +79,36 @@ def folder_graph(graph):
     return edges
 
 
+HEAVY = {"oneDNN": "/dnnl", "Eigen": "/Eigen/", "xtensor": "/xtensor/", "libpng": "/png.h", "libjpeg": "/jpeglib.h",
+         "CLI11": "/CLI/", "MPI": "/mpi.h"}
+FLAGS = ["-std=c++17", "-fopenmp", "-I" + ROOT, "-isystem", "/usr/include/eigen3", "-isystem", "/usr/include/stb"]
+
+
+def include_cost(header, compiled):
+    """(preprocessed lines, heavy libraries) of a translation unit that includes `header` alone."""
+    mode = ["-DBAGNET_COMPILED=1"] if compiled else []
+    result = subprocess.run(["c++"] + FLAGS + mode + ["-E", "-x", "c++", "-"], input=f'#include "{header}"\n',
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        return None, []
+    files = set(re.findall(r'^# \d+ "([^"]+)"', result.stdout, re.M))
+    return result.stdout.count("\n"), [name for name, mark in HEAVY.items() if any(mark in f for f in files)]
+
+
+def print_costs(graph):
+    rows = []
+    for header in sorted(h for h in graph if h.endswith(".hpp") and not h.endswith("_impl.hpp")
+                         and "/cuda/" not in h and "/detail/" not in h):
+        alone, heavy_alone = include_cost(header, False)
+        compiled, heavy_compiled = include_cost(header, True)
+        if alone is not None and compiled is not None:
+            rows.append((alone, compiled, header, heavy_alone, heavy_compiled))
+    print(f"{'header':<44} {'header-only':>20}  {'with bagnet::compiled':>20}")
+    for alone, compiled, header, heavy_alone, heavy_compiled in sorted(rows, reverse=True):
+        print(f"{header:<44} {alone:>8} lines {'+'.join(heavy_alone) or '-':<20} {compiled:>8} lines "
+              f"{'+'.join(heavy_compiled) or '-'}")
+
+
 def main():
     graph = headers()
     failed = False
@@ -90,6 +124,8 @@ def main():
     if "--print" in sys.argv:
         for source in sorted(folders):
             print(source + " -> " + ", ".join(sorted(folders[source])))
+    if "--cost" in sys.argv:
+        print_costs(graph)
     return 1 if failed else 0
 
 

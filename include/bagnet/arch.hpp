@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bagnet/error.hpp"
+#include "bagnet/instances.hpp"
 #include "bagnet/layers/graph.hpp"
 #include "bagnet/layers/shapes.hpp"
 
@@ -302,5 +303,15 @@ inline Architecture imagenet_architecture(const std::string& name, int classes =
         if (name == "bagnet" + std::to_string(q)) return make_architecture<imagenet>(q, classes);
     throw Error("unknown architecture '" + name + "' (expected bagnet9, bagnet17 or bagnet33)");
 }
+
+// The configurations bagnet::compiled builds (bagnet/instances.hpp).
+#define BAGNET_ARCHITECTURE_INSTANCES(prefix)                     \
+    prefix Architecture make_architecture<imagenet>(int, int);     \
+    prefix Architecture make_architecture<fashion<>>(int, int);    \
+    prefix Architecture make_architecture<fashion_fine<>>(int, int); \
+    prefix Architecture make_architecture<small<>>(int, int);
+#if BAGNET_COMPILED
+BAGNET_ARCHITECTURE_INSTANCES(extern template)
+#endif
 
 }  // namespace bagnet

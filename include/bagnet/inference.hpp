@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "bagnet/instances.hpp"
 #include "bagnet/model.hpp"
 
 namespace bagnet {
@@ -109,5 +110,12 @@ std::vector<std::vector<ClassProbability>> top_predictions(const Model<Backend>&
         for (int c : top_classes(probabilities, n, k)) out[n].push_back({c, double(probabilities(n, std::size_t(c)))});
     return out;
 }
+
+#define BAGNET_INFERENCE_INSTANCES(prefix, Backend)                                                   \
+    prefix Tensor2 logits<Backend>(const Model<Backend>&, const ImagesView&);                         \
+    prefix Tensor4 logit_map<Backend>(const Model<Backend>&, const ImagesView&);                      \
+    prefix std::vector<std::vector<ClassProbability>> top_predictions<Backend>(const Model<Backend>&, \
+        const ImagesView&, int);
+BAGNET_EXTERN_INSTANCES(BAGNET_INFERENCE_INSTANCES)
 
 }  // namespace bagnet

@@ -23,6 +23,7 @@
 
 #include "bagnet/explain/heatmap.hpp"
 #include "bagnet/explain/masking.hpp"
+#include "bagnet/instances.hpp"
 
 namespace bagnet {
 
@@ -261,5 +262,13 @@ inline std::string to_markdown(const std::vector<AttributionScore>& table, std::
            "changes every patch that covers it, so this is not what the exact evidence predicts, and the exact "
            "evidence need not score best on it.\n";
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_ATTRIBUTION_BENCHMARK_INSTANCES(prefix, Backend)                                                 \
+    prefix AttributionMethod exact_evidence<Backend>(const Model<Backend>&);                                    \
+    prefix AttributionMethod occlusion_method<Backend>(const Model<Backend>&, int, int);                        \
+    prefix std::vector<AttributionScore> benchmark_attributions<Backend>(const Model<Backend>&, const Tensor4&, \
+        const std::vector<AttributionMethod>&, int, int);
+BAGNET_EXTERN_INSTANCES(BAGNET_ATTRIBUTION_BENCHMARK_INSTANCES)
 
 }  // namespace bagnet

@@ -7,6 +7,7 @@
 #include "bagnet/explain/attribution_benchmark.hpp"
 // The cpu backend's backward ops; the reference backend's come with train/backprop.hpp.
 #include "bagnet/backend/onednn/training.hpp"
+#include "bagnet/instances.hpp"
 #include "bagnet/train/input_gradient.hpp"
 
 namespace bagnet {
@@ -54,5 +55,13 @@ AttributionMethod integrated_gradients_method(const Model<Backend>& model, int s
                 return detail::channel_sum(integrated_gradients(model, image, c, steps));
             }};
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_GRADIENT_ATTRIBUTION_INSTANCES(prefix, Backend)                                     \
+    prefix Tensor4 integrated_gradients<Backend>(const Model<Backend>&, const Tensor4&, int, int); \
+    prefix AttributionMethod gradient_method<Backend>(const Model<Backend>&);                      \
+    prefix AttributionMethod gradient_times_input_method<Backend>(const Model<Backend>&);          \
+    prefix AttributionMethod integrated_gradients_method<Backend>(const Model<Backend>&, int);
+BAGNET_EXTERN_INSTANCES(BAGNET_GRADIENT_ATTRIBUTION_INSTANCES)
 
 }  // namespace bagnet

@@ -25,6 +25,7 @@
 #include "bagnet/explain/dense_evaluation.hpp"
 #include "bagnet/explain/geometry.hpp"
 #include "bagnet/inference.hpp"
+#include "bagnet/instances.hpp"
 
 namespace bagnet {
 
@@ -288,5 +289,12 @@ Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const Clas
     else
         return {detail::shifted_evidence(model, x, classes, progress), std::move(classes)};
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_HEATMAP_INSTANCES(prefix, Backend)                                                       \
+    prefix Heatmaps coarse_heatmap<Backend>(const Model<Backend>&, const Tensor4&, const ClassChoice&); \
+    prefix Heatmaps dense_heatmap<Backend>(const Model<Backend>&, const Tensor4&, const ClassChoice&,   \
+        const HeatmapProgress&);
+BAGNET_EXTERN_INSTANCES(BAGNET_HEATMAP_INSTANCES)
 
 }  // namespace bagnet

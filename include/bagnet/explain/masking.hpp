@@ -12,6 +12,7 @@
 
 #include "bagnet/explain/geometry.hpp"
 #include "bagnet/inference.hpp"
+#include "bagnet/instances.hpp"
 
 namespace bagnet {
 
@@ -128,5 +129,12 @@ Tensor occlusion(const Model<Backend>& model, const Tensor4& x, int class_index,
         }
     return fall / count;
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_MASKING_INSTANCES(prefix, Backend)                                                               \
+    prefix Additivity masking_additivity<Backend>(const Model<Backend>&, const Tensor4&, const Region&,         \
+        const Region&, float);                                                                                  \
+    prefix Tensor occlusion<Backend>(const Model<Backend>&, const Tensor4&, int, int, int, float, std::size_t);
+BAGNET_EXTERN_INSTANCES(BAGNET_MASKING_INSTANCES)
 
 }  // namespace bagnet

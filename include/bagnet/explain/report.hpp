@@ -14,6 +14,7 @@
 #include "bagnet/explain/patch_grid.hpp"
 #include "bagnet/data/stream.hpp"
 #include "bagnet/distributed/shard.hpp"
+#include "bagnet/instances.hpp"
 #include "bagnet/io/json.hpp"
 
 namespace bagnet {
@@ -219,5 +220,15 @@ inline std::string html_page(const std::string& title, const std::string& body) 
            "image-rendering:pixelated}</style></head>\n<body><h1>" + html_escape(title) + "</h1>\n" + body +
            "</body></html>\n";
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_REPORT_INSTANCES(prefix, Backend)                                                               \
+    prefix std::vector<std::size_t> first_mistakes<Backend>(const Model<Backend>&, const data::Dataset&,       \
+        std::size_t, const distributed::ShardOptions&, distributed::Communicator&);                            \
+    prefix std::vector<std::size_t> first_mistakes<Backend>(const Model<Backend>&, const data::Dataset&,       \
+        std::size_t, const distributed::ShardOptions&);                                                        \
+    prefix Explanation explain<Backend>(const Model<Backend>&, const Tensor4&, std::size_t, int, std::int64_t, \
+        std::size_t, const ClassNamer&, const std::string&, const Display&);
+BAGNET_EXTERN_INSTANCES(BAGNET_REPORT_INSTANCES)
 
 }  // namespace bagnet

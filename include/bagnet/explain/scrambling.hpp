@@ -11,6 +11,7 @@
 #include <xtensor/xview.hpp>
 
 #include "bagnet/explain/heatmap.hpp"
+#include "bagnet/instances.hpp"
 
 namespace bagnet {
 
@@ -60,5 +61,11 @@ ScramblingEffect scrambling_effect(const Model<Backend>& model, const Tensor4& x
     effect.agreement /= double(x.shape()[0]);
     return effect;
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_SCRAMBLING_INSTANCES(prefix, Backend)                                               \
+    prefix ScramblingEffect scrambling_effect<Backend>(const Model<Backend>&, const Tensor4&, int, \
+        std::uint64_t);
+BAGNET_EXTERN_INSTANCES(BAGNET_SCRAMBLING_INSTANCES)
 
 }  // namespace bagnet

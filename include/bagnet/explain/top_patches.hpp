@@ -18,6 +18,7 @@
 #include "bagnet/distributed/shard.hpp"
 #include "bagnet/explain/geometry.hpp"
 #include "bagnet/inference.hpp"
+#include "bagnet/instances.hpp"
 #include "bagnet/io/json.hpp"
 
 namespace bagnet {
@@ -220,5 +221,14 @@ inline std::string to_json(const TopPatches& top, const std::string& class_name)
            ",\n  \"images_scanned\": " + std::to_string(top.images) + ",\n  \"of_class\": " + list(top.of_class) +
            ",\n  \"of_other_classes\": " + list(top.of_other_classes) + "\n}\n";
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_TOP_PATCHES_INSTANCES(prefix, Backend)                                                        \
+    prefix std::vector<TopPatches> top_patches<Backend>(const Model<Backend>&, data::BatchStream&,           \
+        const std::vector<int>&, std::size_t);                                                               \
+    prefix std::vector<TopPatches> top_patches<Backend>(const Model<Backend>&, const data::Dataset&,         \
+        const std::vector<int>&, std::size_t, const distributed::ShardOptions&, distributed::Communicator&); \
+    prefix TopPatches top_patches<Backend>(const Model<Backend>&, data::BatchStream&, int, std::size_t);
+BAGNET_EXTERN_INSTANCES(BAGNET_TOP_PATCHES_INSTANCES)
 
 }  // namespace bagnet

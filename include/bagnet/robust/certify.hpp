@@ -18,6 +18,7 @@
 #include "bagnet/data/stream.hpp"
 #include "bagnet/distributed/shard.hpp"
 #include "bagnet/inference.hpp"
+#include "bagnet/instances.hpp"
 #include "bagnet/io/json.hpp"
 #include "bagnet/robust/clipping.hpp"
 #include "bagnet/robust/masking.hpp"
@@ -246,5 +247,13 @@ inline std::string to_json(const CertificationReport& report) {
            ", \"certified_accuracy\": " + io::json_number(s.certified_accuracy) + "}\n}\n";
     return out;
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_CERTIFY_INSTANCES(prefix, Backend)                                                              \
+    prefix CertificationReport certify<Backend>(const Model<Backend>&, data::BatchStream&, PatchSize,          \
+        const Defense&, const CertifyProgress&);                                                               \
+    prefix CertificationReport certify<Backend>(const Model<Backend>&, const data::Dataset&, PatchSize,        \
+        const Defense&, const distributed::ShardOptions&, distributed::Communicator&, const CertifyProgress&);
+BAGNET_EXTERN_INSTANCES(BAGNET_CERTIFY_INSTANCES)
 
 }  // namespace bagnet

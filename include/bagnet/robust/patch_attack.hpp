@@ -22,6 +22,7 @@
 
 // The cpu backend's backward ops; the reference backend's come with train/backprop.hpp.
 #include "bagnet/backend/onednn/training.hpp"
+#include "bagnet/instances.hpp"
 #include "bagnet/robust/certify.hpp"
 #include "bagnet/train/input_gradient.hpp"
 
@@ -400,5 +401,14 @@ inline std::string to_json(const PatchAttackReport& report) {
            ", \"certified_flipped\": " + std::to_string(s.certified_flipped) + "}\n}\n";
     return out;
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_PATCH_ATTACK_INSTANCES(prefix, Backend)                                                     \
+    prefix PatchAttackReport attack_patch<Backend>(const Model<Backend>&, data::BatchStream&, PatchSize,   \
+        const PixelRange&, const Defense&, const PatchAttackOptions&, const CertifyProgress&);             \
+    prefix PatchAttackReport attack_patch<Backend>(const Model<Backend>&, const data::Dataset&, PatchSize, \
+        const PixelRange&, const Defense&, const PatchAttackOptions&, const distributed::ShardOptions&,    \
+        distributed::Communicator&, const CertifyProgress&);
+BAGNET_EXTERN_INSTANCES(BAGNET_PATCH_ATTACK_INSTANCES)
 
 }  // namespace bagnet

@@ -10,6 +10,7 @@
 
 #include "bagnet/arch.hpp"
 #include "bagnet/error.hpp"
+#include "bagnet/instances.hpp"
 #include "bagnet/io/safetensors.hpp"
 #include "bagnet/model.hpp"
 #include "bagnet/parameters.hpp"
@@ -71,5 +72,10 @@ bool load_pretrained(Model<Backend>& model, const std::string& path) {
     model.mutable_parameters() = std::move(params);
     return head_loaded;
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_FINE_TUNE_INSTANCES(prefix, Backend)                            \
+    prefix bool load_pretrained<Backend>(Model<Backend>&, const std::string&);
+BAGNET_EXTERN_INSTANCES(BAGNET_FINE_TUNE_INSTANCES)
 
 }  // namespace bagnet::train

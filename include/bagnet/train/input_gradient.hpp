@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bagnet/inference.hpp"
+#include "bagnet/instances.hpp"
 #include "bagnet/train/backprop.hpp"
 
 namespace bagnet {
@@ -51,5 +52,12 @@ template <class Backend>
 Tensor4 input_gradient(const Model<Backend>& model, const Tensor4& x, int class_index) {
     return input_gradient(model, x, std::vector<int>(x.shape()[0], class_index));
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_INPUT_GRADIENT_INSTANCES(prefix, Backend)                                                    \
+    prefix Tensor4 input_gradient<Backend>(const Model<Backend>&, const Tensor4&, const Tensor2&);          \
+    prefix Tensor4 input_gradient<Backend>(const Model<Backend>&, const Tensor4&, const std::vector<int>&); \
+    prefix Tensor4 input_gradient<Backend>(const Model<Backend>&, const Tensor4&, int);
+BAGNET_EXTERN_INSTANCES(BAGNET_INPUT_GRADIENT_INSTANCES)
 
 }  // namespace bagnet

@@ -18,6 +18,7 @@
 #include "bagnet/distributed/gradient_reduction.hpp"
 #include "bagnet/distributed/shard.hpp"
 #include "bagnet/inference.hpp"
+#include "bagnet/instances.hpp"
 #include "bagnet/train/backprop.hpp"
 #include "bagnet/train/checkpoint.hpp"
 #include "bagnet/train/data.hpp"
@@ -375,5 +376,21 @@ EpochReport train_epoch(Model<Backend>& model, Optimizer& optimizer, const Sched
     fit(model, optimizer, schedule, stream, fit_options, position, inner);
     return result;
 }
+
+// Built once in bagnet::compiled (bagnet/instances.hpp).
+#define BAGNET_TRAIN_LOOP_INSTANCES(prefix, Backend)                                                          \
+    prefix StepReport train_step<Backend>(Model<Backend>&, Optimizer&, const Batch&, double,                  \
+        const TrainOptions&);                                                                                 \
+    prefix EvalMetrics evaluate<Backend>(const Model<Backend>&, data::BatchStream&);                          \
+    prefix EvalMetrics evaluate<Backend>(const Model<Backend>&, const LabelledImages&, std::size_t);          \
+    prefix EvalMetrics evaluate<Backend>(const Model<Backend>&, const data::Dataset&,                         \
+        const distributed::ShardOptions&, distributed::Communicator&, std::vector<data::SkippedItem>*);       \
+    prefix FitEnd fit<Backend>(Model<Backend>&, Optimizer&, const Schedule&, data::BatchStream&,              \
+        const FitOptions&, Position&, const Callbacks&);                                                      \
+    prefix Position resume<Backend>(const std::string&, Model<Backend>&, Optimizer&, const Schedule&,         \
+        const data::BatchStream&, const FitOptions&);                                                         \
+    prefix EpochReport train_epoch<Backend>(Model<Backend>&, Optimizer&, const Schedule&, data::BatchStream&, \
+        Position&, const TrainOptions&, const Callbacks&);
+BAGNET_EXTERN_INSTANCES(BAGNET_TRAIN_LOOP_INSTANCES)
 
 }  // namespace bagnet::train

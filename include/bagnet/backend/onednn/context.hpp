@@ -1,5 +1,5 @@
 #pragma once
-// One oneDNN CPU engine and stream per process, and the thread count knob.
+// One oneDNN CPU engine and stream per process, and the rules for small work.
 #include <dnnl.hpp>
 #include <omp.h>
 
@@ -7,6 +7,8 @@
 #include <string>
 
 #include "bagnet/backend/backend.hpp"
+#include "bagnet/backend/onednn/errors.hpp"
+#include "bagnet/backend/onednn/machine.hpp"
 #include "bagnet/config.hpp"
 #include "bagnet/error.hpp"
 
@@ -21,14 +23,6 @@ struct Context {
         return context;
     }
 };
-
-// oneDNN's Debian build threads with OpenMP, so its pool size is OpenMP's.
-inline void set_threads(int threads) {
-    const int cores = config::machine_cores();
-    require(threads >= 1 && threads <= cores, "the thread count must be between 1 and " + std::to_string(cores) +
-                                                  " (the cores of this machine), got " + std::to_string(threads));
-    omp_set_num_threads(threads);
-}
 
 // Runs the oneDNN work of its lifetime on the calling thread alone when `on` (the
 // OpenMP team size of this thread, which oneDNN's kernels read when they run).
@@ -54,43 +48,4 @@ private:
 // What counts as small work for SerialIf: a reorder of at most this many bytes.
 using config::serial_reorder_bytes;
 
-inline bool cpu_has_bf16() {
-    const auto isa = dnnl::get_effective_cpu_isa();
-    return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
-}
-
-// The instruction set oneDNN dispatches to (at most ONEDNN_MAX_CPU_ISA), for reports:
-// speed differs several-fold between them.
-inline std::string cpu_isa_name() {
-    switch (dnnl::get_effective_cpu_isa()) {
-        case dnnl::cpu_isa::sse41: return "SSE4.1";
-        case dnnl::cpu_isa::avx: return "AVX";
-        case dnnl::cpu_isa::avx2: return "AVX2";
-        case dnnl::cpu_isa::avx2_vnni: return "AVX2 with VNNI";
-        case dnnl::cpu_isa::avx512_core: return "AVX-512";
-        case dnnl::cpu_isa::avx512_core_vnni: return "AVX-512 with VNNI";
-        case dnnl::cpu_isa::avx512_core_bf16: return "AVX-512 with bf16";
-        case dnnl::cpu_isa::avx512_core_amx: return "AVX-512 with AMX";
-        default: return "another instruction set";
-    }
-}
-
 }  // namespace bagnet::onednn
-
-namespace bagnet {
-
-// oneDNN throws dnnl::error (an unsupported shape, a failed allocation inside a
-// primitive); the cpu backend's callers see it as bagnet::Error.
-template <>
-struct BackendErrors<cpu> {
-    template <class Work>
-    static decltype(auto) reported(Work&& work) {
-        try {
-            return work();
-        } catch (const dnnl::error& e) {
-            throw Error(std::string("oneDNN failed: ") + e.what() + " (status " + std::to_string(int(e.status)) + ")");
-        }
-    }
-};
-
-}  // namespace bagnet
