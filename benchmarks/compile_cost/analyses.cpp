@@ -15,7 +15,8 @@ int main() {
     const bagnet::Heatmaps maps = bagnet::dense_heatmap(model, images, bagnet::ClassChoice::top(1));
     std::cout << "heatmap " << bagnet::shape_string(maps.evidence.shape()) << "\n";
 
-    const bagnet::data::TensorDataset data(images, {0, 1});
+    const std::vector<std::int64_t> labels{0, 1};
+    const bagnet::data::TensorDataset data(images, labels);
     bagnet::data::BatchStream stream(data, bagnet::data::StreamOptions::in_order(2));
     const auto report = bagnet::certify(model, stream, bagnet::PatchSize::square(4), bagnet::MaskingOptions{});
     std::cout << "certified accuracy " << report.summary().certified_accuracy << "\n";
