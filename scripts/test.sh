@@ -60,20 +60,9 @@ EOF
 
 scripts/install-deps.sh || exit 1
 
-# The PyTorch reference fixtures need nothing the build makes: they are written while it runs, at low
-# priority (in the moments the compiler leaves a core idle), and ctest's make_fixtures then finds them
-# up to date instead of holding every Catch test back for minutes. A failure here is not counted:
-# make_fixtures runs the generators again under ctest and reports it there.
-mkdir -p build-asan/tests
-BAGNET_PYTHON=/usr/bin/python3 nice -n 19 bash tests/reference/make_all_fixtures.sh build-asan/tests/fixtures \
-    >build-asan/tests/fixtures-early.log 2>&1 &
-fixtures=$!
-
 if build sanitize; then
-    wait "$fixtures"
     run_tests sanitize build-asan
 fi
-wait "$fixtures" 2>/dev/null
 
 # The sanitized CUDA build takes about 9 minutes on 2 cores, which the 35-minute budget cannot
 # spare where no GPU can run what it builds (there it would only run the [no-gpu] checks). It is

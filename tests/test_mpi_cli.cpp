@@ -191,4 +191,12 @@ TEST_CASE("a corrupt image that only process 1 reads stops both, with its messag
     CHECK_FALSE(std::filesystem::exists(scratch.file("m.json")));
 }
 
+TEST_CASE("a one-process command under mpirun stops, naming the commands that share their work",
+          "[mpi][cli][bad-input]") {
+    const auto result = run_bagnet_processes(2, "bench --arch fashion9 --size 28 --repeat 1");
+    CHECK(fails_cleanly(result, 2,
+                        "bench runs in one process; start it without mpirun (train, evaluate, correlate, heatmap, "
+                        "patches, explain, attribute, certify and attack-patch share their work between processes)"));
+}
+
 #endif  // BAGNET_TEST_MPIRUN

@@ -4,8 +4,8 @@
 // A training stopped by SIGINT or SIGTERM says in one line how to continue it and
 // exits with 128 + the signal (130, 143), as a shell reports a program the signal ended.
 //
-// Started by mpirun, every process runs the same command and the work is shared
-// (train, evaluate, patches, explain, heatmap, attribute); only the first process
+// Started by mpirun, every process runs the same command and the work is shared (the
+// commands registered with Processes::share_work, options.hpp); only the first process
 // prints and writes files, and a failure in any process stops them all.
 #include <algorithm>
 #include <iostream>

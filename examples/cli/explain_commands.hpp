@@ -427,13 +427,13 @@ inline void run_attribute(const AttributeOptions& o, distributed::Communicator& 
 }
 
 inline void add_explain_commands(CLI::App& app, distributed::Communicator& processes) {
-    add_command<HeatmapOptions>(app, processes, "heatmap", "class-evidence heatmaps (coarse, or exact per pixel with --dense)",
+    add_command<HeatmapOptions>(app, processes, Processes::share_work, "heatmap", "class-evidence heatmaps (coarse, or exact per pixel with --dense)",
                                 run_heatmap);
-    add_command<PatchesOptions>(app, processes, "patches", "the most informative patches of classes over a data set",
+    add_command<PatchesOptions>(app, processes, Processes::share_work, "patches", "the most informative patches of classes over a data set",
                                 run_patches);
-    add_command<ExplainOptions>(app, processes, "explain", "explained decisions and mistakes (report.html and report.json)",
+    add_command<ExplainOptions>(app, processes, Processes::share_work, "explain", "explained decisions and mistakes (report.html and report.json)",
                                 run_explain);
-    add_command<AttributeOptions>(app, processes, "attribute", "attribution methods scored against the exact evidence",
+    add_command<AttributeOptions>(app, processes, Processes::share_work, "attribute", "attribution methods scored against the exact evidence",
                                   run_attribute);
 }
 

@@ -35,8 +35,7 @@ struct LogitsOptions {
     }
 };
 
-inline void run_logits(const LogitsOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "logits");
+inline void run_logits(const LogitsOptions& o, distributed::Communicator& /*processes: one*/) {
     io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
         const Tensor4 x = load_input(o.input);
@@ -63,8 +62,7 @@ struct ClassifyOptions {
     }
 };
 
-inline void run_classify(const ClassifyOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "classify");
+inline void run_classify(const ClassifyOptions& o, distributed::Communicator& /*processes: one*/) {
     on_device(o.model, [&](const auto& model) {
         const Architecture& arch = model.architecture();
         if (o.topk > arch.classes())
@@ -110,8 +108,7 @@ struct BenchOptions {
     }
 };
 
-inline void run_bench(const BenchOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "bench");
+inline void run_bench(const BenchOptions& o, distributed::Communicator& /*processes: one*/) {
     using clock = std::chrono::steady_clock;
     const auto seconds_since = [](clock::time_point start) {
         return std::chrono::duration<double>(clock::now() - start).count();
@@ -143,9 +140,9 @@ inline void run_bench(const BenchOptions& o, distributed::Communicator& processe
 }
 
 inline void add_inference_commands(CLI::App& app, distributed::Communicator& processes) {
-    add_command<LogitsOptions>(app, processes, "logits", "logits (or the logit map) of images in an npy array", run_logits);
-    add_command<ClassifyOptions>(app, processes, "classify", "the top classes of image files", run_classify);
-    add_command<BenchOptions>(app, processes, "bench", "inference speed on random inputs", run_bench);
+    add_command<LogitsOptions>(app, processes, Processes::one_only, "logits", "logits (or the logit map) of images in an npy array", run_logits);
+    add_command<ClassifyOptions>(app, processes, Processes::one_only, "classify", "the top classes of image files", run_classify);
+    add_command<BenchOptions>(app, processes, Processes::one_only, "bench", "inference speed on random inputs", run_bench);
 }
 
 }  // namespace bagnet::cli

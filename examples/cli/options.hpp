@@ -36,24 +36,41 @@ auto as_usage_error(Make&& make) -> decltype(make()) {
     }
 }
 
-// A subcommand whose options bind to a value of `Options`, kept alive by the
-// callback that runs the command with them and the processes sharing the work.
+// Whether a command shares its work between the processes mpirun starts, or runs in one.
+enum class Processes { share_work, one_only };
+
+// The commands registered with Processes::share_work, in the order of their registration.
+inline std::vector<std::string>& work_sharing_commands() {
+    static std::vector<std::string> names;
+    return names;
+}
+
+// "train, evaluate, ... and attack-patch": the commands that share their work.
+inline std::string work_sharing_list() {
+    const auto& names = work_sharing_commands();
+    std::string text;
+    for (std::size_t i = 0; i < names.size(); ++i)
+        text += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+    return text;
+}
+
+// A subcommand whose options bind to a value of `Options`, kept alive by the callback that
+// runs the command with them and the processes sharing the work; a Processes::one_only
+// command started by mpirun on several processes stops with a usage error naming the others.
 template <class Options, class Run>
-CLI::App* add_command(CLI::App& app, distributed::Communicator& processes, const std::string& name,
+CLI::App* add_command(CLI::App& app, distributed::Communicator& processes, Processes sharing, const std::string& name,
                       const std::string& description, Run run) {
     auto options = std::make_shared<Options>();
     CLI::App* command = app.add_subcommand(name, description);
-    command->callback([options, run, &processes] { run(*options, processes); });
+    if (sharing == Processes::share_work) work_sharing_commands().push_back(name);
+    command->callback([options, run, &processes, sharing, name] {
+        if (sharing == Processes::one_only && processes.size() > 1)
+            throw UsageError(name + " runs in one process; start it without mpirun (" + work_sharing_list() +
+                             " share their work between processes)");
+        run(*options, processes);
+    });
     options->add_to(*command);
     return command;
-}
-
-// For the commands that one process runs alone.
-inline void require_one_process(const distributed::Communicator& processes, const std::string& command) {
-    if (processes.size() > 1)
-        throw UsageError(command + " runs in one process; start it without mpirun (train, evaluate, patches, "
-                                   "explain, heatmap, attribute, correlate, certify and attack-patch share their work between "
-                                   "processes)");
 }
 
 // Where a command's model comes from and how it runs.

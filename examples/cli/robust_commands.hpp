@@ -188,11 +188,11 @@ inline void run_attack_patch(const AttackPatchOptions& o, distributed::Communica
 }
 
 inline void add_robust_commands(CLI::App& app, distributed::Communicator& processes) {
-    add_command<RobustOptions>(app, processes, "certify",
+    add_command<RobustOptions>(app, processes, Processes::share_work, "certify",
                                "exact per-image certificates against an adversarial P x P patch anywhere (robust "
                                "masking or Clipped BagNet)",
                                run_certify);
-    add_command<AttackPatchOptions>(app, processes, "attack-patch",
+    add_command<AttackPatchOptions>(app, processes, Processes::share_work, "attack-patch",
                                     "a projected-gradient patch attack, reported against the defense and its "
                                     "certificates",
                                     run_attack_patch);

@@ -507,8 +507,7 @@ struct SaliencyOptions {
     }
 };
 
-inline void run_saliency(const SaliencyOptions& o, distributed::Communicator& processes) {
-    require_one_process(processes, "saliency");
+inline void run_saliency(const SaliencyOptions& o, distributed::Communicator& /*processes: one*/) {
     o.model.require_fp32("saliency");
     io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
@@ -517,12 +516,12 @@ inline void run_saliency(const SaliencyOptions& o, distributed::Communicator& pr
 }
 
 inline void add_train_commands(CLI::App& app, distributed::Communicator& processes) {
-    add_command<TrainOptions>(app, processes, "train", "train or fine-tune a BagNet (the built-in Fashion-MNIST recipe, or "
+    add_command<TrainOptions>(app, processes, Processes::share_work, "train", "train or fine-tune a BagNet (the built-in Fashion-MNIST recipe, or "
                                             "your own data)", run_train);
-    add_command<EvaluateOptions>(app, processes, "evaluate", "loss, top-1 and top-5 accuracy on a data set", run_evaluate);
-    add_command<CorrelateOptions>(app, processes, "correlate",
+    add_command<EvaluateOptions>(app, processes, Processes::share_work, "evaluate", "loss, top-1 and top-5 accuracy on a data set", run_evaluate);
+    add_command<CorrelateOptions>(app, processes, Processes::share_work, "correlate",
                                   "per-image Pearson correlation of two models' logits over a data set", run_correlate);
-    add_command<SaliencyOptions>(app, processes, "saliency", "the gradient of a class logit with respect to the input",
+    add_command<SaliencyOptions>(app, processes, Processes::one_only, "saliency", "the gradient of a class logit with respect to the input",
                                  run_saliency);
 }
 

@@ -2,8 +2,8 @@
 // Training: backprop over any network of bagnet's layers, losses, optimizers,
 // schedules, data loaders, checkpoints and the train/evaluate loops.
 // (Kept out of bagnet/bagnet.hpp so that inference-only code compiles faster.)
-#include "bagnet/backend/onednn/training.hpp"
 #include "bagnet/data/fashion_mnist.hpp"
+#include "bagnet/train/backends.hpp"
 #include "bagnet/train/backprop.hpp"
 #include "bagnet/train/checkpoint.hpp"
 #include "bagnet/train/data.hpp"
@@ -16,6 +16,3 @@
 #include "bagnet/train/progress.hpp"
 #include "bagnet/train/recipe.hpp"
 #include "bagnet/train/schedule.hpp"
-#if BAGNET_WITH_CUDA
-#include "bagnet/backend/cuda/training.hpp"
-#endif

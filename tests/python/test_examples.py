@@ -36,3 +36,13 @@ def test_draw_heatmap_writes_a_png(tmp_path):
     picture = (tmp_path / "cat.png").read_bytes()
     assert picture[:8] == b"\x89PNG\r\n\x1a\n" and len(picture) > 10000
     assert "wrote" in out and "pass 1/1" in out
+
+
+def test_certify_fashion_mnist_reports_what_the_module_computes():
+    out = run_example("certify_fashion_mnist.py", 40, 3)
+    model = bagnet.Model("fashion9", weights=os.path.join(SOURCE, "models", "fashion_mnist_bagnet9.safetensors"))
+    x, y, _ = bagnet.fashion_mnist("test")
+    report = model.certify(x[:40].copy(), y[:40], patch=3)
+    expected = f"{report['summary']['certified_accuracy']:.3f}"
+    assert re.search(rf"masking: clean [\d.]+, certified against a 3 x 3 patch {expected}", out), out
+    assert out.count("sneaker evidence") == 3

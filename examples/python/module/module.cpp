@@ -19,6 +19,8 @@
 #include "bagnet/data/class_names.hpp"
 #include "bagnet/explain.hpp"
 #include "bagnet/io/image.hpp"
+#include "analyses.hpp"
+#include "arguments.hpp"
 #include "bagnet/train/input_gradient.hpp"
 #include "numpy_arrays.hpp"
 #include "python_model.hpp"
@@ -26,15 +28,11 @@
 namespace py = pybind11;
 using namespace py::literals;
 using bagnet::python::images_of;
+using bagnet::python::path_of;
 using bagnet::python::PythonModel;
 using bagnet::python::to_numpy;
 
 namespace {
-
-// A path given as str or os.PathLike (pathlib.Path), as Python's own file functions take it.
-std::string path_of(const py::handle& path) {
-    return py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
-}
 
 // heatmaps' `classes=` (an int or a list of ints) or `top=` (each image's K best), exactly one.
 bagnet::ClassChoice class_choice(const std::optional<std::variant<int, std::vector<int>>>& classes,
@@ -85,7 +83,8 @@ PYBIND11_MODULE(bagnet, m) {
     // RuntimeError as its base: bagnet::Error is a std::runtime_error.
     py::register_exception<bagnet::Error>(m, "Error", PyExc_RuntimeError);
 
-    py::class_<PythonModel>(m, "Model", "A BagNet (or resnet50) chosen by name, with its weights.")
+    py::class_<PythonModel> model(m, "Model", "A BagNet (or resnet50) chosen by name, with its weights.");
+    model
         .def(py::init([](const std::string& arch, const py::object& weights, std::optional<int> threads,
                          const std::string& precision, int classes, const std::string& device) {
                  return std::make_unique<PythonModel>(arch, weights.is_none() ? "" : path_of(weights),
@@ -234,6 +233,7 @@ PYBIND11_MODULE(bagnet, m) {
             "saliency(x, class_index) -> float32 N x C x H x W\n\n"
             "d logit[n, class_index] / d x (evaluation mode: running batch-norm statistics), per image,\n"
             "in logit units per unit of the normalised input.");
+    bagnet::python::add_analyses(model, m);
 
     m.def(
         "imagenet_preprocess",

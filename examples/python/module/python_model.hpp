@@ -32,14 +32,24 @@ public:
     // callback needs.
     template <class Work>
     auto run(Work&& work) const {
-        py::gil_scoped_release released;
-        std::lock_guard<std::mutex> lock(mutex_);
-        // OpenMP's team size is a per-thread setting: set it on the thread that runs the call.
-        onednn::set_threads(threads_);
-        return work(model_);
+        return locked(*this, model_, std::forward<Work>(work));
+    }
+    // The same for work that changes the model (training).
+    template <class Work>
+    auto update(Work&& work) {
+        return locked(*this, model_, std::forward<Work>(work));
     }
 
 private:
+    template <class Self, class M, class Work>
+    static auto locked(Self& self, M& model, Work&& work) {
+        py::gil_scoped_release released;
+        std::lock_guard<std::mutex> lock(self.mutex_);
+        // OpenMP's team size is a per-thread setting: set it on the thread that runs the call.
+        onednn::set_threads(self.threads_);
+        return work(model);
+    }
+
     static Model<cpu> load(Architecture arch, const std::string& weights) {
         return weights.empty() ? Model<cpu>(std::move(arch)) : Model<cpu>(std::move(arch), weights);
     }

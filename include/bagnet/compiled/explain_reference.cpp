@@ -1,8 +1,6 @@
 // bagnet::compiled: the explanations on the reference backend (bagnet/instances.hpp).
-#include "bagnet/backend/reference/training.hpp"
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain.hpp"
-#include "bagnet/train.hpp"
 
 namespace bagnet {
 BAGNET_HEATMAP_INSTANCES(template, reference)

@@ -1,8 +1,6 @@
 // bagnet::compiled: certificates and the patch attack on the cpu backend (bagnet/instances.hpp).
-#include "bagnet/backend/reference/training.hpp"
 #include "bagnet/bagnet.hpp"
 #include "bagnet/robust.hpp"
-#include "bagnet/train.hpp"
 
 namespace bagnet {
 BAGNET_CERTIFY_INSTANCES(template, cpu)

@@ -1,5 +1,4 @@
 // bagnet::compiled: training on the cpu backend (bagnet/instances.hpp).
-#include "bagnet/backend/reference/training.hpp"
 #include "bagnet/bagnet.hpp"
 #include "bagnet/train.hpp"
 

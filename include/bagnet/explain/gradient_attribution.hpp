@@ -5,8 +5,6 @@
 #include <string>
 
 #include "bagnet/explain/attribution_benchmark.hpp"
-// The cpu backend's backward ops; the reference backend's come with train/backprop.hpp.
-#include "bagnet/backend/onednn/training.hpp"
 #include "bagnet/instances.hpp"
 #include "bagnet/train/input_gradient.hpp"
 

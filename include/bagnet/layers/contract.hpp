@@ -57,7 +57,7 @@ struct LayerGradients {
 template <class Backend>
 class TrainingOps {
     static_assert(sizeof(Backend) == 0,
-                  "bagnet: no training ops for this backend (include bagnet/backend/onednn/training.hpp for cpu)");
+                  "bagnet: no training ops for this backend (bagnet/train/backends.hpp includes every backend's)");
 };
 
 // ---- The contract, checked at compile time ------------------------------------

@@ -20,8 +20,6 @@
 
 #include <xtensor/xview.hpp>
 
-// The cpu backend's backward ops; the reference backend's come with train/backprop.hpp.
-#include "bagnet/backend/onednn/training.hpp"
 #include "bagnet/instances.hpp"
 #include "bagnet/robust/certify.hpp"
 #include "bagnet/train/input_gradient.hpp"

@@ -6,6 +6,7 @@
 
 #include "bagnet/inference.hpp"
 #include "bagnet/instances.hpp"
+#include "bagnet/train/backends.hpp"
 #include "bagnet/train/backprop.hpp"
 
 namespace bagnet {

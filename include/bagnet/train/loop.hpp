@@ -19,6 +19,7 @@
 #include "bagnet/distributed/shard.hpp"
 #include "bagnet/inference.hpp"
 #include "bagnet/instances.hpp"
+#include "bagnet/train/backends.hpp"
 #include "bagnet/train/backprop.hpp"
 #include "bagnet/train/checkpoint.hpp"
 #include "bagnet/train/data.hpp"
