@@ -11,6 +11,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "analyses.hpp"
@@ -59,8 +60,10 @@ py::object top_patches(const PythonModel& p, const py::object& x, const std::vec
     for (const TopPatches& top : found) {
         py::dict listing = from_json(to_json(top, names.label(top.class_index)));
         // The pixels too, which the JSON leaves out: C x q x q per patch, in the listing's order.
-        for (const char* kind : {"of_class", "of_other_classes"}) {
-            const auto& patches = std::string(kind) == "of_class" ? top.of_class : top.of_other_classes;
+        const std::pair<const char*, const std::vector<Patch>*> kinds[] = {{"of_class", &top.of_class},
+                                                                           {"of_other_classes", &top.of_other_classes}};
+        for (const auto& [kind, list] : kinds) {
+            const std::vector<Patch>& patches = *list;
             py::list entries = listing[kind];
             for (std::size_t i = 0; i < patches.size(); ++i)
                 entries[i].cast<py::dict>()["pixels"] = to_numpy(Tensor(patches[i].pixels));
