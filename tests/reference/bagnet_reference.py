@@ -143,7 +143,16 @@ def fashion_fine(q=9, classes=10):
     return model
 
 
-CONFIGS = {"imagenet": imagenet, "small": small, "fashion": fashion, "fashion_fine": fashion_fine}
+def imagenet_slim(q, classes=10):
+    """The ImageNet layout (blocks 3, 4, 6, 3; strides 2, 2, 2, 1; q = 9, 17, 33) at a quarter of its
+    widths: the same receptive fields, output stride and dense-evaluation geometry for a sixteenth of
+    the work, so that the per-patch heatmap definition (one network input per pixel) stays cheap.
+    Matches `imagenet_slim` in tests/test_explain_heatmap.cpp."""
+    return BagNet(q, widths=(16, 32, 64, 128), classes=classes, stem_width=16)
+
+
+CONFIGS = {"imagenet": imagenet, "imagenet_slim": imagenet_slim, "small": small, "fashion": fashion,
+           "fashion_fine": fashion_fine}
 
 
 @torch.no_grad()

@@ -44,33 +44,39 @@ def free_port():
         return s.getsockname()[1]
 
 
-def worker(rank, port, state, images, labels, dtype, args, result_path):
+def worker(rank, port, runs, labels, args, result_path):
+    """Trains every run (initial state, images, dtype) in turn in one process group: starting the
+    processes, each importing torch, is what costs, not the steps."""
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=PROCESSES)
-    model = small(9).to(dtype)
-    model.load_state_dict(state)
-    model.train()
-    ddp = torch.nn.parallel.DistributedDataParallel(model)
-    optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-4)
-    share = args.batch // PROCESSES
-    x = images[rank * share:(rank + 1) * share].to(dtype)
-    y = labels[rank * share:(rank + 1) * share]
-    for _ in range(args.steps):
-        optimizer.zero_grad()
-        F.cross_entropy(ddp(x), y).backward()
-        optimizer.step()
+    results = []
+    for state, images, dtype in runs:
+        model = small(9).to(dtype)
+        model.load_state_dict(state)
+        model.train()
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-4)
+        share = args.batch // PROCESSES
+        x = images[rank * share:(rank + 1) * share].to(dtype)
+        y = labels[rank * share:(rank + 1) * share]
+        for _ in range(args.steps):
+            optimizer.zero_grad()
+            F.cross_entropy(ddp(x), y).backward()
+            optimizer.step()
+        results.append({k: v.detach().clone() for k, v in model.state_dict().items()})
     if rank == 0:
-        torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, result_path)
+        torch.save(results, result_path)
     dist.barrier()
     dist.destroy_process_group()
 
 
-def train(state, images, labels, dtype, args):
+def train(runs, labels, args):
+    """The state after DDP training, for each (initial state, images, dtype) of `runs`."""
     with tempfile.TemporaryDirectory() as scratch:
-        result_path = os.path.join(scratch, "state.pt")
-        mp.start_processes(worker, args=(free_port(), state, images, labels, dtype, args, result_path),
+        result_path = os.path.join(scratch, "states.pt")
+        mp.start_processes(worker, args=(free_port(), runs, labels, args, result_path),
                            nprocs=PROCESSES, start_method="spawn")
         return torch.load(result_path)
 
@@ -91,17 +97,18 @@ def main():
     images = torch.randn(args.batch, 1, 28, 28, generator=generator)
     labels = torch.randint(0, 10, (args.batch,), generator=generator)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    exact = train({k: v.double() if v.is_floating_point() else v for k, v in before.items()}, images, labels,
-                  torch.float64, args)
     # float32's spread: PyTorch's own float32 run, and runs on inputs moved by one rounding
     # unit. A ReLU input within rounding of zero flips its mask in some float32 runs and not in
     # others, and one flip moves every update upstream of it by ~1e-3 (the batch norms spread
     # it over whole channels): a single float32 run would time that luck into the tolerance.
-    tolerance = {}
+    runs = [({k: v.double() if v.is_floating_point() else v for k, v in before.items()}, images, torch.float64)]
     for run in range(PERTURBED_RUNS + 1):
         noise = torch.rand(images.shape, generator=torch.Generator().manual_seed(1000 + run)) * 2 - 1
         moved = images if run == 0 else images * (1 + noise * 2.0 ** -24)
-        single = train(before, moved, labels, torch.float32, args)
+        runs.append((before, moved, torch.float32))
+    exact, *singles = train(runs, labels, args)
+    tolerance = {}
+    for single in singles:
         for key, value in exact.items():
             if value.is_floating_point():
                 change = value - before[key].double()

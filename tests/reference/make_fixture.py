@@ -7,7 +7,7 @@
 writes into DIR:
   checkpoint.pth         the model's state_dict as torch.save wrote it (--format; --wrap puts it
                          under 'state_dict', --prefix adds 'module.' to every key)
-  weights.safetensors    checkpoint.pth converted by tools/convert_checkpoint.py (its CLI)
+  weights.safetensors    checkpoint.pth converted by tools/convert_checkpoint.py (its main(argv))
   input.npy              float32 N x C x H x W, standard normal
   logits.npy             float32 N x classes
   logit_map.npy          float32 N x H' x W' x classes
@@ -16,9 +16,10 @@ writes into DIR:
 The outputs are computed in float64 by the eval-mode model and then rounded to float32.
 """
 import argparse
+import contextlib
+import io
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -27,6 +28,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONVERTER = os.path.join(HERE, "..", "..", "tools", "convert_checkpoint.py")
 sys.path.insert(0, os.path.dirname(CONVERTER))
+import convert_checkpoint  # noqa: E402
 from convert_checkpoint import ConversionError, atomic_output  # noqa: E402
 from bagnet_reference import CONFIGS, randomize  # noqa: E402
 
@@ -71,11 +73,12 @@ def make_fixture(args):
     os.makedirs(args.out, exist_ok=True)
     checkpoint = os.path.join(args.out, "checkpoint.pth")
     save_checkpoint(model.state_dict(), checkpoint, args.format, args.wrap, args.prefix)
-    converted = subprocess.run([sys.executable, CONVERTER, checkpoint,
-                                os.path.join(args.out, "weights.safetensors")],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if converted.returncode != 0:
-        raise FixtureError(f"the converter failed: {' '.join(converted.stdout.split())}")
+    # The converter's command line, called in this process (a new one would import torch again).
+    messages = io.StringIO()
+    with contextlib.redirect_stderr(messages):
+        status = convert_checkpoint.main([checkpoint, os.path.join(args.out, "weights.safetensors")])
+    if status != 0:
+        raise FixtureError(f"the converter failed: {' '.join(messages.getvalue().split())}")
 
     generator = torch.Generator().manual_seed(args.seed)
     images = torch.randn(args.batch, in_channels, args.height, args.width, generator=generator)
