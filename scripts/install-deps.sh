@@ -9,6 +9,7 @@ packages=(
     libdnnl-dev xtensor-dev xtl-dev libeigen3-dev catch2 zlib1g-dev
     libpng-dev libjpeg62-turbo-dev libstb-dev   # image files; stb only for stb_easy_font
     libcli11-dev                   # the command line's parser
+    nlohmann-json3-dev             # JSON for reports, metrics and safetensors headers
     libopenmpi-dev openmpi-bin     # distributed training and analyses (bagnet::mpi)
     # Debian's dnnl CMake package config requires OpenCL, even for CPU-only use.
     ocl-icd-opencl-dev opencl-c-headers

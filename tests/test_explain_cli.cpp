@@ -3,6 +3,8 @@
 // a non-zero exit code and no output file.
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -114,9 +116,11 @@ TEST_CASE("bagnet explain writes a self-contained report and JSON", "[cli][expla
     const std::string html = bagnet::testing::read_text(dir.file("report.html"));
     CHECK_THAT(html, Catch::Contains("data:image/png;base64,"));
     CHECK_THAT(html, Catch::Contains("true: <b>class 4</b>"));
-    const std::string json = bagnet::testing::read_text(dir.file("report.json"));
-    CHECK_THAT(json, Catch::Contains("\"true_label\": 4"));
-    CHECK_THAT(json, Catch::Contains("\"top_patches\": [{"));
+    const auto report = nlohmann::json::parse(bagnet::testing::read_text(dir.file("report.json")));
+    REQUIRE(report.size() == 1);
+    CHECK(report[0]["true_label"] == 4);
+    REQUIRE(report[0]["classes"].size() == 2);  // --top 2
+    for (const auto& c : report[0]["classes"]) CHECK(c["top_patches"].size() == 3);  // --patches 3
 }
 
 TEST_CASE("the teaching examples run", "[examples][explain]") {

@@ -342,16 +342,17 @@ inline void run_explain(const ExplainOptions& o, distributed::Communicator& proc
             const data::Batch one = in.stream(1).gather(0, {chosen[i]});
             const Explanation e = explain(model, one.images, 0, o.top, one.labels[0], o.patches,
                                           [&](int c) { return names.label(c); }, in.name(chosen[i]), in.display);
-            return distributed::Writer().text(to_html(e, in.display)).text(to_json(e)).bytes();
+            return distributed::Writer().text(to_html(e, in.display)).text(io::json_line(to_json(e))).bytes();
         });
         if (!root) return;
-        std::string html, json = "[";
-        for (std::size_t i = 0; i < parts.size(); ++i) {
-            distributed::Reader part(parts[i]);
+        std::string html;
+        io::Json json = io::Json::array();
+        for (const std::string& bytes : parts) {
+            distributed::Reader part(bytes);
             html += part.text();
-            json += std::string(i ? ",\n " : "\n ") + part.text();
+            json.push_back(io::Json::parse(part.text()));
         }
-        io::write_text(json_path, json + "\n]\n");
+        io::write_text(json_path, io::json_text(json));
         io::write_text(html_path, html_page(arch.name + " explained", html));
         outputs.commit();
         folder->keep();

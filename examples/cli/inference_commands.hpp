@@ -71,24 +71,22 @@ inline void run_classify(const ClassifyOptions& o, distributed::Communicator& /*
         // The whole report is made before anything is printed: a bad image among good
         // ones leaves no half-written document behind.
         const data::ClassNames names(arch.classes());
-        std::string text, json = "[";
+        std::string text;
+        io::Json json = io::Json::array();
         char line[512];
         for (std::size_t i = 0; i < o.images.size(); ++i) {
             const auto best =
                 top_predictions(model, Tensor4(io::imagenet_preprocess(o.images[i], o.loading.decode())), o.topk)[0];
             text += o.images[i] + "\n";
-            json += std::string(i ? ",\n " : "\n ") + "{\"image\": " + io::json_string(o.images[i]) + ", \"top\": [";
-            for (std::size_t r = 0; r < best.size(); ++r) {
-                const auto [k, p] = best[r];
+            io::Json top = io::Json::array();
+            for (const auto& [k, p] : best) {
                 std::snprintf(line, sizeof line, "  %6.2f%%  %4d  %s\n", 100.0 * p, k, names.name(k).c_str());
                 text += line;
-                json += std::string(r ? ", " : "") + "{\"class\": " + std::to_string(k) +
-                        ", \"name\": " + io::json_string(names.name(k)) + ", \"probability\": " + io::json_number(p) +
-                        "}";
+                top.push_back({{"class", k}, {"name", names.name(k)}, {"probability", p}});
             }
-            json += "]}";
+            json.push_back({{"image", o.images[i]}, {"top", top}});
         }
-        std::cout << (o.json ? json + "\n]\n" : text) << std::flush;
+        std::cout << (o.json ? io::json_text(json) : text) << std::flush;
     });
 }
 

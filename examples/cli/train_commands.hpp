@@ -97,20 +97,11 @@ inline void load_data(const DataOptions& o, bool training, const data::TensorAug
     target = std::make_unique<data::TensorDataset>(loaded, training ? augment : data::TensorAugment(), o.data_npy);
 }
 
-// The files left out as corrupt, for the metrics JSON.
-inline std::vector<std::pair<std::string, std::string>> skipped_fields(const std::vector<data::SkippedItem>& skipped) {
-    std::string list = "[";
-    for (std::size_t i = 0; i < skipped.size(); ++i)
-        list += std::string(i ? ",\n  " : "\n  ") + "{\"file\": " + io::json_string(skipped[i].name) +
-                ", \"error\": " + io::json_string(skipped[i].error) + "}";
-    return {{"skipped", std::to_string(skipped.size())}, {"skipped_files", list + (skipped.empty() ? "]" : "\n ]")}};
-}
-
-inline std::string metrics_json(const std::vector<std::pair<std::string, std::string>>& fields) {
-    std::string out = "{";
-    for (std::size_t i = 0; i < fields.size(); ++i)
-        out += std::string(i ? ",\n " : "\n ") + io::json_string(fields[i].first) + ": " + fields[i].second;
-    return out + "\n}\n";
+// The files left out as corrupt, added to a metrics document.
+inline void add_skipped(io::Json& metrics, const std::vector<data::SkippedItem>& skipped) {
+    metrics["skipped"] = skipped.size();
+    io::Json& files = metrics["skipped_files"] = io::Json::array();
+    for (const data::SkippedItem& item : skipped) files.push_back({{"file", item.name}, {"error", item.error}});
 }
 
 // SIGINT and SIGTERM while training: the first asks the training loop to stop at the
@@ -361,40 +352,37 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const double rate = double(images) / std::max(1e-9, step_seconds);
 
-        std::vector<std::pair<std::string, std::string>> fields{
-            {"architecture", io::json_string(arch.name)},
-            {"dataset", io::json_string(o.data.name())},
-            {"recipe", recipe.to_json(total)},
-            {"seed", std::to_string(o.seed)},
-            {"processes", std::to_string(processes.size())},
-            {"sync_batch_norm", o.sync_batch_norm ? "true" : "false"},
-            {"steps", std::to_string(position.step)},
-            {"stopped", stopped ? "true" : "false"},  // by a signal, at a step boundary (no test evaluation)
-            {"train_loss_last_epoch", io::json_number(last_epoch.train_loss)},
-            {"train_top1_last_epoch", io::json_number(last_epoch.train_top1)},
-            {"last_step_loss", io::json_number(last_loss)},
-            {"images_per_second", io::json_number(rate)},
-            {"training_seconds", io::json_number(seconds)},
-            {"workers", std::to_string(workers)},
-            {"data_wait_seconds", io::json_number(wait_seconds)},
-            {"data_wait_fraction", io::json_number(wait_seconds / std::max(1e-9, wait_seconds + step_seconds))}};
+        io::Json fields{{"architecture", arch.name},
+                        {"dataset", o.data.name()},
+                        {"recipe", recipe.to_json(total)},
+                        {"seed", o.seed},
+                        {"processes", processes.size()},
+                        {"sync_batch_norm", o.sync_batch_norm},
+                        {"steps", position.step},
+                        {"stopped", stopped},  // by a signal, at a step boundary (no test evaluation)
+                        {"train_loss_last_epoch", last_epoch.train_loss},
+                        {"train_top1_last_epoch", last_epoch.train_top1},
+                        {"last_step_loss", last_loss},
+                        {"images_per_second", rate},
+                        {"training_seconds", seconds},
+                        {"workers", workers},
+                        {"data_wait_seconds", wait_seconds},
+                        {"data_wait_fraction", wait_seconds / std::max(1e-9, wait_seconds + step_seconds)}};
         if (!o.data.data_dir.empty())
-            fields.emplace_back("train_transform", io::json_string(o.data.folder_transform(recipe.flip || recipe.crop_padding > 0)));
-        const auto skipped =
-            skipped_fields(distributed::gather_skipped(loader.skipped(), [](std::size_t i) { return i; }, processes));
-        fields.insert(fields.end(), skipped.begin(), skipped.end());
+            fields["train_transform"] = o.data.folder_transform(recipe.flip || recipe.crop_padding > 0);
+        add_skipped(fields, distributed::gather_skipped(loader.skipped(), [](std::size_t i) { return i; }, processes));
         if (source.test && !stopped) {  // a stopped run is asked to end soon, not to evaluate
             const train::EvalMetrics result = train::evaluate(model, *source.test, {500, workers, false}, processes);
             if (root)
                 std::printf("test: loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", result.loss, result.top1,
                             result.top5, result.images);
-            fields.insert(fields.end(), {{"test_loss", io::json_number(result.loss)},
-                                         {"test_top1", io::json_number(result.top1)},
-                                         {"test_top5", io::json_number(result.top5)}});
+            fields["test_loss"] = result.loss;
+            fields["test_top1"] = result.top1;
+            fields["test_top5"] = result.top5;
         }
         if (root) {
             model.save(save);
-            if (!metrics.empty()) io::write_text(metrics, metrics_json(fields));
+            if (!metrics.empty()) io::write_text(metrics, io::json_text(fields));
             outputs.commit();
         }
         if (stopped) {
@@ -434,13 +422,9 @@ inline void run_evaluate(const EvaluateOptions& o, distributed::Communicator& pr
             model, *source.test, {o.batch_size, o.data.loading.workers_for(o.model.threads), o.data.skip_corrupt},
             processes, &skipped);
         if (!processes.is_root()) return;
-        std::vector<std::pair<std::string, std::string>> fields{{"loss", io::json_number(metrics.loss)},
-                                                                {"top1", io::json_number(metrics.top1)},
-                                                                {"top5", io::json_number(metrics.top5)},
-                                                                {"images", std::to_string(metrics.images)}};
-        const auto skipped_list = skipped_fields(skipped);
-        fields.insert(fields.end(), skipped_list.begin(), skipped_list.end());
-        if (!o.metrics.empty()) io::write_text(o.metrics, metrics_json(fields));
+        io::Json fields{{"loss", metrics.loss}, {"top1", metrics.top1}, {"top5", metrics.top5}, {"images", metrics.images}};
+        add_skipped(fields, skipped);
+        if (!o.metrics.empty()) io::write_text(o.metrics, io::json_text(fields));
         std::printf("loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", metrics.loss, metrics.top1, metrics.top5,
                     metrics.images);
     });

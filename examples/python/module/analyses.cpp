@@ -152,7 +152,7 @@ py::object fit(PythonModel& p, const py::object& x, const py::object& labels, co
                                  "lr"_a = r.lr));
     };
     p.update([&](Model<cpu>& model) { train::fit(model, *optimizer, schedule, stream, options, position, callbacks); });
-    return py::dict("steps"_a = position.step, "last_step_loss"_a = last.loss, "recipe"_a = from_json(recipe.to_json(total)));
+    return py::dict("steps"_a = position.step, "last_step_loss"_a = last.loss, "recipe"_a = from_json(io::json_text(recipe.to_json(total))));
 }
 
 // A Fashion-MNIST split (Debian's dataset-fashion-mnist) as normalised arrays.

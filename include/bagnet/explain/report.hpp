@@ -174,21 +174,23 @@ inline Picture explanation_figure(const Explanation& e) {
     return heatmap_figure(e.image, maps, labels, e.source);
 }
 
-inline std::string to_json(const Explanation& e) {
-    std::string out = "{\"source\": " + io::json_string(e.source) + ", \"true_label\": " + std::to_string(e.true_label) +
-                      ", \"predicted\": " + std::to_string(e.predicted) + ", \"mistake\": " + (e.mistake() ? "true" : "false") +
-                      ", \"classes\": [";
-    for (std::size_t k = 0; k < e.classes.size(); ++k) {
-        const auto& c = e.classes[k];
-        out += std::string(k ? ", " : "") + "{\"class\": " + std::to_string(c.class_index) + ", \"name\": " +
-               io::json_string(c.name) + ", \"logit\": " + io::json_number(c.logit) +
-               ", \"probability\": " + io::json_number(c.probability) + ", \"top_patches\": [";
-        for (std::size_t i = 0; i < c.patches.size(); ++i)
-            out += std::string(i ? ", " : "") + "{\"evidence\": " + io::json_number(c.patches[i].score) +
-                   ", \"y\": " + std::to_string(c.patches[i].y) + ", \"x\": " + std::to_string(c.patches[i].x) + "}";
-        out += "]}";
+// One explanation as a JSON value (the report's documents list them).
+inline io::Json to_json(const Explanation& e) {
+    io::Json classes = io::Json::array();
+    for (const auto& c : e.classes) {
+        io::Json patches = io::Json::array();
+        for (const auto& patch : c.patches) patches.push_back({{"evidence", patch.score}, {"y", patch.y}, {"x", patch.x}});
+        classes.push_back({{"class", c.class_index},
+                           {"name", c.name},
+                           {"logit", c.logit},
+                           {"probability", c.probability},
+                           {"top_patches", patches}});
     }
-    return out + "]}";
+    return {{"source", e.source},
+            {"true_label", e.true_label},
+            {"predicted", e.predicted},
+            {"mistake", e.mistake()},
+            {"classes", classes}};
 }
 
 // The HTML section of one explanation: its figure and, per class, its best patches.

@@ -207,19 +207,21 @@ TopPatches top_patches(const Model<Backend>& model, data::BatchStream& stream, i
 // The listing as JSON (without pixels).
 inline std::string to_json(const TopPatches& top, const std::string& class_name) {
     const auto list = [](const std::vector<Patch>& patches) {
-        std::string out = "[";
-        for (std::size_t i = 0; i < patches.size(); ++i) {
-            const Patch& p = patches[i];
-            out += std::string(i ? ",\n    " : "\n    ") + "{\"score\": " + io::json_number(p.score) +
-                   ", \"image\": " + std::to_string(p.image) + ", \"source\": " + io::json_string(p.source) +
-                   ", \"label\": " + std::to_string(p.label) + ", \"y\": " + std::to_string(p.y) +
-                   ", \"x\": " + std::to_string(p.x) + "}";
-        }
-        return out + (patches.empty() ? "]" : "\n  ]");
+        io::Json out = io::Json::array();
+        for (const Patch& p : patches)
+            out.push_back({{"score", p.score},
+                           {"image", p.image},
+                           {"source", p.source},
+                           {"label", p.label},
+                           {"y", p.y},
+                           {"x", p.x}});
+        return out;
     };
-    return "{\n  \"class\": " + std::to_string(top.class_index) + ",\n  \"class_name\": " + io::json_string(class_name) +
-           ",\n  \"images_scanned\": " + std::to_string(top.images) + ",\n  \"of_class\": " + list(top.of_class) +
-           ",\n  \"of_other_classes\": " + list(top.of_other_classes) + "\n}\n";
+    return io::json_text({{"class", top.class_index},
+                          {"class_name", class_name},
+                          {"images_scanned", top.images},
+                          {"of_class", list(top.of_class)},
+                          {"of_other_classes", list(top.of_other_classes)}});
 }
 
 // Built once in bagnet::compiled (bagnet/instances.hpp).

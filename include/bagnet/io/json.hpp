@@ -1,40 +1,23 @@
 #pragma once
-// Just enough JSON writing for reports and metrics files: escaped strings and
-// numbers that round-trip.
-#include <cmath>
-#include <cstdio>
+// JSON for reports, listings and metrics files, built as values with nlohmann-json (Debian
+// nlohmann-json3-dev) rather than as text: members keep the order the code adds them in
+// (ordered_json). JSON has no NaN or infinity, and nlohmann-json writes them as null. Bytes that
+// are not UTF-8 (a file's name, say) are written as U+FFFD instead of failing half way through
+// a document.
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 namespace bagnet::io {
 
-inline std::string json_string(const std::string& text) {
-    std::string out = "\"";
-    for (unsigned char c : text) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
-            default:
-                if (c < 0x20) {
-                    char buffer[8];
-                    std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
-                    out += buffer;
-                } else {
-                    out += char(c);
-                }
-        }
-    }
-    return out + "\"";
+using Json = nlohmann::ordered_json;
+
+// A document as the files hold it: two-space indentation and a final newline.
+inline std::string json_text(const Json& value) {
+    return value.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
-// JSON has no NaN or infinity: they become null.
-inline std::string json_number(double value) {
-    if (!std::isfinite(value)) return "null";
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.9g", value);
-    return buffer;
-}
+// On one line without spaces (the safetensors header).
+inline std::string json_line(const Json& value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 }  // namespace bagnet::io

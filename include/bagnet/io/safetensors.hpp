@@ -371,27 +371,16 @@ inline void write_safetensors(const std::string& path, const std::vector<NamedTe
         data_size += tensor->bytes.size();
     }
 
-    auto join = [](const std::vector<std::string>& parts) {
-        std::string joined;
-        for (const auto& part : parts) joined += (joined.empty() ? "" : ",") + part;
-        return joined;
-    };
-    std::vector<std::string> members;
+    Json members = Json::object();
     if (!metadata.empty()) {
-        std::vector<std::string> fields;
-        for (const auto& [key, value] : metadata)
-            fields.push_back(json_string(key) + ":" + json_string(value));
-        members.push_back("\"__metadata__\":{" + join(fields) + "}");
+        Json& fields = members["__metadata__"] = Json::object();
+        for (const auto& [key, value] : metadata) fields[key] = value;
     }
     for (const auto* tensor : by_name) {
-        std::vector<std::string> dimensions;
-        for (const auto dimension : tensor->shape) dimensions.push_back(std::to_string(dimension));
         const auto [begin, end] = offsets[tensor];
-        members.push_back(json_string(tensor->name) + ":{\"dtype\":" + json_string(tensor->dtype) +
-                          ",\"shape\":[" + join(dimensions) + "],\"data_offsets\":[" + std::to_string(begin) +
-                          "," + std::to_string(end) + "]}");
+        members[tensor->name] = {{"dtype", tensor->dtype}, {"shape", tensor->shape}, {"data_offsets", {begin, end}}};
     }
-    std::string header = "{" + join(members) + "}";
+    std::string header = json_line(members);
     header.append((8 - header.size() % 8) % 8, ' ');
 
     write_file_atomically(path, [&](std::ostream& out) {

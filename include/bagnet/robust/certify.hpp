@@ -90,19 +90,28 @@ inline std::pair<int, bool> defend(const Tensor4& map, std::size_t image, const 
 }
 
 // "defense": "masking", "threshold": T, "clip": C (null: none, or tanh for clipping)
-inline std::string defense_json(const Defense& defense) {
-    std::string out = io::json_string(defense_name(defense));
-    if (const auto* masking = std::get_if<MaskingOptions>(&defense))
-        return out + ", \"threshold\": " + io::json_number(masking->threshold_) +
-               ", \"clip\": " + io::json_number(masking->clip_);
-    return out + ", \"clip\": " + io::json_number(std::get<ClippingOptions>(defense).clip_);
+inline void add_defense(io::Json& out, const Defense& defense) {
+    out["defense"] = defense_name(defense);
+    if (const auto* masking = std::get_if<MaskingOptions>(&defense)) {
+        out["threshold"] = masking->threshold_;
+        out["clip"] = masking->clip_;
+    } else {
+        out["clip"] = std::get<ClippingOptions>(defense).clip_;
+    }
 }
 
 // "patch": P (or [h, w]), "window": [wy, wx]
-inline std::string geometry_json(PatchSize p, PatchWindow w) {
-    const std::string patch = p.height == p.width ? std::to_string(p.height)
-                                                  : "[" + std::to_string(p.height) + ", " + std::to_string(p.width) + "]";
-    return "\"patch\": " + patch + ", \"window\": [" + std::to_string(w.height) + ", " + std::to_string(w.width) + "]";
+inline void add_geometry(io::Json& out, PatchSize p, PatchWindow w) {
+    out["patch"] = p.height == p.width ? io::Json(p.height) : io::Json::array({p.height, p.width});
+    out["window"] = io::Json::array({w.height, w.width});
+}
+
+// The defense and the geometry, the head of both robustness reports.
+inline io::Json report_head(const Defense& defense, PatchSize p, PatchWindow w) {
+    io::Json out = io::Json::object();
+    add_defense(out, defense);
+    add_geometry(out, p, w);
+    return out;
 }
 
 // `indices`: the images' positions in the data set, for messages and the report. Checked
@@ -231,21 +240,20 @@ CertificationReport certify(const Model<Backend>& model, const data::Dataset& da
 //  "certified"}, ...], "summary": {"images", "clean_accuracy", "robust_accuracy",
 //  "certified_accuracy"}}
 inline std::string to_json(const CertificationReport& report) {
-    std::string out = "{\n  \"defense\": " + detail::defense_json(report.defense) + ",\n  " +
-                      detail::geometry_json(report.patch, report.window) + ",\n  \"images\": [";
-    for (std::size_t i = 0; i < report.images.size(); ++i) {
-        const ImageCertificate& c = report.images[i];
-        out += std::string(i ? ",\n    " : "\n    ") + "{\"index\": " + std::to_string(c.index) +
-               ", \"label\": " + std::to_string(c.label) + ", \"prediction\": " + std::to_string(c.prediction) +
-               ", \"robust_prediction\": " + std::to_string(c.robust_prediction) +
-               ", \"certified\": " + (c.certified ? "true" : "false") + "}";
-    }
+    io::Json out = detail::report_head(report.defense, report.patch, report.window);
+    io::Json& images = out["images"] = io::Json::array();
+    for (const ImageCertificate& c : report.images)
+        images.push_back({{"index", c.index},
+                          {"label", c.label},
+                          {"prediction", c.prediction},
+                          {"robust_prediction", c.robust_prediction},
+                          {"certified", c.certified}});
     const CertificationSummary s = report.summary();
-    out += std::string(report.images.empty() ? "]" : "\n  ]") + ",\n  \"summary\": {\"images\": " +
-           std::to_string(s.images) + ", \"clean_accuracy\": " + io::json_number(s.clean_accuracy) +
-           ", \"robust_accuracy\": " + io::json_number(s.robust_accuracy) +
-           ", \"certified_accuracy\": " + io::json_number(s.certified_accuracy) + "}\n}\n";
-    return out;
+    out["summary"] = {{"images", s.images},
+                      {"clean_accuracy", s.clean_accuracy},
+                      {"robust_accuracy", s.robust_accuracy},
+                      {"certified_accuracy", s.certified_accuracy}};
+    return io::json_text(out);
 }
 
 // Built once in bagnet::compiled (bagnet/instances.hpp).

@@ -371,33 +371,33 @@ PatchAttackReport attack_patch(const Model<Backend>& model, const data::Dataset&
 
 inline std::string to_json(const PatchAttackReport& report) {
     const PatchAttackOptions& o = report.options;
-    std::string out = "{\n  \"defense\": " + detail::defense_json(report.defense) + ",\n  " +
-                      detail::geometry_json(report.patch, report.window) + ",\n  \"steps\": " + std::to_string(o.steps_) + ", \"step_size\": " +
-                      io::json_number(o.step_size_) + ", \"seed\": " + std::to_string(o.seed_) + ",\n  \"positions\": " +
-                      (o.y_ >= 0 ? "[[" + std::to_string(o.y_) + ", " + std::to_string(o.x_) + "]]"
-                                 : "{\"stride\": " + std::to_string(o.stride_) + "}") +
-                      ",\n  \"images\": [";
-    const auto position = [](int y, int x) { return "[" + std::to_string(y) + ", " + std::to_string(x) + "]"; };
-    for (std::size_t i = 0; i < report.images.size(); ++i) {
-        const AttackedImage& a = report.images[i];
-        out += std::string(i ? ",\n    " : "\n    ") + "{\"index\": " + std::to_string(a.index) +
-               ", \"label\": " + std::to_string(a.label) + ", \"clean_prediction\": " +
-               std::to_string(a.clean_prediction) + ", \"clean_robust_prediction\": " +
-               std::to_string(a.clean_robust_prediction) + ", \"certified\": " + (a.certified ? "true" : "false") +
-               ", \"margin\": " + io::json_number(a.margin) + ", \"position\": " + position(a.y, a.x) +
-               ", \"prediction\": " + std::to_string(a.prediction) + ", \"robust_prediction\": " +
-               std::to_string(a.robust_prediction) + ", \"robust_flipped\": " + (a.robust_flipped ? "true" : "false") +
-               ", \"robust_position\": " + (a.robust_flipped ? position(a.robust_y, a.robust_x) : "null") + "}";
-    }
+    io::Json out = detail::report_head(report.defense, report.patch, report.window);
+    out["steps"] = o.steps_;
+    out["step_size"] = o.step_size_;
+    out["seed"] = o.seed_;
+    out["positions"] = o.y_ >= 0 ? io::Json::array({io::Json::array({o.y_, o.x_})}) : io::Json{{"stride", o.stride_}};
+    io::Json& images = out["images"] = io::Json::array();
+    for (const AttackedImage& a : report.images)
+        images.push_back({{"index", a.index},
+                          {"label", a.label},
+                          {"clean_prediction", a.clean_prediction},
+                          {"clean_robust_prediction", a.clean_robust_prediction},
+                          {"certified", a.certified},
+                          {"margin", a.margin},
+                          {"position", io::Json::array({a.y, a.x})},
+                          {"prediction", a.prediction},
+                          {"robust_prediction", a.robust_prediction},
+                          {"robust_flipped", a.robust_flipped},
+                          {"robust_position", a.robust_flipped ? io::Json::array({a.robust_y, a.robust_x}) : io::Json()}});
     const PatchAttackSummary s = report.summary();
-    out += std::string(report.images.empty() ? "]" : "\n  ]") + ",\n  \"summary\": {\"images\": " +
-           std::to_string(s.images) + ", \"clean_accuracy\": " + io::json_number(s.clean_accuracy) +
-           ", \"robust_accuracy\": " + io::json_number(s.robust_accuracy) +
-           ", \"attacked_accuracy\": " + io::json_number(s.attacked_accuracy) +
-           ", \"attacked_robust_accuracy\": " + io::json_number(s.attacked_robust_accuracy) +
-           ", \"certified_accuracy\": " + io::json_number(s.certified_accuracy) +
-           ", \"certified_flipped\": " + std::to_string(s.certified_flipped) + "}\n}\n";
-    return out;
+    out["summary"] = {{"images", s.images},
+                      {"clean_accuracy", s.clean_accuracy},
+                      {"robust_accuracy", s.robust_accuracy},
+                      {"attacked_accuracy", s.attacked_accuracy},
+                      {"attacked_robust_accuracy", s.attacked_robust_accuracy},
+                      {"certified_accuracy", s.certified_accuracy},
+                      {"certified_flipped", s.certified_flipped}};
+    return io::json_text(out);
 }
 
 // Built once in bagnet::compiled (bagnet/instances.hpp).

@@ -122,18 +122,17 @@ struct Recipe {
     }
 
     // The recipe as a JSON object, for metrics files.
-    std::string to_json(long total_steps) const {
-        const auto field = [](const char* name, const std::string& value) {
-            return std::string("\"") + name + "\": " + value;
-        };
-        return "{" + field("optimizer", io::json_string(describe_optimizer())) + ", " +
-               field("schedule", io::json_string(make_schedule(total_steps).describe())) + ", " +
-               field("lr", io::json_number(lr)) + ", " + field("steps", std::to_string(total_steps)) + ", " +
-               field("batch_size", std::to_string(batch_size)) + ", " +
-               field("accumulate", std::to_string(accumulate)) + ", " +
-               field("label_smoothing", io::json_number(label_smoothing)) + ", " +
-               field("shuffle", shuffle ? "true" : "false") + ", " + field("flip", flip ? "true" : "false") + ", " +
-               field("crop_padding", std::to_string(crop_padding)) + "}";
+    io::Json to_json(long total_steps) const {
+        return {{"optimizer", describe_optimizer()},
+                {"schedule", make_schedule(total_steps).describe()},
+                {"lr", lr},
+                {"steps", total_steps},
+                {"batch_size", batch_size},
+                {"accumulate", accumulate},
+                {"label_smoothing", label_smoothing},
+                {"shuffle", shuffle},
+                {"flip", flip},
+                {"crop_padding", crop_padding}};
     }
 };
 
