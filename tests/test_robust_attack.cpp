@@ -221,7 +221,7 @@ TEST_CASE("bad certify and attack-patch input: one line, non-zero exit, no outpu
          "label 10 is out of range for fashionfine9 with 10 classes"},
         {"certify " + model + " --patch 2" + out, 2, "has no label: give --labels Y.npy or --label L"},
         {"certify " + model + labels + " --patch 2 --defense clipping --threshold 0.1" + out, 2,
-         "--threshold applies to --defense masking only"},
+         "a threshold applies to the masking defense only"},
         {"certify " + model + labels + " --patch 2 --defense median" + out, 2, "--defense: median not in"},
         {"certify " + model + labels + out, 2, "--patch is required"},
         {"attack-patch " + model + labels + " --patch 2 --at 1,2 --stride 3" + out, 2, "--at excludes --stride"},

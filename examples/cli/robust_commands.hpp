@@ -6,13 +6,14 @@
 #include <cstdio>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
 
-#include "bagnet/data/fashion_mnist.hpp"
 #include "bagnet/robust.hpp"
+#include "bagnet/robust/pixel_ranges.hpp"
 #include "explain_commands.hpp"
 
 namespace bagnet::cli {
@@ -46,16 +47,10 @@ struct RobustOptions {
     }
 
     Defense parsed_defense() const {
-        Defense d = MaskingOptions().threshold(threshold).clip(clip);
-        if (defense == "clipping") {
-            if (threshold_given->count()) throw UsageError("--threshold applies to --defense masking only");
-            d = ClippingOptions().clip(clip);
-        }
-        as_usage_error([&] {
-            validate(d);
-            return 0;
+        return as_usage_error([&] {
+            return defense_by_name(defense, threshold_given->count() ? std::optional<double>(threshold) : std::nullopt,
+                                   clip);
         });
-        return d;
     }
 };
 
@@ -152,14 +147,9 @@ struct AttackPatchOptions {
 
     // The values a pixel can take: the data's normalisation of [0, 1] pixels.
     PixelRange pixels(const Architecture& arch, const Inputs& in) const {
-        Display d = in.display;
-        if (d.mean.empty() || !normalization.empty()) {
-            const std::string name = !normalization.empty() ? normalization
-                                     : arch.in_channels == 1 ? "fashion-mnist"
-                                                             : "imagenet";
-            d = name == "fashion-mnist" ? Display{{fashion_mnist_mean}, {fashion_mnist_std}} : Display::imagenet();
-        }
-        return PixelRange::normalised(d.mean, d.stddev);
+        if (!in.display.mean.empty() && normalization.empty())
+            return PixelRange::normalised(in.display.mean, in.display.stddev);
+        return pixel_range_by_name(normalization, arch.in_channels);
     }
 };
 

@@ -463,19 +463,15 @@ inline void run_correlate(const CorrelateOptions& o, distributed::Communicator& 
             model, other, *source.test, {o.batch_size, o.data.loading.workers_for(o.model.threads), o.data.skip_corrupt},
             processes, &skipped);
         if (!processes.is_root()) return;
-        require(!r.empty(), "no images to correlate");
+        const CorrelationSummary s = correlation_summary(r);
         for (const auto& item : skipped) std::fprintf(stderr, "skipped %s: %s\n", item.name.c_str(), item.error.c_str());
         if (!o.output.empty()) {
             Tensor values = xt::zeros<float>({r.size()});
             std::copy(r.begin(), r.end(), values.begin());
             io::save_npy(o.output, values);
         }
-        std::vector<double> sorted = r;
-        std::sort(sorted.begin(), sorted.end());
-        const double mean = std::accumulate(r.begin(), r.end(), 0.0) / double(r.size());
         std::printf("logit correlation of %s and %s: mean %.4f  median %.4f  (%zu images)\n",
-                    model.architecture().name.c_str(), other.architecture().name.c_str(), mean,
-                    sorted[sorted.size() / 2], r.size());
+                    model.architecture().name.c_str(), other.architecture().name.c_str(), s.mean, s.median, s.images);
     });
 }
 

@@ -17,8 +17,8 @@ using Tensor4 = xt::xtensor<float, 4>;      // N x C x H x W (or N x H' x W' x c
 using Tensor2 = xt::xtensor<float, 2>;      // N x classes
 
 // A read-only N x C x H x W float32 batch in row-major memory that something else owns
-// (a Tensor4, or a front end's own buffer such as a numpy array): what logits and
-// logit_map read, so that a caller can hand over its buffer instead of copying it into
+// (a Tensor4, or a front end's own buffer such as a numpy array): what logits,
+// logit_map, the heatmaps and input_gradient read, so that a caller can hand over its buffer instead of copying it into
 // a Tensor4. The memory must outlive the call.
 class ImagesView {
 public:
@@ -28,6 +28,10 @@ public:
     const float* data() const { return data_; }
     const std::array<std::size_t, 4>& shape() const { return shape_; }
     std::size_t size() const { return shape_[0] * shape_[1] * shape_[2] * shape_[3]; }
+    // The value at (n, c, y, x), as Tensor4's operator() reads it; rows are contiguous.
+    const float& operator()(std::size_t n, std::size_t c, std::size_t y, std::size_t x) const {
+        return data_[((n * shape_[1] + c) * shape_[2] + y) * shape_[3] + x];
+    }
 
 private:
     const float* data_;

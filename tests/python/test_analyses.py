@@ -1,6 +1,6 @@
-"""The module's data-set analyses (evaluate, top_patches, certify) against computations from the
-model's own logits and logit maps, and against the command line; the data sets as arrays against
-Debian's files and imagenet_preprocess."""
+"""The module's data-set analyses (evaluate, top_patches, certify, attack_patch, correlate) against
+computations from the models' own logits and logit maps, and against the command line; the data sets
+as arrays against Debian's files and imagenet_preprocess."""
 import gzip
 import json
 import shutil
@@ -68,13 +68,43 @@ def test_certify_equals_the_cli(q9, tmp_path, defense):
     assert report["summary"]["images"] == len(y)
 
 
+@pytest.mark.parametrize("options, flags", [
+    ({"stride": 16}, ["--stride", 16]),
+    ({"at": (8, 4), "defense": "clipping", "clip": 3.0, "seed": 5}, ["--at", "8,4", "--defense", "clipping",
+                                                                    "--clip", 3.0, "--seed", 5]),
+    ({"stride": 20, "defense": "masking", "threshold": 0.2, "normalization": "imagenet", "step_size": 0.1},
+     ["--stride", 20, "--defense", "masking", "--threshold", 0.2, "--normalization", "imagenet",
+      "--step-size", 0.1]),
+])
+def test_attack_patch_equals_the_cli(q9, tmp_path, options, flags):
+    x, _ = labelled(4)
+    y = np.argmax(q9.model.logits(x), axis=1).astype(np.int64)  # labelled as the model sees them
+    report = q9.model.attack_patch(x, y, patch=8, steps=3, batch=4, **options)
+    out = tmp_path / "report.json"
+    code, _, err = run_cli("attack-patch", *q9.cli_model(), "--input", save_npy(tmp_path, "x.npy", x),
+                           "--labels", save_npy(tmp_path, "y.npy", y), "--patch", 8, "--steps", 3, "--batch", 4,
+                           *flags, "--output", out)
+    assert code == 0, err
+    assert report == json.loads(out.read_text())
+    assert report["summary"]["images"] == len(y) and report["summary"]["certified_flipped"] == 0
+    # The clean predictions are the model's own, and the attack changes some.
+    assert [i["clean_prediction"] for i in report["images"]] == list(y)
+    assert report["summary"]["clean_accuracy"] == 1 and report["summary"]["attacked_accuracy"] < 1
+
+
+def one_line(error):
+    message = str(error.value)
+    assert message and "\n" not in message
+    return message
+
+
 def test_analyses_refuse_bad_arguments(q9):
     x, y = labelled()
     with pytest.raises(ValueError, match="certify needs labels"):
         q9.model.certify(x, None, patch=8)
-    with pytest.raises(ValueError, match="defense must be 'masking' or 'clipping'"):
+    with pytest.raises(bagnet.Error, match="unknown defense 'median' \\(expected masking or clipping\\)"):
         q9.model.certify(x, y, patch=8, defense="median")
-    with pytest.raises(ValueError, match="threshold applies to defense='masking' only"):
+    with pytest.raises(bagnet.Error, match="a threshold applies to the masking defense only"):
         q9.model.certify(x, y, patch=8, defense="clipping", threshold=0.1)
     with pytest.raises(ValueError, match="5 labels for 6 images"):
         q9.model.evaluate(x, y[:5])
@@ -84,6 +114,89 @@ def test_analyses_refuse_bad_arguments(q9):
         q9.model.evaluate(x, np.full(len(y), -1))
     with pytest.raises(bagnet.Error, match="out of range"):
         q9.model.certify(x, y + CLASSES, patch=8)
+
+
+def test_defense_errors_are_the_cli_messages(q9, tmp_path):
+    # One mapping from names to defenses (bagnet::defense_by_name) behind both front ends.
+    x, y = labelled(2)
+    with pytest.raises(bagnet.Error) as error:
+        q9.model.certify(x, y, patch=8, defense="clipping", threshold=0.1)
+    code, _, err = run_cli("certify", *q9.cli_model(), "--input", save_npy(tmp_path, "x.npy", x),
+                           "--labels", save_npy(tmp_path, "y.npy", y), "--patch", 8, "--defense", "clipping",
+                           "--threshold", 0.1, "--output", tmp_path / "r.json")
+    assert code == 2 and err.strip() == "bagnet certify: error: " + one_line(error)
+
+
+def test_attack_patch_refuses_bad_arguments(q9):
+    x, y = labelled(2)
+    cases = [
+        (dict(labels=None), ValueError, "attack_patch needs labels"),
+        (dict(at=(1, 2), stride=3), ValueError, "either at=(y, x) or stride=S"),
+        (dict(at=(-1, 2)), ValueError, "at must be (y, x), the patch's top-left pixel, got (-1, 2)"),
+        (dict(at=(40, 0)), bagnet.Error, "a 8 x 8 patch at (40, 0) does not fit in 45 x 38 images"),
+        (dict(step_size=0.0), bagnet.Error, "step size must be in (0, 1]"),
+        (dict(steps=-1), bagnet.Error, "at least 0 steps"),
+        (dict(stride=0), bagnet.Error, "stride must be at least 1"),
+        (dict(normalization="cifar"), bagnet.Error, "unknown normalization 'cifar' (expected fashion-mnist or"),
+        (dict(normalization="fashion-mnist"), bagnet.Error, "the pixel range has 1 channels, bagnet9 takes 3"),
+        (dict(defense="median"), bagnet.Error, "unknown defense 'median'"),
+        (dict(clip=0.0), bagnet.Error, "clip value must be positive, got 0"),
+        (dict(labels=y + CLASSES), bagnet.Error, "out of range"),
+        (dict(patch=46), bagnet.Error, "does not fit"),
+    ]
+    for changes, kind, message in cases:
+        arguments = dict(labels=y, patch=8, steps=1) | changes
+        with pytest.raises(kind) as error:
+            q9.model.attack_patch(x, **arguments)
+        assert message in one_line(error), changes
+    bf16 = bagnet.Model(q9.arch, weights=q9.weights, classes=CLASSES, precision="bf16")
+    with pytest.raises(bagnet.Error, match="fp32 only"):
+        bf16.attack_patch(x, y, patch=8)
+
+
+@pytest.fixture(scope="module")
+def resnet(tmp_path_factory):
+    """A random ResNet-50 with CLASSES classes (seed 0) and its weights file."""
+    model = bagnet.Model("resnet50", classes=CLASSES, threads=2)
+    path = tmp_path_factory.mktemp("resnet") / "resnet50.safetensors"
+    model.save(path)
+    return model, path
+
+
+def test_correlate_equals_the_cli_and_numpy(q9, resnet, tmp_path):
+    model, weights = resnet
+    x = images((5, 3, 64, 64), seed=6)
+    result = bagnet.correlate(q9.model, model, x, batch=2)  # two full batches and a partial one
+    assert (result["arch"], result["against_arch"], result["images"]) == ("bagnet9", "resnet50", 5)
+    r = result["r"]
+    assert r.shape == (5,) and r.dtype == np.float64
+    # numpy's Pearson correlation of each image's two logit vectors.
+    a, b = q9.model.logits(x).astype(np.float64), model.logits(x).astype(np.float64)
+    np.testing.assert_allclose(r, [np.corrcoef(a[n], b[n])[0, 1] for n in range(5)], atol=1e-5)
+    assert result["mean"] == pytest.approx(r.mean()) and result["median"] == np.median(r)  # odd count
+    out = tmp_path / "r.npy"
+    code, printed, err = run_cli("correlate", *q9.cli_model(), "--against-arch", "resnet50", "--against-weights",
+                                 weights, "--data-npy", save_npy(tmp_path, "x.npy", x), "--labels-npy",
+                                 save_npy(tmp_path, "y.npy", np.zeros(5, dtype=np.int64)), "--batch-size", 2,
+                                 "--output", out)
+    assert code == 0, err
+    np.testing.assert_array_equal(np.load(out), r.astype(np.float32))
+    assert (f"logit correlation of bagnet9 and resnet50: mean {result['mean']:.4f}  "
+            f"median {result['median']:.4f}  (5 images)") in printed
+
+
+def test_correlate_of_a_model_with_itself_is_one_and_mismatches_are_refused(q9):
+    x = images((4, 3, 20, 20), seed=2)
+    result = bagnet.correlate(q9.model, q9.model, x)  # one model, locked once
+    np.testing.assert_allclose(result["r"], 1.0, atol=1e-6)
+    assert result["median"] == np.sort(result["r"])[2]  # even count: the upper middle value, as the CLI
+    with pytest.raises(bagnet.Error) as error:
+        bagnet.correlate(q9.model, bagnet.Model("bagnet9"), x)
+    assert one_line(error) == "cannot correlate bagnet9 (10 classes) with bagnet9 (1000 classes)"
+    with pytest.raises(ValueError, match="batch must be at least 1"):
+        bagnet.correlate(q9.model, q9.model, x, batch=0)
+    with pytest.raises(TypeError, match="C-contiguous float32"):
+        bagnet.correlate(q9.model, q9.model, x.astype(np.float64))
 
 
 def idx(path, offset):

@@ -74,6 +74,20 @@ def test_bad_weights_files_and_names_are_bagnet_errors(q9, tmp_path):
         bagnet.Model("bagnet9", precision="fp16")
 
 
+def test_devices_the_module_lacks_are_named_before_the_weights_are_read(tmp_path):
+    # The weights file does not exist: the device is refused first.
+    missing = tmp_path / "missing.safetensors"
+    with pytest.raises(bagnet.Error) as error:
+        bagnet.Model("bagnet9", weights=missing, device="cuda")
+    message = str(error.value)
+    assert message == ("device 'cuda': this bagnet module was built without the cuda backend (BAGNET_WITH_CUDA off); "
+                       "its only device is 'cpu'")
+    with pytest.raises(bagnet.Error) as error:
+        bagnet.Model("bagnet9", weights=missing, device="gpu")
+    assert str(error.value) == "unknown device 'gpu': this bagnet module's only device is 'cpu'"
+    assert bagnet.Model("bagnet9", device="cpu").logits(images((1, 3, 9, 9))).shape == (1, 1000)
+
+
 def test_argument_mistakes(q9):
     x = images((1, 3, 20, 20))
     with pytest.raises(ValueError, match="either classes"):

@@ -68,6 +68,27 @@ def test_saliency_equals_the_cli_and_pytorch(q9, x, tmp_path):
     assert relative_error(gradient, images_.grad.numpy()) < GRADIENT_TOLERANCE
 
 
+def test_heatmaps_and_saliency_read_their_input_in_place(q9, x):
+    # As logits do (test_inference.py): a read-only array and a C-contiguous slice inside a
+    # larger batch's buffer are read where they lie, with the results of a fresh copy.
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    batch = np.concatenate([images((1, 3, 45, 38), seed=9), x])
+    assert np.shares_memory(batch[1:], batch)
+    calls = [lambda a: q9.model.coarse_heatmap(a, classes=[2, 5])[0],
+             lambda a: q9.model.dense_heatmap(a, top=1)[0],
+             lambda a: q9.model.heatmap_png(a, classes=2, dense=True),
+             lambda a: q9.model.saliency(a, 4)]
+    for call in calls:
+        expected = call(x.copy())
+        for same in (frozen, batch[1:]):
+            result = call(same)
+            if isinstance(expected, bytes):
+                assert result == expected
+            else:
+                np.testing.assert_array_equal(result, expected)
+
+
 def test_imagenet_preprocess_equals_torchvision():
     # tests/reference/make_image_fixture.py's pipeline: PIL resize 256, centre crop 224, normalise.
     from PIL import Image

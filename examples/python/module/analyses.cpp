@@ -1,6 +1,7 @@
-// The Python module's data-set analyses: evaluation, top patches and certificates over
-// images in numpy arrays, and the data sets the library reads (Fashion-MNIST, image folders)
-// as such arrays. The results are the command line's JSON reports as Python objects.
+// The Python module's data-set analyses: evaluation, top patches, certificates, the patch
+// attack and two models' logit correlation over images in numpy arrays, and the data sets the
+// library reads (Fashion-MNIST, image folders) as such arrays. The results are the command
+// line's reports as Python objects.
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -20,8 +21,11 @@
 #include "bagnet/data/fashion_mnist.hpp"
 #include "bagnet/data/image_folder.hpp"
 #include "bagnet/data/tensor_dataset.hpp"
+#include "bagnet/distributed/communicator.hpp"
+#include "bagnet/explain/logit_correlation.hpp"
 #include "bagnet/explain/top_patches.hpp"
 #include "bagnet/robust.hpp"
+#include "bagnet/robust/pixel_ranges.hpp"
 #include "bagnet/train/fine_tune.hpp"
 #include "bagnet/train/loop.hpp"
 #include "bagnet/train/recipe.hpp"
@@ -32,6 +36,8 @@ namespace bagnet::python {
 using namespace py::literals;
 
 namespace {
+
+constexpr double no_clip = std::numeric_limits<double>::infinity();
 
 // The images (copied once: a data set holds its images) and labels of an analysis.
 LabelledImages labelled(const py::object& x, const py::object& labels) {
@@ -73,25 +79,17 @@ py::object top_patches(const PythonModel& p, const py::object& x, const std::vec
     return out;
 }
 
-Defense defense_of(const std::string& name, std::optional<double> threshold, std::optional<double> clip) {
-    const double ceiling = clip.value_or(std::numeric_limits<double>::infinity());
-    Defense defense = MaskingOptions().threshold(threshold.value_or(0)).clip(ceiling);
-    if (name == "clipping") {
-        if (threshold) throw py::value_error("threshold applies to defense='masking' only");
-        defense = ClippingOptions().clip(ceiling);
-    } else if (name != "masking") {
-        throw py::value_error("defense must be 'masking' or 'clipping', got '" + name + "'");
-    }
-    validate(defense);
-    return defense;
+// The images and labels of an analysis that needs a label for every image (`what`: its name).
+LabelledImages fully_labelled(const char* what, const py::object& x, const py::object& labels) {
+    if (labels.is_none()) throw py::value_error(std::string(what) + " needs labels: one class index per image");
+    return labelled(x, labels);
 }
 
 py::object certify(const PythonModel& p, const py::object& x, const py::object& labels, int patch,
                    const std::string& defense_name, std::optional<double> threshold, std::optional<double> clip,
                    std::size_t batch) {
-    const Defense defense = defense_of(defense_name, threshold, clip);
-    if (labels.is_none()) throw py::value_error("certify needs labels: one class index per image");
-    const LabelledImages data = labelled(x, labels);
+    const Defense defense = defense_by_name(defense_name, threshold, clip.value_or(no_clip));
+    const LabelledImages data = fully_labelled("certify", x, labels);
     const data::TensorDataset set(data.images, data.labels);
     const CertificationReport report = p.run([&](const auto& model) {
         data::check_labels(set, model.architecture().classes(), "certify's labels");
@@ -99,6 +97,56 @@ py::object certify(const PythonModel& p, const py::object& x, const py::object& 
         return bagnet::certify(model, stream, PatchSize::square(patch), defense);
     });
     return from_json(to_json(report));
+}
+
+// attack_patch's positions: at=(y, x), or every position on `stride` (default 1).
+PatchAttackOptions attack_options(const std::optional<std::pair<int, int>>& at, std::optional<int> stride, int steps,
+                                  double step_size, std::uint64_t seed, std::size_t batch) {
+    PatchAttackOptions options;
+    options.steps(steps).step_size(step_size).stride(stride.value_or(1)).seed(seed).batch_size(batch);
+    if (at) {
+        if (stride) throw py::value_error("give either at=(y, x) or stride=S, not both");
+        if (at->first < 0 || at->second < 0)
+            throw py::value_error("at must be (y, x), the patch's top-left pixel, got (" + std::to_string(at->first) +
+                                  ", " + std::to_string(at->second) + ")");
+        options.at(at->first, at->second);
+    }
+    options.validate();
+    return options;
+}
+
+py::object attack_patch(const PythonModel& p, const py::object& x, const py::object& labels, int patch,
+                        const std::string& defense_name, std::optional<double> threshold, std::optional<double> clip,
+                        const std::optional<std::pair<int, int>>& at, std::optional<int> stride, int steps,
+                        double step_size, std::uint64_t seed, const std::string& normalization, std::size_t batch) {
+    if (p.model().precision() != Precision::fp32)
+        throw Error("attack_patch runs in fp32 only (gradients are computed in fp32)");
+    const Defense defense = defense_by_name(defense_name, threshold, clip.value_or(no_clip));
+    const PatchAttackOptions options = attack_options(at, stride, steps, step_size, seed, batch);
+    const PixelRange range = pixel_range_by_name(normalization, p.model().architecture().in_channels);
+    const LabelledImages data = fully_labelled("attack_patch", x, labels);
+    const data::TensorDataset set(data.images, data.labels);
+    const PatchAttackReport report = p.run([&](const auto& model) {
+        data::check_labels(set, model.architecture().classes(), "attack_patch's labels");
+        data::BatchStream stream(set, data::StreamOptions::in_order(batch));
+        return bagnet::attack_patch(model, stream, PatchSize::square(patch), range, defense, options);
+    });
+    return from_json(to_json(report));
+}
+
+// Per image of x, the correlation of the two models' logits, and what `bagnet correlate` prints.
+py::dict correlate(const PythonModel& first, const PythonModel& second, const py::object& x, std::size_t batch) {
+    if (batch < 1) throw py::value_error("batch must be at least 1");
+    const LabelledImages data = labelled(x, py::none());
+    const data::TensorDataset set(data.images, data.labels);
+    const std::vector<double> r = first.run_with(second, [&](const auto& model, const auto& other) {
+        distributed::SingleProcess one;
+        return logit_correlations(model, other, set, distributed::ShardOptions{batch}, one);
+    });
+    const CorrelationSummary s = correlation_summary(r);
+    return py::dict("arch"_a = first.model().architecture().name, "against_arch"_a = second.model().architecture().name,
+                    "r"_a = py::array_t<double>(py::ssize_t(r.size()), r.data()), "mean"_a = s.mean,
+                    "median"_a = s.median, "images"_a = s.images);
 }
 
 // The recipe fit starts from, with the caller's changes.
@@ -203,7 +251,24 @@ void add_analyses(py::class_<PythonModel>& model, py::module_& m) {
              "image: the command line's certify report as a dict ('defense', 'patch', 'window', 'images':\n"
              "[{'index', 'label', 'prediction', 'robust_prediction', 'certified'}], 'summary': clean, robust\n"
              "and certified accuracy). defense: 'masking' (robust masking: threshold T in [0, 1), clip C)\n"
-             "or 'clipping' (Clipped BagNet: clip C, else tanh).");
+             "or 'clipping' (Clipped BagNet: clip C, else tanh).")
+        .def("attack_patch", &attack_patch, "x"_a, "labels"_a, "patch"_a, "defense"_a = "masking",
+             "threshold"_a = py::none(), "clip"_a = py::none(), "at"_a = py::none(), "stride"_a = py::none(),
+             "steps"_a = 40, "step_size"_a = 0.05, "seed"_a = 0, "normalization"_a = "", "batch"_a = 64,
+             "attack_patch(x, labels, patch, defense='masking', threshold=None, clip=None, at=None, stride=None,\n"
+             "             steps=40, step_size=0.05, seed=0, normalization='', batch=64) -> report\n\n"
+             "The command line's attack-patch: a projected-gradient attack with a patch x patch square of\n"
+             "pixels at (y, x) = at (its top-left pixel) or at every position on stride (default 1), steps\n"
+             "sign-gradient steps of step_size (a share of each channel's pixel range, in (0, 1]) from a\n"
+             "random patch (seed), maximising the best wrong class's margin over the label. Pixels stay in\n"
+             "the range of [0, 1] pixels normalised as normalization says: 'fashion-mnist', 'imagenet', or\n"
+             "'' (by the model's channels: 1 fashion-mnist, else imagenet). defense, threshold, clip: as\n"
+             "certify's. The report as a dict: 'defense', 'patch', 'window', 'steps', 'step_size', 'seed',\n"
+             "'positions', 'images': [{'index', 'label', 'clean_prediction', 'clean_robust_prediction',\n"
+             "'certified', 'margin' (logit units), 'position', 'prediction', 'robust_prediction',\n"
+             "'robust_flipped', 'robust_position'}], 'summary' (accuracies before and after the attack,\n"
+             "'certified_flipped': always 0). batch: images per certificate pass and patched images per\n"
+             "attack pass. fp32 only.");
     model.def("fit", &fit, "x"_a, "labels"_a, "recipe"_a = "default", "epochs"_a = py::none(), "steps"_a = py::none(),
               "lr"_a = py::none(), "batch_size"_a = py::none(), "augment"_a = true, "seed"_a = 0,
               "fine_tune"_a = "all", "progress"_a = py::none(),
@@ -223,6 +288,12 @@ void add_analyses(py::class_<PythonModel>& model, py::module_& m) {
             p.run([&](const auto& model) { model.save(file); });
         },
         "path"_a, "save(path): the weights as safetensors with PyTorch's key names, written atomically");
+    m.def("correlate", &correlate, "model"_a, "against"_a, "x"_a, "batch"_a = 100,
+          "correlate(model, against, x, batch=100) -> {'arch', 'against_arch', 'r', 'mean', 'median', 'images'}\n\n"
+          "The command line's correlate: per image of x (float32 N x C x H x W) the Pearson correlation of\n"
+          "the two models' logits over the classes (r: float64 N, in [-1, 1]; 0 where either is constant),\n"
+          "their mean and median (sorted r[N // 2], as the command line prints it). Both models need as\n"
+          "many classes (e.g. a BagNet and a resnet50); they run on model's threads, batch images a pass.");
     m.def("fashion_mnist", &fashion_mnist, "split"_a = "test",
           "fashion_mnist(split='test') -> (float32 N x 1 x 28 x 28, int64 N labels, class names)\n\n"
           "Debian's Fashion-MNIST (dataset-fashion-mnist), normalised as the library trains on it.");

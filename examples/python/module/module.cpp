@@ -97,7 +97,8 @@ PYBIND11_MODULE(bagnet, m) {
              "resnet50, as the command line's --arch. weights: a safetensors file with PyTorch's key names\n"
              "(tools/convert_checkpoint.py), or None for random weights (seed 0). threads: compute threads\n"
              "(default: the machine's cores). precision: 'fp32' or 'bf16'. classes: the head's classes\n"
-             "(0: the architecture's own). device: 'cpu'.")
+             "(0: the architecture's own). device: 'cpu', the module's only device (others, 'cuda' included,\n"
+             "are refused with bagnet.Error before the weights are read).")
         .def_property_readonly("arch", [](const PythonModel& p) { return p.model().architecture().name; },
                                "the architecture's name, e.g. 'bagnet33'")
         .def_property_readonly("patch_size", [](const PythonModel& p) { return p.model().architecture().patch_size; },
@@ -157,7 +158,7 @@ PYBIND11_MODULE(bagnet, m) {
             [](const PythonModel& p, const py::object& x, std::optional<std::variant<int, std::vector<int>>> classes,
                std::optional<int> top) {
                 const bagnet::ClassChoice choice = class_choice(classes, top);
-                const bagnet::Tensor4 images = bagnet::to_tensor(images_of(x));  // the library's heatmaps take a Tensor4
+                const bagnet::ImagesView images = images_of(x);
                 return to_python(p.run([&](const auto& model) { return bagnet::coarse_heatmap(model, images, choice); }));
             },
             "x"_a, "classes"_a = py::none(), "top"_a = py::none(),
@@ -170,7 +171,7 @@ PYBIND11_MODULE(bagnet, m) {
             [](const PythonModel& p, const py::object& x, std::optional<std::variant<int, std::vector<int>>> classes,
                std::optional<int> top, std::optional<std::function<void(std::size_t, std::size_t)>> progress) {
                 const bagnet::ClassChoice choice = class_choice(classes, top);
-                const bagnet::Tensor4 images = bagnet::to_tensor(images_of(x));
+                const bagnet::ImagesView images = images_of(x);
                 const bagnet::HeatmapProgress report = progress_of(progress);
                 return to_python(
                     p.run([&](const auto& model) { return bagnet::dense_heatmap(model, images, choice, report); }));
@@ -186,7 +187,7 @@ PYBIND11_MODULE(bagnet, m) {
                std::optional<int> top, bool dense, std::optional<std::vector<std::string>> names,
                const py::object& display, double percentile, const py::object& path) -> py::object {
                 const bagnet::ClassChoice choice = class_choice(classes, top);
-                const bagnet::Tensor4 images = bagnet::to_tensor(images_of(x));
+                const bagnet::ImagesView images = images_of(x);
                 const std::size_t n = images.shape()[0];
                 if (names && names->size() != n)
                     throw py::value_error(std::to_string(names->size()) + " names for " + std::to_string(n) + " images");
@@ -225,7 +226,7 @@ PYBIND11_MODULE(bagnet, m) {
             [](const PythonModel& p, const py::object& x, int class_index) {
                 if (p.model().precision() != bagnet::Precision::fp32)
                     throw bagnet::Error("saliency runs in fp32 only (gradients are computed in fp32)");
-                const bagnet::Tensor4 images = bagnet::to_tensor(images_of(x));  // input_gradient takes a Tensor4
+                const bagnet::ImagesView images = images_of(x);
                 return to_numpy(
                     p.run([&](const auto& model) { return bagnet::input_gradient(model, images, class_index); }));
             },

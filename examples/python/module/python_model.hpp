@@ -17,8 +17,7 @@ class PythonModel {
 public:
     PythonModel(const std::string& arch, const std::string& weights, int threads, const std::string& precision,
                 int classes, const std::string& device)
-        : model_(load(architecture_by_name(arch, classes), weights)), threads_(threads) {
-        require(device == "cpu", "device '" + device + "': the Python module runs on the cpu device only");
+        : model_(load(device, architecture_by_name(arch, classes), weights)), threads_(threads) {
         onednn::set_threads(threads);  // checks the count now rather than at the first call
         model_.precision(parse_precision(precision));
     }
@@ -39,6 +38,17 @@ public:
     auto update(Work&& work) {
         return locked(*this, model_, std::forward<Work>(work));
     }
+    // work(model, other's model) with both held (once where they are the same model), on
+    // this model's threads.
+    template <class Work>
+    auto run_with(const PythonModel& other, Work&& work) const {
+        py::gil_scoped_release released;
+        std::unique_lock<std::mutex> mine(mutex_, std::defer_lock), theirs(other.mutex_, std::defer_lock);
+        if (&other == this) mine.lock();
+        else std::lock(mine, theirs);  // in an order that cannot deadlock with a call holding them the other way
+        onednn::set_threads(threads_);
+        return work(model_, other.model_);
+    }
 
 private:
     template <class Self, class M, class Work>
@@ -50,8 +60,21 @@ private:
         return work(model);
     }
 
-    static Model<cpu> load(Architecture arch, const std::string& weights) {
+    // Refuses a device this module cannot run before any weights are read.
+    static Model<cpu> load(const std::string& device, Architecture arch, const std::string& weights) {
+        require_device(device);
         return weights.empty() ? Model<cpu>(std::move(arch)) : Model<cpu>(std::move(arch), weights);
+    }
+
+    // The module binds bagnet::Model<cpu> only, whatever backends the library was built with.
+    static void require_device(const std::string& device) {
+        if (device == "cpu") return;
+        if (device == "cuda")
+            throw Error(BAGNET_WITH_CUDA ? "device 'cuda': the Python module does not run the cuda backend of this "
+                                           "build; its only device is 'cpu'"
+                                         : "device 'cuda': this bagnet module was built without the cuda backend "
+                                           "(BAGNET_WITH_CUDA off); its only device is 'cpu'");
+        throw Error("unknown device '" + device + "': this bagnet module's only device is 'cpu'");
     }
 
     Model<cpu> model_;

@@ -80,7 +80,7 @@ using HeatmapProgress = std::function<void(std::size_t done, std::size_t total)>
 namespace detail {
 
 template <class Backend>
-std::vector<std::vector<int>> resolve_classes(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice) {
+std::vector<std::vector<int>> resolve_classes(const Model<Backend>& model, const ImagesView& x, const ClassChoice& choice) {
     const Tensor2 scores = choice.needs_logits() ? logits(model, x) : Tensor2{};
     return choice.resolve(model.architecture(), scores, x.shape()[0]);
 }
@@ -139,7 +139,7 @@ Tensor4 crop_logit_maps(const Model<Backend>& model, const Tensor4& images, cons
 // patch whose top-left pixel is (s i, s j). The image's logits are its mean, so
 // top() needs no second pass.
 template <class Backend>
-Heatmaps coarse_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice) {
+Heatmaps coarse_heatmap(const Model<Backend>& model, const ImagesView& x, const ClassChoice& choice) {
     check_input(model, x);
     const Tensor4 map = logit_map(model, x);
     const Tensor2 scores = choice.needs_logits() ? Tensor2(xt::mean(map, {1, 2})) : Tensor2{};
@@ -170,7 +170,7 @@ inline std::size_t column_of(const std::vector<int>& wanted, int c) {
 // share a pass.
 // `value_bytes`: the budget for the widest value of a pass.
 template <class Backend>
-Tensor4 a_trous_evidence(const Model<Backend>& model, const Tensor4& x, const std::vector<std::vector<int>>& classes,
+Tensor4 a_trous_evidence(const Model<Backend>& model, const ImagesView& x, const std::vector<std::vector<int>>& classes,
                          const HeatmapProgress& progress, std::size_t value_bytes = config::dense_value_bytes) {
     const std::size_t images = x.shape()[0], channels = x.shape()[1], height = x.shape()[2], width = x.shape()[3];
     const std::size_t k = classes.front().size(), q = std::size_t(model.architecture().patch_size), half = (q - 1) / 2;
@@ -223,7 +223,7 @@ Tensor4 a_trous_evidence(const Model<Backend>& model, const Tensor4& x, const st
 // the pass over the padded image shifted by (a, b) yields the patches whose top-left
 // corners are (a + s i, b + s j). For backends without the dense evaluation.
 template <class Backend>
-Tensor4 shifted_evidence(const Model<Backend>& model, const Tensor4& x, const std::vector<std::vector<int>>& classes,
+Tensor4 shifted_evidence(const Model<Backend>& model, const ImagesView& x, const std::vector<std::vector<int>>& classes,
                          const HeatmapProgress& progress) {
     const Architecture& arch = model.architecture();
     const std::size_t images = x.shape()[0], channels = x.shape()[1], height = x.shape()[2], width = x.shape()[3];
@@ -279,7 +279,7 @@ Tensor4 shifted_evidence(const Model<Backend>& model, const Tensor4& x, const st
 // The exact full-resolution map: evidence(n, k, y, x) is the class-k logit of the
 // q x q patch centred on pixel (y, x) of the zero-padded image.
 template <class Backend>
-Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const ClassChoice& choice,
+Heatmaps dense_heatmap(const Model<Backend>& model, const ImagesView& x, const ClassChoice& choice,
                        const HeatmapProgress& progress = {}) {
     output_stride(model.architecture());  // refuses networks without patch geometry
     check_input(model, x);  // a GPU backend checks the values as it cuts the crops
@@ -292,8 +292,8 @@ Heatmaps dense_heatmap(const Model<Backend>& model, const Tensor4& x, const Clas
 
 // Built once in bagnet::compiled (bagnet/instances.hpp).
 #define BAGNET_HEATMAP_INSTANCES(prefix, Backend)                                                       \
-    prefix Heatmaps coarse_heatmap<Backend>(const Model<Backend>&, const Tensor4&, const ClassChoice&); \
-    prefix Heatmaps dense_heatmap<Backend>(const Model<Backend>&, const Tensor4&, const ClassChoice&,   \
+    prefix Heatmaps coarse_heatmap<Backend>(const Model<Backend>&, const ImagesView&, const ClassChoice&); \
+    prefix Heatmaps dense_heatmap<Backend>(const Model<Backend>&, const ImagesView&, const ClassChoice&,   \
         const HeatmapProgress&);
 BAGNET_EXTERN_INSTANCES(BAGNET_HEATMAP_INSTANCES)
 

@@ -16,7 +16,7 @@ namespace bagnet {
 // Image n of x with its maps (coarse_heatmap's or dense_heatmap's for x) and the
 // logits of x (N x classes). `label` names a class; `caption` (the image's name)
 // heads the figure with the architecture and the kind of map.
-inline Picture heatmap_figure(const Architecture& arch, const Tensor4& x, std::size_t n, const Heatmaps& maps,
+inline Picture heatmap_figure(const Architecture& arch, const ImagesView& x, std::size_t n, const Heatmaps& maps,
                               const Tensor2& scores, const std::function<std::string(int)>& label,
                               const Display& display, const std::string& caption, double percentile = 99.0) {
     const std::size_t height = x.shape()[2], width = x.shape()[3], k = maps.classes[n].size();

@@ -24,7 +24,7 @@ struct Display {
 };
 
 // Image n of a batch as C x H x W display values in [0, 1].
-inline Tensor displayable(const Tensor4& x, std::size_t n, const Display& display = {}) {
+inline Tensor displayable(const ImagesView& x, std::size_t n, const Display& display = {}) {
     const std::size_t channels = x.shape()[1], height = x.shape()[2], width = x.shape()[3];
     require(display.mean.empty() || (display.mean.size() == channels && display.stddev.size() == channels),
             "the display statistics have " + std::to_string(display.mean.size()) + " channels, the image " +

@@ -3,8 +3,10 @@
 // vectors over the classes, the measure by which Brendel & Bethge (2019) compare
 // BagNets with standard CNNs (1: the two spread the classes identically, up to
 // scale and offset). Over a data set, shared between processes like any analysis.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,23 @@ std::vector<double> logit_correlations(const Model<A>& first, const Model<B>& se
     all.resize(std::size_t(count));
     processes.broadcast(all.data(), all.size() * sizeof(double), 0);
     return all;
+}
+
+// What `bagnet correlate` prints of the correlations: their mean and median (the middle
+// value, sorted[n / 2]: the upper of the two middle ones for an even count).
+struct CorrelationSummary {
+    double mean = 0, median = 0;
+    std::size_t images = 0;
+};
+
+inline CorrelationSummary correlation_summary(std::vector<double> r) {
+    require(!r.empty(), "no images to correlate");
+    CorrelationSummary s;
+    s.images = r.size();
+    s.mean = std::accumulate(r.begin(), r.end(), 0.0) / double(r.size());
+    std::sort(r.begin(), r.end());
+    s.median = r[r.size() / 2];
+    return s;
 }
 
 }  // namespace bagnet

@@ -5,10 +5,12 @@
 //   bagnet::ClippingOptions()                          // Clipped BagNet: tanh(0.05 L - 1)
 //   bagnet::ClippingOptions().clip(2)                  // ... or clip(L, 0, 2)
 //
-// A Defense is either; validate() throws bagnet::Error naming a bad setting.
+// A Defense is either; validate() throws bagnet::Error naming a bad setting, and
+// defense_by_name makes one from the names and settings a front end takes.
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -70,6 +72,22 @@ inline std::string defense_name(const Defense& defense) {
 
 inline void validate(const Defense& defense) {
     std::visit([](const auto& options) { options.validate(); }, defense);
+}
+
+// The defense called `name` ("masking" or "clipping", as defense_name says) with a masking
+// threshold T (unset: 0; refused for clipping, which has none) and an evidence ceiling
+// `clip` (infinity: none, i.e. tanh for clipping); validated.
+inline Defense defense_by_name(const std::string& name, std::optional<double> threshold = std::nullopt,
+                               double clip = std::numeric_limits<double>::infinity()) {
+    Defense defense = MaskingOptions().threshold(threshold.value_or(0)).clip(clip);
+    if (name == "clipping") {
+        require(!threshold, "a threshold applies to the masking defense only, not to clipping");
+        defense = ClippingOptions().clip(clip);
+    } else {
+        require(name == "masking", "unknown defense '" + name + "' (expected masking or clipping)");
+    }
+    validate(defense);
+    return defense;
 }
 
 }  // namespace bagnet

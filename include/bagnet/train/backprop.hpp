@@ -44,7 +44,6 @@ struct Tape {
 };
 
 namespace detail {
-inline Shape4 shape4(const Tensor4& x) { return {x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]}; }
 
 inline BatchStatistics running_statistics(const BatchNormSpec& bn, const Parameters& params) {
     return {params.at(key(bn, TensorSlot::running_mean)), params.at(key(bn, TensorSlot::running_var))};
@@ -120,7 +119,7 @@ using TapeOf = Tape<typename TrainingOps<Backend>::Value>;
 // `synchronised`: see Tape::synchronised.
 template <class Backend>
 TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Parameters& params,
-                        const Tensor4& x, Mode mode, distributed::Communicator* synchronised = nullptr) {
+                        const ImagesView& x, Mode mode, distributed::Communicator* synchronised = nullptr) {
     // oneDNN's failures reach the caller as bagnet::Error.
     return with_backend_errors<Backend>([&]() -> TapeOf<Backend> {
         namespace ref = reference_layers;
@@ -128,9 +127,9 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
         TapeOf<Backend> tape;
         tape.mode = mode;
         tape.synchronised = mode == Mode::training ? synchronised : nullptr;
-        tape.shapes = value_shapes(graph, detail::shape4(x));  // every layer's input checked before any work
+        tape.shapes = value_shapes(graph, x.shape());  // every layer's input checked before any work
         tape.values.reserve(graph.layers().size() + 1);
-        tape.values.push_back(ops.import(x));
+        tape.values.push_back(ops.import(to_tensor(x)));  // the tape's own copy of the input
         for (std::size_t i = 0; i < graph.layers().size(); ++i) {
             const Layer& layer = graph.layers()[i];
             const auto& in = tape.values[std::size_t(layer.input)];

@@ -14,7 +14,7 @@ namespace bagnet {
 // d (sum over i and c of weights[i, c] logit[i, c]) / d x: each image's gradient is that of
 // its own weighting of the classes (a margin between two classes: +1 and -1).
 template <class Backend>
-Tensor4 input_gradient(const Model<Backend>& model, const Tensor4& x, const Tensor2& weights) {
+Tensor4 input_gradient(const Model<Backend>& model, const ImagesView& x, const Tensor2& weights) {
     const Architecture& arch = model.architecture();
     check_input(arch, x);
     require(weights.shape()[0] == x.shape()[0] && int(weights.shape()[1]) == arch.classes(),
@@ -34,7 +34,7 @@ Tensor4 input_gradient(const Model<Backend>& model, const Tensor4& x, const Tens
 
 // d (sum over i of logit[i, classes[i]]) / d x: image i's gradient is that of its own class's logit.
 template <class Backend>
-Tensor4 input_gradient(const Model<Backend>& model, const Tensor4& x, const std::vector<int>& classes) {
+Tensor4 input_gradient(const Model<Backend>& model, const ImagesView& x, const std::vector<int>& classes) {
     const Architecture& arch = model.architecture();
     require(classes.size() == x.shape()[0], "input_gradient: " + std::to_string(classes.size()) +
                                                 " class indices for a batch of " + std::to_string(x.shape()[0]));
@@ -50,15 +50,15 @@ Tensor4 input_gradient(const Model<Backend>& model, const Tensor4& x, const std:
 
 // d (sum over the batch of logit[i, class_index]) / d x.
 template <class Backend>
-Tensor4 input_gradient(const Model<Backend>& model, const Tensor4& x, int class_index) {
+Tensor4 input_gradient(const Model<Backend>& model, const ImagesView& x, int class_index) {
     return input_gradient(model, x, std::vector<int>(x.shape()[0], class_index));
 }
 
 // Built once in bagnet::compiled (bagnet/instances.hpp).
 #define BAGNET_INPUT_GRADIENT_INSTANCES(prefix, Backend)                                                    \
-    prefix Tensor4 input_gradient<Backend>(const Model<Backend>&, const Tensor4&, const Tensor2&);          \
-    prefix Tensor4 input_gradient<Backend>(const Model<Backend>&, const Tensor4&, const std::vector<int>&); \
-    prefix Tensor4 input_gradient<Backend>(const Model<Backend>&, const Tensor4&, int);
+    prefix Tensor4 input_gradient<Backend>(const Model<Backend>&, const ImagesView&, const Tensor2&);          \
+    prefix Tensor4 input_gradient<Backend>(const Model<Backend>&, const ImagesView&, const std::vector<int>&); \
+    prefix Tensor4 input_gradient<Backend>(const Model<Backend>&, const ImagesView&, int);
 BAGNET_EXTERN_INSTANCES(BAGNET_INPUT_GRADIENT_INSTANCES)
 
 }  // namespace bagnet
