@@ -1,6 +1,7 @@
 // The architecture description against the published models' facts.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <set>
 #include <string>
 
@@ -89,6 +90,27 @@ TEST_CASE("every named family builds each of its patch sizes, and the help text 
     CHECK_THROWS_WITH(bagnet::architecture_by_name("fashion8"), Catch::Contains("unknown architecture 'fashion8'"));
     CHECK_THROWS_WITH(bagnet::architecture_by_name("fashionfine25"), Catch::Contains("3, 5, 9, 13 or 17"));
     CHECK(bagnet::architecture_by_name("resnet50").patch_size == 0);
+}
+
+// A configuration of three stages, to show that the last stage is found rather than assumed.
+struct three_stages {
+    static constexpr int in_channels = 1;
+    static constexpr int classes = 4;
+    static constexpr int stem_width = 8;
+    static constexpr std::array<int, 3> widths{8, 16, 32};
+    static constexpr std::array<int, 3> blocks{1, 2, 1};
+    static constexpr std::array<int, 3> strides{2, 1, 1};
+};
+
+TEST_CASE("the last stage of bottlenecks is the network's own: what fine-tuning the last stage trains", "[arch]") {
+    CHECK(bagnet::last_stage_prefix(bagnet::architecture_by_name("bagnet33")) == "layer4.");
+    CHECK(bagnet::last_stage_prefix(bagnet::resnet50_architecture()) == "layer4.");
+    const bagnet::Architecture three =
+        bagnet::make_architecture<three_stages>(bagnet::valid_patch_sizes<three_stages>().back());
+    CHECK(bagnet::last_stage_prefix(three) == "layer3.");
+    const auto frozen = bagnet::train::frozen_for(three, bagnet::train::FineTune::last_stage);
+    for (const auto& slot : bagnet::parameter_slots(three))
+        CHECK(frozen.count(slot.key) == (slot.key.rfind("layer3.", 0) != 0 && slot.key.rfind("fc.", 0) != 0));
 }
 
 TEST_CASE("a tensor's key is its layer's name and its slot's PyTorch suffix", "[arch]") {

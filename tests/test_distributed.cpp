@@ -3,6 +3,10 @@
 // batch split between processes computes what one process computes on the whole batch.
 #include <catch2/catch.hpp>
 
+#include <stdexcept>
+#include <string>
+#include <vector>
+
 #include <xtensor/xview.hpp>
 
 #include "bagnet/backend/onednn/training.hpp"
@@ -96,4 +100,24 @@ TEST_CASE("a program without MPI refuses to run as one of several processes", "[
                       Catch::Contains("one of 2 processes") && Catch::Contains("built without MPI"));
     ::unsetenv("OMPI_COMM_WORLD_SIZE");
     CHECK_NOTHROW(distributed::require_one_launched_process());
+}
+
+TEST_CASE("a failure in one process stops all with its message, and alone a foreign exception keeps its type",
+          "[distributed]") {
+    const auto throws_foreign = [] { throw std::out_of_range("a front end's own exception"); };
+    distributed::SingleProcess one;
+    CHECK_THROWS_AS(one.guard(throws_foreign), std::out_of_range);
+    CHECK_THROWS_AS(one.guard([] { throw Error("bad input"); }), distributed::PeerFailure);
+    std::vector<std::string> messages(2);
+    run_ranks(2, [&](distributed::Communicator& processes) {
+        try {
+            processes.guard([&] {
+                if (processes.rank() == 1) throws_foreign();
+                processes.check();
+            });
+        } catch (const distributed::PeerFailure& failure) {
+            messages[std::size_t(processes.rank())] = failure.what();
+        }
+    });
+    CHECK(messages == std::vector<std::string>(2, "a front end's own exception"));
 }

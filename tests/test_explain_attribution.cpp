@@ -7,7 +7,9 @@
 #include "random_tensors.hpp"
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain/gradient_attribution.hpp"
+#include "bagnet/data/tensor_dataset.hpp"
 #include "error_matchers.hpp"
+#include "thread_communicator.hpp"
 
 namespace {
 
@@ -105,4 +107,43 @@ TEST_CASE("patch deletion removes the patches' evidence exactly", "[explain][att
     CHECK(sums.shape()[1] == map.shape()[1]);
     CHECK(xt::amin(sums)() == Approx(81.0));
     CHECK(xt::amax(sums)() == Approx(81.0));
+}
+
+TEST_CASE("the attribution benchmark over a data set is one process's for any number of processes",
+          "[explain][attribution][distributed]") {
+    const auto x = random_images(5, 16, 16, 12);
+    const std::vector<std::int64_t> unlabelled(5, -1);
+    const bagnet::data::TensorDataset set(x, unlabelled);
+    const auto methods_of = [](const SmallNet& model) {
+        return std::vector<bagnet::AttributionMethod>{bagnet::exact_evidence(model), bagnet::gradient_method(model),
+                                                      bagnet::occlusion_method(model, 9, 4)};
+    };
+    SmallNet model(4, 4);
+    // The means over the images, computed over the whole tensor at once.
+    const auto whole = bagnet::benchmark_attributions(model, x, methods_of(model), 4, 8);
+    bagnet::distributed::SingleProcess one;
+    const auto alone = bagnet::benchmark_attributions(model, set, methods_of(model), 4, 8, {2, 1, false}, one);
+    REQUIRE(alone.size() == whole.size());
+    for (std::size_t m = 0; m < whole.size(); ++m) {
+        INFO(whole[m].method);
+        CHECK(alone[m].method == whole[m].method);
+        CHECK(alone[m].rank_correlation == Approx(whole[m].rank_correlation).epsilon(1e-12));
+        CHECK(alone[m].patch_deletion == Approx(whole[m].patch_deletion).epsilon(1e-12));
+        CHECK(alone[m].pixel_deletion == Approx(whole[m].pixel_deletion).epsilon(1e-12));
+    }
+    for (int processes : {2, 3}) {
+        std::vector<std::vector<bagnet::AttributionScore>> found(static_cast<std::size_t>(processes));
+        bagnet::testing::run_ranks(processes, [&](bagnet::distributed::Communicator& communicator) {
+            SmallNet own(4, 4);  // a model's plan cache serves one thread
+            found[std::size_t(communicator.rank())] =
+                bagnet::benchmark_attributions(own, set, methods_of(own), 4, 8, {2, 1, false}, communicator);
+        });
+        REQUIRE(found[0].size() == alone.size());
+        for (std::size_t m = 0; m < alone.size(); ++m) {  // the same sums in the same order: equal, not close
+            CHECK(found[0][m].rank_correlation == alone[m].rank_correlation);
+            CHECK(found[0][m].patch_deletion == alone[m].patch_deletion);
+            CHECK(found[0][m].pixel_deletion == alone[m].pixel_deletion);
+        }
+        for (int r = 1; r < processes; ++r) CHECK(found[std::size_t(r)].empty());
+    }
 }

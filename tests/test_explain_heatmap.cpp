@@ -11,9 +11,12 @@
 #include "random_tensors.hpp"
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain/heatmap.hpp"
+#include "bagnet/explain/heatmap_figures.hpp"
+#include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/io/npy.hpp"
 #include "error_matchers.hpp"
 #include "fixtures.hpp"
+#include "thread_communicator.hpp"
 
 namespace {
 
@@ -180,4 +183,44 @@ TEST_CASE("heatmap inputs a model cannot explain are one-line errors", "[explain
     REQUIRE_THROWS_WITH(bagnet::dense_heatmap(model, random_input(1, 1, 8, 20, 5), 1),
                         one_line_mentioning({"at least 9 x 9", "got 8 x 20"}));
     REQUIRE_THROWS_AS(bagnet::coarse_heatmap(model, x, std::vector<int>{}), bagnet::Error);
+}
+
+TEST_CASE("a data set's heatmap figures are one process's for any number of processes", "[explain][heatmap][distributed]") {
+    using SmallNet = bagnet::BagNet<9, bagnet::small<4, 1>>;
+    const bagnet::Tensor4 x = random_images(7, 20, 18, 31);
+    const std::vector<std::int64_t> labels{0, 1, -1, 3, 2, 1, 0};  // one image without a label
+    const bagnet::data::TensorDataset set(x, labels);
+    const auto label = [](int c) { return "class " + std::to_string(c); };
+    const bagnet::ClassChoice choice = bagnet::ClassChoice::top(2);
+    const auto same = [](const bagnet::Picture& a, const bagnet::Picture& b) {
+        if (a.width() != b.width() || a.height() != b.height()) return false;
+        for (int y = 0; y < a.height(); ++y)
+            for (int i = 0; i < a.width(); ++i)
+                if (a.at(i, y).r != b.at(i, y).r || a.at(i, y).g != b.at(i, y).g || a.at(i, y).b != b.at(i, y).b)
+                    return false;
+        return true;
+    };
+    for (const auto kind : {bagnet::HeatmapKind::coarse, bagnet::HeatmapKind::dense}) {
+        SmallNet model(4, 5);
+        bagnet::distributed::SingleProcess one;
+        const auto alone = bagnet::heatmap_figures(model, set, choice, kind, label, {}, 99.0, {3, 1, false}, one);
+        REQUIRE(alone.size() == 7);
+        // Image 3 as heatmap_figure draws it from its own maps, with its name and true class.
+        const bagnet::Tensor4 image = xt::view(x, xt::range(3, 4));
+        const bagnet::Heatmaps maps = kind == bagnet::HeatmapKind::dense ? bagnet::dense_heatmap(model, image, choice)
+                                                                        : bagnet::coarse_heatmap(model, image, choice);
+        CHECK(same(alone[3], bagnet::heatmap_figure(model.architecture(), image, 0, maps, bagnet::logits(model, image),
+                                                    label, {}, set.name(3) + " (true: class 3)", 99.0)));
+        for (int processes : {2, 3}) {
+            std::vector<std::vector<bagnet::Picture>> found(static_cast<std::size_t>(processes));
+            bagnet::testing::run_ranks(processes, [&](bagnet::distributed::Communicator& communicator) {
+                SmallNet own(4, 5);  // a model's plan cache serves one thread
+                found[std::size_t(communicator.rank())] =
+                    bagnet::heatmap_figures(own, set, choice, kind, label, {}, 99.0, {3, 1, false}, communicator);
+            });
+            REQUIRE(found[0].size() == 7);
+            for (std::size_t i = 0; i < 7; ++i) CHECK(same(found[0][i], alone[i]));
+            for (int r = 1; r < processes; ++r) CHECK(found[std::size_t(r)].empty());
+        }
+    }
 }

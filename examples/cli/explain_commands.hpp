@@ -114,25 +114,6 @@ inline void require_labels(const Inputs& in, const Architecture& arch) {
                     " with " + std::to_string(arch.classes()) + " classes");
 }
 
-// A picture as bytes for another process, and back.
-inline void write_picture(distributed::Writer& out, const Picture& picture) {
-    out.number(picture.width()).number(picture.height());
-    std::string pixels;
-    for (int y = 0; y < picture.height(); ++y)
-        for (int x = 0; x < picture.width(); ++x) pixels += {char(picture.at(x, y).r), char(picture.at(x, y).g), char(picture.at(x, y).b)};
-    out.text(pixels);
-}
-inline Picture read_picture(distributed::Reader& in) {
-    const int width = in.number<int>(), height = in.number<int>();
-    const std::string pixels = in.text();
-    Picture picture(width, height);
-    for (int y = 0, i = 0; y < height; ++y)
-        for (int x = 0; x < width; ++x, i += 3)
-            picture.at(x, y) = {std::uint8_t(pixels[std::size_t(i)]), std::uint8_t(pixels[std::size_t(i) + 1]),
-                                std::uint8_t(pixels[std::size_t(i) + 2])};
-    return picture;
-}
-
 // On a terminal the line updates in place; in a log only the last state is written.
 inline HeatmapProgress progress_line(const std::string& what) {
     const bool terminal = ::isatty(STDERR_FILENO) != 0;
@@ -204,24 +185,11 @@ inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& proc
             io::save_npy(o.output, first);
             return;
         }
-        // Every image's figure, made by the process that computes its batch.
-        const auto parts = distributed::map_batches(*in.set, in.shards(config::analysis_batch), processes, [&](const data::Batch& batch) {
-            const Tensor4& x = batch.images;
-            const Heatmaps maps = maps_of(x);
-            const Tensor2 scores = logits(model, x);
-            distributed::Writer out;
-            for (std::size_t n = 0; n < x.shape()[0]; ++n) {
-                const std::string truth =
-                    batch.labels[n] >= 0 ? " (true: " + names.label(int(batch.labels[n])) + ")" : "";
-                write_picture(out, heatmap_figure(arch, x, n, maps, scores, [&](int c) { return names.label(c); },
-                                                  in.display, in.name(batch.indices[n]) + truth, o.percentile));
-            }
-            return out.bytes();
-        });
+        const std::vector<Picture> figures = heatmap_figures(
+            model, *in.set, choice, o.dense ? HeatmapKind::dense : HeatmapKind::coarse,
+            [&](int c) { return names.label(c); }, in.display, o.percentile, in.shards(config::analysis_batch), processes,
+            processes.is_root() && o.dense ? progress_line("dense heatmap") : HeatmapProgress());
         if (!processes.is_root()) return;
-        std::vector<Picture> figures;
-        for (const std::string& part : parts)
-            for (distributed::Reader in_part(part); !in_part.done();) figures.push_back(read_picture(in_part));
         stacked(figures).save_png(o.output);
     });
 }
@@ -396,31 +364,9 @@ inline void run_attribute(const AttributeOptions& o, distributed::Communicator& 
             random_attribution(),
         };
         const int tile = o.tile > 0 ? o.tile : output_stride(arch);
-        // Each batch's means, weighted by its share of the images, summed in batch order.
-        const auto parts = distributed::map_batches(*in.set, in.shards(config::analysis_batch), processes, [&](const data::Batch& batch) {
-            distributed::Writer out;
-            out.number(double(batch.labels.size()));
-            for (const AttributionScore& row : benchmark_attributions(model, batch.images, methods, tile, o.steps))
-                out.text(row.method).number(row.rank_correlation).number(row.patch_deletion).number(row.pixel_deletion).number(row.seconds);
-            return out.bytes();
-        });
+        const std::vector<AttributionScore> scores = benchmark_attributions(
+            model, *in.set, methods, tile, o.steps, in.shards(config::analysis_batch), processes);
         if (!processes.is_root()) return;
-        std::vector<AttributionScore> scores;
-        for (const std::string& part : parts) {
-            distributed::Reader in_part(part);
-            const double images = in_part.number<double>();
-            std::vector<AttributionScore> rows;
-            while (!in_part.done()) {
-                AttributionScore row;
-                row.method = in_part.text();
-                row.rank_correlation = in_part.number<double>();
-                row.patch_deletion = in_part.number<double>();
-                row.pixel_deletion = in_part.number<double>();
-                row.seconds = in_part.number<double>();
-                rows.push_back(row);
-            }
-            add_weighted(scores, rows, images / double(in.size()));
-        }
         const std::string table = to_markdown(scores, in.size());
         if (!o.output.empty()) io::write_text(o.output, table);
         std::cout << table;

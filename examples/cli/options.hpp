@@ -46,13 +46,7 @@ inline std::vector<std::string>& work_sharing_commands() {
 }
 
 // "train, evaluate, ... and attack-patch": the commands that share their work.
-inline std::string work_sharing_list() {
-    const auto& names = work_sharing_commands();
-    std::string text;
-    for (std::size_t i = 0; i < names.size(); ++i)
-        text += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
-    return text;
-}
+inline std::string work_sharing_list() { return listed(work_sharing_commands(), "and"); }
 
 // A subcommand whose options bind to a value of `Options`, kept alive by the callback that
 // runs the command with them and the processes sharing the work; a Processes::one_only

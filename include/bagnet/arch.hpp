@@ -6,6 +6,7 @@
 // only the first block of the first few stages keeps a 3x3 convolution, and no
 // convolution pads. Which stages keep it follows from q: each 3x3 convolution
 // widens the receptive field by twice the product of the strides before it.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <string>
@@ -167,6 +168,9 @@ inline int bottleneck(Graph& g, int x, const std::string& prefix, int in, int wi
     return g.relu(g.add_cropped(main, shortcut));
 }
 
+// The key prefix of stage s's blocks, PyTorch's name ("layer1." for the first): spelled here only.
+inline std::string stage_prefix(std::size_t stage) { return "layer" + std::to_string(stage + 1) + "."; }
+
 // The four stages of bottlenecks of a configuration (the one block loop): stage s has
 // Config::blocks[s] blocks of width Config::widths[s], the first with Config::strides[s]
 // and a projection shortcut; kernel(s, i) and padding give block i's middle convolution.
@@ -174,7 +178,7 @@ template <class Config, class Kernel>
 int bottleneck_stages(Graph& g, int x, int& channels, Kernel kernel, int padding) {
     for (std::size_t s = 0; s < Config::widths.size(); ++s)
         for (int i = 0; i < Config::blocks[s]; ++i) {
-            const std::string prefix = "layer" + std::to_string(s + 1) + "." + std::to_string(i) + ".";
+            const std::string prefix = stage_prefix(s) + std::to_string(i) + ".";
             x = bottleneck(g, x, prefix, channels, Config::widths[s], kernel(int(s), i), i == 0 ? Config::strides[s] : 1,
                            padding, i == 0);
             channels = Config::widths[s] * bottleneck_expansion;
@@ -249,13 +253,27 @@ Architecture named_architecture(const std::string& prefix, int q, int classes) {
     return arch;
 }
 
-inline std::string list_text(const std::vector<int>& values) {
-    std::string text;
-    for (std::size_t i = 0; i < values.size(); ++i)
-        text += (i == 0 ? "" : i + 1 == values.size() ? " or " : ", ") + std::to_string(values[i]);
-    return text;
+inline std::string patch_sizes_text(const std::vector<int>& sizes) {
+    std::vector<std::string> items;
+    for (int q : sizes) items.push_back(std::to_string(q));
+    return listed(items, "or");
 }
 }  // namespace detail
+
+// The key prefix of a network's last stage of bottlenecks ("layer4." in the BagNets and
+// ResNet-50), found in its tensors.
+inline std::string last_stage_prefix(const Architecture& arch) {
+    const std::vector<LayerTensor> tensors = tensors_of(arch.graph);
+    const auto has_stage = [&](std::size_t stage) {
+        const std::string prefix = detail::stage_prefix(stage);
+        return std::any_of(tensors.begin(), tensors.end(),
+                           [&](const LayerTensor& t) { return t.key.compare(0, prefix.size(), prefix) == 0; });
+    };
+    require(has_stage(0), arch.name + " has no stages of bottleneck blocks");
+    std::size_t last = 0;
+    while (has_stage(last + 1)) ++last;
+    return detail::stage_prefix(last);
+}
 
 inline const std::vector<ArchitectureFamily>& architecture_families() {
     static const std::vector<ArchitectureFamily> families{
@@ -276,7 +294,7 @@ inline const std::vector<ArchitectureFamily>& architecture_families() {
 inline std::string architecture_names() {
     std::string text;
     for (const auto& family : architecture_families())
-        text += family.prefix + "<q> (" + family.description + "; q = " + detail::list_text(family.patch_sizes) + "), ";
+        text += family.prefix + "<q> (" + family.description + "; q = " + detail::patch_sizes_text(family.patch_sizes) + "), ";
     return text + "resnet50 (torchvision's, for comparison)";
 }
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace bagnet {
 
@@ -39,6 +40,14 @@ inline std::string number_text(double value) {
         std::snprintf(text, sizeof text, "%.*g", digits, value);
         if (std::strtod(text, nullptr) == value || !std::isfinite(value)) break;
     }
+    return text;
+}
+
+// "a, b or c" (conjunction "or"), "a, b and c": a list of choices or names in a message.
+inline std::string listed(const std::vector<std::string>& items, const std::string& conjunction) {
+    std::string text;
+    for (std::size_t i = 0; i < items.size(); ++i)
+        text += (i == 0 ? "" : i + 1 == items.size() ? " " + conjunction + " " : ", ") + items[i];
     return text;
 }
 

@@ -1,5 +1,6 @@
 """Long calls release the GIL (a Python thread runs meanwhile), calls on one model from several
-threads give the serial results, and Ctrl-C stops a dense heatmap between two passes."""
+threads give the serial results, and Ctrl-C stops a dense heatmap between two passes and a
+data-set analysis before its next item."""
 import os
 import signal
 import threading
@@ -69,3 +70,26 @@ def test_ctrl_c_stops_a_dense_heatmap_between_passes():
     with pytest.raises(KeyboardInterrupt):
         model.dense_heatmap(x, classes=1, progress=passes.__setitem__)
     assert 600 not in passes, passes  # stopped before the last pass (the check comes before the callback)
+
+
+@pytest.mark.parametrize("analysis", ["evaluate", "top_patches", "certify", "correlate"])
+def test_ctrl_c_stops_a_data_set_analysis_before_the_next_item(analysis):
+    model = bagnet.Model("fashion9", threads=1)
+    x = images((2000, 1, 28, 28))  # forty batches of the small network
+    labels = np.zeros(2000, dtype=np.int64)
+    calls = {
+        "evaluate": lambda: model.evaluate(x, labels, batch=50),
+        "top_patches": lambda: model.top_patches(x, classes=[1], k=2, labels=labels, batch=50),
+        "certify": lambda: model.certify(x, labels, patch=3, batch=50),
+        "correlate": lambda: bagnet.correlate(model, model, x, batch=50),
+    }
+    started = time.monotonic()
+    calls[analysis]()  # the whole call, for the time it takes
+    whole = time.monotonic() - started
+    threading.Timer(whole / 10, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        calls[analysis]()
+    # Stopped within a few batches of the signal (a KeyboardInterrupt after the call had ended would
+    # pass pytest.raises too).
+    assert time.monotonic() - started < whole / 2, "the call ran on after Ctrl-C"

@@ -17,6 +17,7 @@
 
 #include "analyses.hpp"
 #include "arguments.hpp"
+#include "interruptible.hpp"
 #include "bagnet/data/class_names.hpp"
 #include "bagnet/data/fashion_mnist.hpp"
 #include "bagnet/data/image_folder.hpp"
@@ -49,7 +50,12 @@ py::object evaluate(const PythonModel& p, const py::object& x, const py::object&
     const LabelledImages data = labelled(x, labels);
     for (std::int64_t label : data.labels)
         if (label < 0) throw py::value_error("evaluate needs a label for every image");
-    const train::EvalMetrics m = p.run([&](const auto& model) { return train::evaluate(model, data, batch); });
+    const data::TensorDataset set(data.images, data.labels);
+    const Interruptible watched(set);
+    const train::EvalMetrics m = p.run([&](const auto& model) {
+        data::BatchStream stream(watched, data::StreamOptions::in_order(batch));
+        return train::evaluate(model, stream);
+    });
     return py::dict("loss"_a = m.loss, "top1"_a = m.top1, "top5"_a = m.top5, "images"_a = m.images);
 }
 
@@ -57,8 +63,9 @@ py::object top_patches(const PythonModel& p, const py::object& x, const std::vec
                        const py::object& labels, std::size_t batch) {
     const LabelledImages data = labelled(x, labels);
     const data::TensorDataset set(data.images, data.labels);
+    const Interruptible watched(set);
     const auto found = p.run([&](const auto& model) {
-        data::BatchStream stream(set, data::StreamOptions::in_order(batch));
+        data::BatchStream stream(watched, data::StreamOptions::in_order(batch));
         return bagnet::top_patches(model, stream, classes, k);
     });
     const data::ClassNames names(p.model().architecture().classes());
@@ -91,9 +98,10 @@ py::object certify(const PythonModel& p, const py::object& x, const py::object& 
     const Defense defense = defense_by_name(defense_name, threshold, clip.value_or(no_clip));
     const LabelledImages data = fully_labelled("certify", x, labels);
     const data::TensorDataset set(data.images, data.labels);
+    const Interruptible watched(set);
     const CertificationReport report = p.run([&](const auto& model) {
         data::check_labels(set, model.architecture().classes(), "certify's labels");
-        data::BatchStream stream(set, data::StreamOptions::in_order(batch));
+        data::BatchStream stream(watched, data::StreamOptions::in_order(batch));
         return bagnet::certify(model, stream, PatchSize::square(patch), defense);
     });
     return from_json(to_json(report));
@@ -126,9 +134,10 @@ py::object attack_patch(const PythonModel& p, const py::object& x, const py::obj
     const PixelRange range = pixel_range_by_name(normalization, p.model().architecture().in_channels);
     const LabelledImages data = fully_labelled("attack_patch", x, labels);
     const data::TensorDataset set(data.images, data.labels);
+    const Interruptible watched(set);
     const PatchAttackReport report = p.run([&](const auto& model) {
         data::check_labels(set, model.architecture().classes(), "attack_patch's labels");
-        data::BatchStream stream(set, data::StreamOptions::in_order(batch));
+        data::BatchStream stream(watched, data::StreamOptions::in_order(batch));
         return bagnet::attack_patch(model, stream, PatchSize::square(patch), range, defense, options);
     });
     return from_json(to_json(report));
@@ -139,9 +148,10 @@ py::dict correlate(const PythonModel& first, const PythonModel& second, const py
     if (batch < 1) throw py::value_error("batch must be at least 1");
     const LabelledImages data = labelled(x, py::none());
     const data::TensorDataset set(data.images, data.labels);
+    const Interruptible watched(set);
     const std::vector<double> r = first.run_with(second, [&](const auto& model, const auto& other) {
         distributed::SingleProcess one;
-        return logit_correlations(model, other, set, distributed::ShardOptions{batch}, one);
+        return logit_correlations(model, other, watched, distributed::ShardOptions{batch}, one);
     });
     const CorrelationSummary s = correlation_summary(r);
     return py::dict("arch"_a = first.model().architecture().name, "against_arch"_a = second.model().architecture().name,
@@ -193,8 +203,8 @@ py::object fit(PythonModel& p, const py::object& x, const py::object& labels, co
     // the steps done).
     callbacks.on_step = [&](const train::StepReport& r) {
         last = r;
+        check_signals();
         py::gil_scoped_acquire held;
-        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
         if (progress)
             (*progress)(py::dict("epoch"_a = r.epoch, "step"_a = r.step, "steps"_a = total, "loss"_a = r.loss,
                                  "lr"_a = r.lr));

@@ -22,11 +22,13 @@
 #include "analyses.hpp"
 #include "arguments.hpp"
 #include "bagnet/train/input_gradient.hpp"
+#include "interruptible.hpp"
 #include "numpy_arrays.hpp"
 #include "python_model.hpp"
 
 namespace py = pybind11;
 using namespace py::literals;
+using bagnet::python::check_signals;
 using bagnet::python::images_of;
 using bagnet::python::path_of;
 using bagnet::python::PythonModel;
@@ -63,13 +65,14 @@ bagnet::Display display_of(const py::object& display) {
     return {mean, stddev};
 }
 
-// Wraps the user's progress callback (if any): called with the GIL held, and the place
-// where Ctrl-C is noticed, between two passes (KeyboardInterrupt ends the call).
+// Wraps the user's progress callback (if any, called with the GIL held) with the check for
+// Ctrl-C between two passes (interruptible.hpp).
 bagnet::HeatmapProgress progress_of(const std::optional<std::function<void(std::size_t, std::size_t)>>& user) {
     return [user](std::size_t done, std::size_t total) {
+        check_signals();
+        if (!user) return;
         py::gil_scoped_acquire held;
-        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-        if (user) (*user)(done, total);
+        (*user)(done, total);
     };
 }
 

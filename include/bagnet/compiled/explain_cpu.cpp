@@ -4,6 +4,7 @@
 
 namespace bagnet {
 BAGNET_HEATMAP_INSTANCES(template, cpu)
+BAGNET_HEATMAP_FIGURES_INSTANCES(template, cpu)
 BAGNET_TOP_PATCHES_INSTANCES(template, cpu)
 BAGNET_REPORT_INSTANCES(template, cpu)
 BAGNET_MASKING_INSTANCES(template, cpu)

@@ -4,6 +4,7 @@
 
 namespace bagnet {
 BAGNET_HEATMAP_INSTANCES(template, reference)
+BAGNET_HEATMAP_FIGURES_INSTANCES(template, reference)
 BAGNET_TOP_PATCHES_INSTANCES(template, reference)
 BAGNET_REPORT_INSTANCES(template, reference)
 BAGNET_MASKING_INSTANCES(template, reference)

@@ -62,7 +62,9 @@ public:
     }
 
     // Runs `work`; if it throws anything but a PeerFailure, this process fails with its
-    // message (so that the others stop too) and every process throws PeerFailure.
+    // message (so that the others stop too) and every process throws PeerFailure. Alone,
+    // a process has no one to tell, and an exception that is not a bagnet::Error goes on
+    // as it is (a front end's own, such as Python's KeyboardInterrupt, keeps its type).
     template <class Work>
     auto guard(Work&& work) -> decltype(work()) {
         try {
@@ -72,6 +74,7 @@ public:
         } catch (const Error& e) {
             fail(e.what(), e.remedy());
         } catch (const std::exception& e) {
+            if (size() == 1) throw;
             fail(e.what());
         }
     }

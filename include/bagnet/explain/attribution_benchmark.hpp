@@ -15,12 +15,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <numeric>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "bagnet/data/dataset.hpp"
+#include "bagnet/distributed/shard.hpp"
 #include "bagnet/explain/heatmap.hpp"
 #include "bagnet/explain/masking.hpp"
 #include "bagnet/instances.hpp"
@@ -242,6 +245,42 @@ inline void add_weighted(std::vector<AttributionScore>& total, const std::vector
     }
 }
 
+// The benchmark over a data set whose batches are shared between processes
+// (distributed/shard.hpp): each batch's means, weighted by its share of the images, summed
+// in batch order, so the table is one process's whatever the number of processes (but
+// `seconds`, each process's own). On the first process; empty on the others.
+template <class Backend>
+std::vector<AttributionScore> benchmark_attributions(const Model<Backend>& model, const data::Dataset& data,
+                                                     const std::vector<AttributionMethod>& methods, int tile, int steps,
+                                                     const distributed::ShardOptions& options,
+                                                     distributed::Communicator& processes) {
+    const auto parts = distributed::map_batches(data, options, processes, [&](const data::Batch& batch) {
+        distributed::Writer out;
+        out.number(std::uint64_t(batch.labels.size()));
+        for (const AttributionScore& row : benchmark_attributions(model, batch.images, methods, tile, steps))
+            out.text(row.method).number(row.rank_correlation).number(row.patch_deletion).number(row.pixel_deletion)
+                .number(row.seconds);
+        return out.bytes();
+    });
+    std::vector<AttributionScore> table;
+    for (const std::string& part : parts) {
+        distributed::Reader in(part);
+        const double images = double(in.number<std::uint64_t>());
+        std::vector<AttributionScore> rows;
+        while (!in.done()) {
+            AttributionScore row;
+            row.method = in.text();
+            row.rank_correlation = in.number<double>();
+            row.patch_deletion = in.number<double>();
+            row.pixel_deletion = in.number<double>();
+            row.seconds = in.number<double>();
+            rows.push_back(row);
+        }
+        add_weighted(table, rows, images / double(data.size()));
+    }
+    return table;
+}
+
 // A markdown table, the reference first, with what each score means.
 inline std::string to_markdown(const std::vector<AttributionScore>& table, std::size_t images) {
     std::string out =
@@ -268,7 +307,10 @@ inline std::string to_markdown(const std::vector<AttributionScore>& table, std::
     prefix AttributionMethod exact_evidence<Backend>(const Model<Backend>&);                                    \
     prefix AttributionMethod occlusion_method<Backend>(const Model<Backend>&, int, int);                        \
     prefix std::vector<AttributionScore> benchmark_attributions<Backend>(const Model<Backend>&, const Tensor4&, \
-        const std::vector<AttributionMethod>&, int, int);
+        const std::vector<AttributionMethod>&, int, int);                                                       \
+    prefix std::vector<AttributionScore> benchmark_attributions<Backend>(const Model<Backend>&,                 \
+        const data::Dataset&, const std::vector<AttributionMethod>&, int, int, const distributed::ShardOptions&, \
+        distributed::Communicator&);
 BAGNET_EXTERN_INSTANCES(BAGNET_ATTRIBUTION_BENCHMARK_INSTANCES)
 
 }  // namespace bagnet

@@ -30,13 +30,12 @@ inline FineTune parse_fine_tune(const std::string& name) {
     throw Error("unknown part to fine-tune '" + name + "' (expected all, head or last-stage)");
 }
 
-// The parameter keys left as they are when fine-tuning `part`. The last stage is
-// "layer4" in every BagNet and in ResNet-50.
+// The parameter keys left as they are when fine-tuning `part`.
 inline std::set<std::string> frozen_for(const Architecture& arch, FineTune part) {
     const std::string head = arch.head().name + ".";
     switch (part) {
     case FineTune::head: return frozen_except(arch, {head});
-    case FineTune::last_stage: return frozen_except(arch, {"layer4.", head});
+    case FineTune::last_stage: return frozen_except(arch, {last_stage_prefix(arch), head});
     case FineTune::all: break;
     }
     return {};
