@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        bagnet::onednn::set_threads(threads);
+        bagnet::backend::cpu::set_threads(threads);
         bagnet::Model<bagnet::cpu> model(bagnet::architecture_by_name(arch_name), 1);
         const bagnet::Architecture& arch = model.architecture();
         model.mutable_parameters().at(bagnet::key(arch.head(), bagnet::TensorSlot::bias))(0) += 1000.f;
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
 
         std::printf("%s, %d x %d images, batches of %d, %d threads\nCPU: %s; oneDNN dispatches to %s\n",
                     arch.name.c_str(), size, size, batch, threads, cpu_model().c_str(),
-                    bagnet::onednn::cpu_isa_name().c_str());
+                    bagnet::backend::cpu::cpu_isa_name().c_str());
         const auto per_call = [&](const std::function<void()>& work) {
             work();  // builds the plans
             return seconds_of(work, repeat);

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
         }
     }
     try {
-        bagnet::onednn::set_threads(threads);
+        bagnet::backend::cpu::set_threads(threads);
         bagnet::Model<bagnet::cpu> model(bagnet::architecture_by_name(arch_name), 1);
         bagnet::Tensor& bias = model.mutable_parameters().at(bagnet::key(model.architecture().head(), bagnet::TensorSlot::bias));
         bias(0) += 1000.f;

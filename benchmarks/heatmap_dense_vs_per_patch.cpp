@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
         }
     }
     try {
-        bagnet::onednn::set_threads(threads);
+        bagnet::backend::cpu::set_threads(threads);
         bagnet::Model<bagnet::cpu> model(bagnet::imagenet_architecture("bagnet" + std::to_string(q)));
         const auto s = std::size_t(size);
         bagnet::Tensor4 x = xt::zeros<float>({std::size_t(1), std::size_t(3), s, s});

@@ -35,7 +35,7 @@ int run(int argc, char** argv, bagnet::distributed::Communicator& processes) {
         else if (name == "--steps") steps = std::atol(argv[i + 1]);
         else if (name == "--threads") threads = std::atol(argv[i + 1]);
     }
-    bagnet::onednn::set_threads(int(threads));
+    bagnet::backend::cpu::set_threads(int(threads));
     bagnet::Model<bagnet::cpu> model(bagnet::architecture_by_name(arch), 0);
     const long ranks = processes.size();
     const auto [begin, end] = bagnet::data::share(std::size_t(batch), processes.rank(), processes.size());

@@ -21,7 +21,7 @@ int main(int argc, char** argv) try {
         if (!std::strcmp(argv[i], "--steps")) steps = std::atol(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--save")) save = argv[i + 1];
     }
-    bagnet::onednn::set_threads(2);
+    bagnet::backend::cpu::set_threads(2);
 
     // The built-in recipe (train/recipe.hpp): SGD with Nesterov momentum, a learning rate that
     // warms up and then follows a cosine to zero, batches of 128 reshuffled every epoch, label

@@ -82,7 +82,7 @@ TEST_CASE("average-pool gradients match finite differences, padded and not", "[g
 
 TEST_CASE("average pooling is AvgPool2d: sizes, padding counted in the divisor", "[reference]") {
     Tensor4 ones = xt::ones<float>({std::size_t(1), std::size_t(1), std::size_t(4), std::size_t(5)});
-    const Tensor4 y = reference_layers::average_pool(ones, AveragePoolSpec{3, 2, 1});
+    const Tensor4 y = backend::reference::average_pool(ones, AveragePoolSpec{3, 2, 1});
     REQUIRE(y.shape()[2] == 2);
     REQUIRE(y.shape()[3] == 3);
     CHECK(y(0, 0, 0, 0) == Approx(4.0 / 9));  // the corner window holds 4 inputs and 5 padding zeros

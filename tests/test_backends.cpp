@@ -61,7 +61,7 @@ TEST_CASE("cpu backend equals the reference backend after every block", "[backen
 }
 
 TEST_CASE("cpu backend in bf16 stays close to fp32", "[backend][cpu][bf16]") {
-    if (!bagnet::onednn::cpu_has_bf16()) {
+    if (!bagnet::backend::cpu::cpu_has_bf16()) {
         WARN("skipped: this CPU has no bf16 instructions");
         return;
     }

@@ -9,7 +9,7 @@
 
 #include <xtensor/xview.hpp>
 
-#include "bagnet/backend/onednn/training.hpp"
+#include "bagnet/backend/cpu/training.hpp"
 #include "bagnet/distributed/gradient_reduction.hpp"
 #include "thread_communicator.hpp"
 #include "train_test_support.hpp"

@@ -6,9 +6,9 @@
 
 #include <string>
 
-#include "bagnet/backend/onednn/inference_plan.hpp"
-#include "bagnet/backend/onednn/kernel_log.hpp"
-#include "bagnet/backend/onednn/training.hpp"
+#include "bagnet/backend/cpu/inference_plan.hpp"
+#include "bagnet/backend/cpu/kernel_log.hpp"
+#include "bagnet/backend/cpu/training.hpp"
 #include "bagnet/bagnet.hpp"
 #include "bagnet/explain/dense_evaluation.hpp"
 #include "bagnet/train/backprop.hpp"
@@ -21,7 +21,7 @@ namespace {
 
 // Fails naming each primitive that runs on a reference implementation.
 void require_no_reference_kernels() {
-    const auto choices = onednn::KernelLog::get().choices();
+    const auto choices = backend::cpu::KernelLog::get().choices();
     REQUIRE(!choices.empty());
     for (const auto& k : choices) {
         INFO(k.primitive << " (" << k.shapes << ") runs oneDNN's " << k.implementation << " on "
@@ -32,9 +32,9 @@ void require_no_reference_kernels() {
 
 void build_inference_plans(const Architecture& arch, const Parameters& params, int n, int h, int w) {
     for (Output output : {Output::logits, Output::logit_map}) {
-        onednn::InferencePlan(arch, params, {n, arch.in_channels, h, w}, Precision::fp32, output);
-        if (onednn::cpu_has_bf16())
-            onednn::InferencePlan(arch, params, {n, arch.in_channels, h, w}, Precision::bf16, output);
+        backend::cpu::InferencePlan(arch, params, {n, arch.in_channels, h, w}, Precision::fp32, output);
+        if (backend::cpu::cpu_has_bf16())
+            backend::cpu::InferencePlan(arch, params, {n, arch.in_channels, h, w}, Precision::bf16, output);
     }
 }
 
@@ -52,7 +52,7 @@ void train_one_step(const Architecture& arch, const Parameters& params, std::siz
 
 TEST_CASE("inference plans of the BagNets use no reference kernel: batch 1 and 8, square and odd sizes",
           "[kernels]") {
-    onednn::KernelLog::get().clear();
+    backend::cpu::KernelLog::get().clear();
     for (const std::string name : {"bagnet9", "bagnet17", "bagnet33"}) {
         const Architecture arch = imagenet_architecture(name);
         const Parameters params = testing::random_parameters(arch.graph, 1);
@@ -70,22 +70,22 @@ TEST_CASE("inference plans of the BagNets use no reference kernel: batch 1 and 8
 }
 
 TEST_CASE("the dense heatmap's plans use no reference kernel", "[kernels]") {
-    onednn::KernelLog::get().clear();
+    backend::cpu::KernelLog::get().clear();
     for (const std::string name : {"bagnet9", "bagnet33"}) {
         const Architecture arch = imagenet_architecture(name);
         const Parameters params = testing::random_parameters(arch.graph, 1);
         const DenseEvaluation dense(arch, params, {1, 5});
-        onednn::InferencePlan(dense.architecture(), dense.parameters(), {1, 3, 224 + arch.patch_size - 1, 64},
+        backend::cpu::InferencePlan(dense.architecture(), dense.parameters(), {1, 3, 224 + arch.patch_size - 1, 64},
                               Precision::fp32, Output::logit_map);
     }
     const Architecture fashion = architecture_by_name("fashionfine9");
     const DenseEvaluation dense(fashion, testing::random_parameters(fashion.graph, 1), {0, 3});
-    onednn::InferencePlan(dense.architecture(), dense.parameters(), {4, 1, 36, 36}, Precision::fp32, Output::logit_map);
+    backend::cpu::InferencePlan(dense.architecture(), dense.parameters(), {4, 1, 36, 36}, Precision::fp32, Output::logit_map);
     require_no_reference_kernels();
 }
 
 TEST_CASE("ResNet-50's inference plans (padding, max-pool) use no reference kernel", "[kernels][resnet]") {
-    onednn::KernelLog::get().clear();
+    backend::cpu::KernelLog::get().clear();
     const Architecture arch = resnet50_architecture();
     const Parameters params = testing::random_parameters(arch.graph, 1);
     build_inference_plans(arch, params, 1, 224, 224);
@@ -95,7 +95,7 @@ TEST_CASE("ResNet-50's inference plans (padding, max-pool) use no reference kern
 }
 
 TEST_CASE("training forward and backward of a BagNet and ResNet-50 use no reference kernel", "[kernels][train]") {
-    onednn::KernelLog::get().clear();
+    backend::cpu::KernelLog::get().clear();
     const Architecture bagnet33 = imagenet_architecture("bagnet33", 10);
     train_one_step(bagnet33, testing::random_parameters(bagnet33.graph, 1), 2, 48);
     const Architecture fashion = architecture_by_name("fashion9");

@@ -56,7 +56,7 @@ TEMPLATE_TEST_CASE("each backend reproduces the PyTorch model in fp32", "[pytorc
 }
 
 TEST_CASE("cpu backend in bf16 stays within 3e-2 of the PyTorch model", "[pytorch][cpu][bf16]") {
-    if (!bagnet::onednn::cpu_has_bf16()) {
+    if (!bagnet::backend::cpu::cpu_has_bf16()) {
         WARN("skipped: this CPU has no bf16 instructions");
         return;
     }

@@ -132,7 +132,7 @@ TEST_CASE("the attack's result does not depend on the thread count", "[robust][a
     const auto model = shipped_model();
     const bagnet::LabelledImages data = fashion_test(2);
     const auto run = [&](int threads) {
-        bagnet::onednn::set_threads(threads);
+        bagnet::backend::cpu::set_threads(threads);
         InOrder images(data.images, data.labels, 2);
         return bagnet::to_json(bagnet::attack_patch(model, images.stream,
                                                     bagnet::PatchSize::square(3), fashion_pixels,

@@ -5,7 +5,7 @@
 #include <iostream>
 #include <random>
 
-#include "bagnet/backend/onednn/kernel_log.hpp"
+#include "bagnet/backend/cpu/kernel_log.hpp"
 #include "bagnet/data/class_names.hpp"
 #include "bagnet/io/atomic_file.hpp"
 #include "bagnet/io/image.hpp"
@@ -131,9 +131,9 @@ inline void run_bench(const BenchOptions& o, distributed::Communicator& /*proces
                     model.architecture().name.c_str(), to_string(model.precision()), o.batch, o.size, o.model.threads,
                     1000 * per_image, 1.0 / per_image, load, first_pass);
     });
-    if (o.model.device == "cpu") std::printf("oneDNN dispatches to %s\n", onednn::cpu_isa_name().c_str());
+    if (o.model.device == "cpu") std::printf("oneDNN dispatches to %s\n", backend::cpu::cpu_isa_name().c_str());
     if (o.kernels && o.model.device == "cpu")
-        for (const auto& k : onednn::KernelLog::get().choices())
+        for (const auto& k : backend::cpu::KernelLog::get().choices())
             std::printf("%-16s %-40s %s\n", k.implementation.c_str(), k.primitive.c_str(), k.shapes.c_str());
 }
 

@@ -124,7 +124,7 @@ void with_backend(const std::string& device, Body&& body) {
 // optional and none are given), at the given precision and thread count.
 template <class Backend>
 Model<Backend> load_model(const ModelOptions& o) {
-    onednn::set_threads(o.threads);
+    backend::cpu::set_threads(o.threads);
     Model<Backend> model = o.weights.empty() ? Model<Backend>(o.architecture()) : Model<Backend>(o.architecture(), o.weights);
     model.precision(o.parsed_precision());
     return model;

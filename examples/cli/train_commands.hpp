@@ -285,7 +285,7 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
     const std::string save = root ? outputs.stage(o.save) : "";
     const std::string metrics = root && !o.metrics.empty() ? outputs.stage(o.metrics) : "";
     if (root && !o.checkpoint.empty()) io::require_writable(o.checkpoint);
-    onednn::set_threads(o.model.threads);
+    backend::cpu::set_threads(o.model.threads);
     const int workers = o.data.loading.workers_for(o.model.threads);
 
     // A corrupt image is found when it is loaded: it stops the run before the weights or

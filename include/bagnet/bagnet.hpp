@@ -2,7 +2,7 @@
 // The whole library: #include <bagnet/bagnet.hpp>.
 #include "bagnet/arch.hpp"
 #include "bagnet/backend/backend.hpp"
-#include "bagnet/backend/onednn/executor.hpp"
+#include "bagnet/backend/cpu/executor.hpp"
 #include "bagnet/backend/reference/executor.hpp"
 #include "bagnet/error.hpp"
 #include "bagnet/inference.hpp"

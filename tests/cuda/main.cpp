@@ -11,8 +11,8 @@
 int main(int argc, char** argv) {
     Catch::Session session;
     if (const int status = session.applyCommandLine(argc, argv)) return status;
-    if (bagnet::gpu::gpu_available()) return session.run();
-    std::cerr << "bagnet_cuda_tests: GPU tests skipped: no CUDA GPU (" << bagnet::gpu::gpu_unavailable_reason()
+    if (bagnet::backend::cuda::gpu_available()) return session.run();
+    std::cerr << "bagnet_cuda_tests: GPU tests skipped: no CUDA GPU (" << bagnet::backend::cuda::gpu_unavailable_reason()
               << "); running the [no-gpu] checks only\n";
     Catch::ConfigData config = session.configData();
     config.testsOrTags = {"[no-gpu]"};

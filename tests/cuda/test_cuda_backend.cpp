@@ -93,12 +93,12 @@ TEST_CASE("cuda plans for several shapes and precisions coexist, and a moved mod
 }
 
 TEST_CASE("running out of GPU memory is a one-line error that says how much was needed", "[cuda]") {
-    CHECK_THROWS_WITH(bagnet::gpu::DeviceBuffer(std::size_t(1) << 50, "a test buffer"),
+    CHECK_THROWS_WITH(bagnet::backend::cuda::DeviceBuffer(std::size_t(1) << 50, "a test buffer"),
                       Catch::Matchers::StartsWith("out of GPU memory: a test buffer needs 1073741824 MiB"));
 }
 
 TEST_CASE("without a GPU a cuda model says so in one line and computes nothing", "[no-gpu]") {
-    if (bagnet::gpu::gpu_available()) {
+    if (bagnet::backend::cuda::gpu_available()) {
         SUCCEED("a GPU is present: nothing to check here");
         return;
     }

@@ -18,7 +18,7 @@ public:
     PythonModel(const std::string& arch, const std::string& weights, int threads, const std::string& precision,
                 int classes, const std::string& device)
         : model_(load(device, architecture_by_name(arch, classes), weights)), threads_(threads) {
-        onednn::set_threads(threads);  // checks the count now rather than at the first call
+        backend::cpu::set_threads(threads);  // checks the count now rather than at the first call
         model_.precision(parse_precision(precision));
     }
 
@@ -46,7 +46,7 @@ public:
         std::unique_lock<std::mutex> mine(mutex_, std::defer_lock), theirs(other.mutex_, std::defer_lock);
         if (&other == this) mine.lock();
         else std::lock(mine, theirs);  // in an order that cannot deadlock with a call holding them the other way
-        onednn::set_threads(threads_);
+        backend::cpu::set_threads(threads_);
         return work(model_, other.model_);
     }
 
@@ -56,7 +56,7 @@ private:
         py::gil_scoped_release released;
         std::lock_guard<std::mutex> lock(self.mutex_);
         // OpenMP's team size is a per-thread setting: set it on the thread that runs the call.
-        onednn::set_threads(self.threads_);
+        backend::cpu::set_threads(self.threads_);
         return work(model);
     }
 

@@ -57,7 +57,7 @@ decltype(auto) with_backend_errors(Work&& work) {
 template <class Backend>
 class Executor {
     static_assert(sizeof(Backend) == 0,
-                  "bagnet: no executor for this backend (include its header, e.g. bagnet/backend/onednn/executor.hpp)");
+                  "bagnet: no executor for this backend (include its header, e.g. bagnet/backend/cpu/executor.hpp)");
 };
 
 }  // namespace bagnet

@@ -3,7 +3,7 @@
 // that run a Model's backward pass on its own backend: training (train/loop.hpp) and input
 // gradients (train/input_gradient.hpp), and through them gradient attribution and the patch
 // attack. Code that instantiates them for a backend needs nothing else.
-#include "bagnet/backend/onednn/training.hpp"
+#include "bagnet/backend/cpu/training.hpp"
 #include "bagnet/backend/reference/training.hpp"
 #if BAGNET_WITH_CUDA
 #include "bagnet/backend/cuda/training.hpp"

@@ -122,7 +122,7 @@ TapeOf<Backend> forward(TrainingOps<Backend>& ops, const Graph& graph, const Par
                         const ImagesView& x, Mode mode, distributed::Communicator* synchronised = nullptr) {
     // oneDNN's failures reach the caller as bagnet::Error.
     return with_backend_errors<Backend>([&]() -> TapeOf<Backend> {
-        namespace ref = reference_layers;
+        namespace ref = backend::reference;
         const detail::Fusion fusion = detail::fusion_of(graph);
         TapeOf<Backend> tape;
         tape.mode = mode;
@@ -245,7 +245,7 @@ BackwardResult backward(TrainingOps<Backend>& ops, const Graph& graph, const Par
                         const BackwardOptions& options = {}) {
     // oneDNN's failures reach the caller as bagnet::Error.
     return with_backend_errors<Backend>([&]() -> BackwardResult {
-        namespace ref = reference_layers;
+        namespace ref = backend::reference;
         using Value = typename TrainingOps<Backend>::Value;
         const auto& layers = graph.layers();
         const bool training = tape.mode == Mode::training;

@@ -20,7 +20,7 @@ namespace detail {
 template <class F>
 std::vector<double> local_channel_sums(const Tensor4& x, F&& f) {
     std::vector<double> sums(x.shape()[1], 0.0);
-    reference_layers::for_each_plane(x, [&](std::size_t c, std::size_t offset, std::size_t plane) {
+    backend::reference::for_each_plane(x, [&](std::size_t c, std::size_t offset, std::size_t plane) {
         for (std::size_t j = 0; j < plane; ++j) sums[c] += f(c, offset + j);
     });
     return sums;
@@ -85,7 +85,7 @@ inline LayerGradients<Tensor4> synchronised_batch_norm_backward(const Tensor4& x
     communicator.all_reduce_sum(sums.data(), sums.size());
     const double* dbeta = sums.data();
     const double* dgamma = sums.data() + channels;
-    reference_layers::for_each_plane(x, [&](std::size_t c, std::size_t offset, std::size_t plane) {
+    backend::reference::for_each_plane(x, [&](std::size_t c, std::size_t offset, std::size_t plane) {
         const double scale = double(gamma(c)) * inv_std[c];
         for (std::size_t j = 0; j < plane; ++j) {
             const std::size_t i = offset + j;

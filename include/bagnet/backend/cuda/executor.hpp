@@ -18,7 +18,7 @@
 namespace bagnet {
 
 template <>
-class Executor<cuda> : public PlannedExecutor<Executor<cuda>, gpu::InferencePlan> {
+class Executor<cuda> : public PlannedExecutor<Executor<cuda>, backend::cuda::InferencePlan> {
 public:
     // Inputs are scanned for NaN and infinity on the GPU, as they are converted.
     static constexpr bool checks_finiteness = true;
@@ -32,9 +32,9 @@ public:
     }
     bool allow_tf32() const { return allow_tf32_; }
 
-    gpu::InferencePlan make_plan(const Architecture& arch, const Parameters& params,
+    backend::cuda::InferencePlan make_plan(const Architecture& arch, const Parameters& params,
                                  const std::array<int, 4>& input_shape, Precision precision, Output output) {
-        return gpu::InferencePlan(arch, params, input_shape, {precision, allow_tf32_}, output, queue());
+        return backend::cuda::InferencePlan(arch, params, input_shape, {precision, allow_tf32_}, output, queue());
     }
 
     // Logit maps of crops cut on the GPU from `images` (crops: image, row, column triples;
@@ -59,16 +59,16 @@ public:
     }
 
     // Created on first use, so that a model can be built and loaded on a machine without a GPU.
-    const std::shared_ptr<const gpu::Queue>& queue() {
+    const std::shared_ptr<const backend::cuda::Queue>& queue() {
         if (!queue_) {
-            gpu::require_gpu();
-            queue_ = std::make_shared<const gpu::Queue>();
+            backend::cuda::require_gpu();
+            queue_ = std::make_shared<const backend::cuda::Queue>();
         }
         return queue_;
     }
 
 private:
-    std::shared_ptr<const gpu::Queue> queue_;  // shared with the plans, which outlive a move of the executor
+    std::shared_ptr<const backend::cuda::Queue> queue_;  // shared with the plans, which outlive a move of the executor
     bool allow_tf32_ = false;
 };
 

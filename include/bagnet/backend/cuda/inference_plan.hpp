@@ -34,7 +34,7 @@
 #include "bagnet/backend/inference_pass.hpp"
 #include "bagnet/parameters.hpp"
 
-namespace bagnet::gpu {
+namespace bagnet::backend::cuda {
 
 struct PlanOptions {
     Precision precision = Precision::fp32;
@@ -171,7 +171,7 @@ public:
                        std::to_string(total[i]) + "\n";
             };
             if (const auto* pool = std::get_if<PoolStep>(&steps_[i])) {
-                table += row(*pool, pool->spec.kernel, pool->spec.stride, "max-pool", "-");
+                table += row(*pool, pool->window.extent, pool->window.stride, pool->kind, "-");
             } else {
                 const ConvStep& s = std::get<ConvStep>(steps_[i]);
                 table += row(s, std::get<5>(s.geometry), std::get<6>(s.geometry), std::to_string(int(s.algo)),
@@ -217,6 +217,8 @@ private:
 
     struct PoolStep {
         std::string name;
+        const char* kind = "max-pool";  // or "average-pool", for the timing table
+        Window window;
         Activation in, out;
         TensorDescriptor x_desc{"cudnnCreateTensorDescriptor"}, y_desc{"cudnnCreateTensorDescriptor"};
         PoolingDescriptor pool{"cudnnCreatePoolingDescriptor"};
@@ -353,13 +355,14 @@ private:
         const Window& p = step.pool;
         PoolStep pool;
         pool.name = step.name;
+        pool.window = p;
         pool.in = in;
         pool.out = out;
         describe(pool.x_desc, in);
         describe(pool.y_desc, out);
-        const cudnnPoolingMode_t mode = step.kind == InferenceStep::Kind::max_pool
-                                            ? CUDNN_POOLING_MAX
-                                            : CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING;
+        const bool max = step.kind == InferenceStep::Kind::max_pool;
+        pool.kind = max ? "max-pool" : "average-pool";
+        const cudnnPoolingMode_t mode = max ? CUDNN_POOLING_MAX : CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING;
         check(cudnnSetPooling2dDescriptor(pool.pool, mode, CUDNN_NOT_PROPAGATE_NAN, p.extent, p.extent, p.padding,
                                           p.padding, p.stride, p.stride),
               "cudnnSetPooling2dDescriptor");
@@ -654,4 +657,4 @@ private:
     int classes_ = 0;
 };
 
-}  // namespace bagnet::gpu
+}  // namespace bagnet::backend::cuda

@@ -7,7 +7,7 @@
 #include "bagnet/backend/cuda/kernels.hpp"
 #include "bagnet/backend/cuda/runtime.hpp"
 
-namespace bagnet::gpu {
+namespace bagnet::backend::cuda {
 namespace {
 
 __device__ inline float to_float(float v) { return v; }
@@ -396,4 +396,4 @@ void accumulate(float* sum, const float* g, std::size_t count, cudaStream_t stre
     check(cudaGetLastError(), "the gradient sum kernel");
 }
 
-}  // namespace bagnet::gpu
+}  // namespace bagnet::backend::cuda

@@ -11,7 +11,7 @@
 
 #include <cstddef>
 
-namespace bagnet::gpu {
+namespace bagnet::backend::cuda {
 
 enum class DataType { fp32, bf16 };
 enum class Layout { nchw, nhwc };
@@ -80,4 +80,4 @@ void uncrop(const float* dy, float* out, int planes, int h, int w, int shortcut_
 // sum += g.
 void accumulate(float* sum, const float* g, std::size_t count, cudaStream_t stream);
 
-}  // namespace bagnet::gpu
+}  // namespace bagnet::backend::cuda

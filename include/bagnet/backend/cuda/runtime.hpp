@@ -12,7 +12,7 @@
 
 #include "bagnet/error.hpp"
 
-namespace bagnet::gpu {
+namespace bagnet::backend::cuda {
 
 inline void check(cudaError_t status, const char* what) {
     if (status == cudaSuccess) return;
@@ -157,4 +157,4 @@ inline void download(void* host, const void* device, std::size_t bytes, const Qu
     queue.synchronize();
 }
 
-}  // namespace bagnet::gpu
+}  // namespace bagnet::backend::cuda

@@ -43,14 +43,14 @@ public:
 
     Value import(Tensor4 x) {
         Value v = allocate({int(x.shape()[0]), int(x.shape()[1]), int(x.shape()[2]), int(x.shape()[3])});
-        gpu::upload(v.data(), x.data(), x.size() * sizeof(float), *queue_);
+        backend::cuda::upload(v.data(), x.data(), x.size() * sizeof(float), *queue_);
         return v;
     }
 
     Tensor4 to_tensor(const Value& x) {
         Tensor4 out = Tensor4::from_shape({std::size_t(x.shape[0]), std::size_t(x.shape[1]), std::size_t(x.shape[2]),
                                            std::size_t(x.shape[3])});
-        gpu::download(out.data(), x.data(), out.size() * sizeof(float), *queue_);
+        backend::cuda::download(out.data(), x.data(), out.size() * sizeof(float), *queue_);
         return out;
     }
 
@@ -59,12 +59,12 @@ public:
         const auto w = upload(weight);
         Value y = allocate(p.out);
         const float one = 1.f, zero = 0.f;
-        gpu::check(cudnnConvolutionForward(q().cudnn, &one, p.x, x.data(), p.w, w.get(), p.conv, p.forward,
+        backend::cuda::check(cudnnConvolutionForward(q().cudnn, &one, p.x, x.data(), p.w, w.get(), p.conv, p.forward,
                                            workspace(p.workspace), p.workspace, &zero, p.y, y.data()),
                    "cudnnConvolutionForward");
         if (bias) {
             const auto b = upload(*bias);
-            gpu::check(cudnnAddTensor(q().cudnn, &one, p.bias, b.get(), &one, p.y, y.data()), "cudnnAddTensor");
+            backend::cuda::check(cudnnAddTensor(q().cudnn, &one, p.bias, b.get(), &one, p.y, y.data()), "cudnnAddTensor");
         }
         return y;
     }
@@ -75,20 +75,20 @@ public:
         const float one = 1.f, zero = 0.f;
         LayerGradients<Value> g;
         const auto dw = allocate_bytes(weight.size() * sizeof(float));
-        gpu::check(cudnnConvolutionBackwardFilter(q().cudnn, &one, p.x, x.data(), p.y, dy.data(), p.conv, p.filter,
+        backend::cuda::check(cudnnConvolutionBackwardFilter(q().cudnn, &one, p.x, x.data(), p.y, dy.data(), p.conv, p.filter,
                                                   workspace(p.workspace), p.workspace, &zero, p.w, dw.get()),
                    "cudnnConvolutionBackwardFilter");
         g.weight = download(dw.get(), conv.weight_shape());
         if (conv.bias) {
             const auto db = allocate_bytes(std::size_t(conv.out_channels) * sizeof(float));
-            gpu::check(cudnnConvolutionBackwardBias(q().cudnn, &one, p.y, dy.data(), &zero, p.bias, db.get()),
+            backend::cuda::check(cudnnConvolutionBackwardBias(q().cudnn, &one, p.y, dy.data(), &zero, p.bias, db.get()),
                        "cudnnConvolutionBackwardBias");
             g.bias = download(db.get(), {std::size_t(conv.out_channels)});
         }
         if (input_gradient) {
             const auto w = upload(weight);
             g.input = allocate(x.shape);
-            gpu::check(cudnnConvolutionBackwardData(q().cudnn, &one, p.w, w.get(), p.y, dy.data(), p.conv, p.data,
+            backend::cuda::check(cudnnConvolutionBackwardData(q().cudnn, &one, p.w, w.get(), p.y, dy.data(), p.conv, p.data,
                                                     workspace(p.workspace), p.workspace, &zero, p.x, g.input.data()),
                        "cudnnConvolutionBackwardData");
         }
@@ -100,7 +100,7 @@ public:
         const int c = x.shape[1];
         const auto mean = allocate_bytes(std::size_t(c) * sizeof(float));
         const auto variance = allocate_bytes(std::size_t(c) * sizeof(float));
-        gpu::channel_moments(x.data(), x.shape[0], c, x.positions(), as_float(mean), as_float(variance), stream());
+        backend::cuda::channel_moments(x.data(), x.shape[0], c, x.positions(), as_float(mean), as_float(variance), stream());
         out = {download(mean.get(), {std::size_t(c)}), download(variance.get(), {std::size_t(c)})};
         return normalize(x, bn, gamma, beta, as_float(mean), as_float(variance), relu);
     }
@@ -119,13 +119,13 @@ public:
         const auto sum_dz = allocate_bytes(std::size_t(c) * sizeof(float));
         const auto sum_dz_xhat = allocate_bytes(std::size_t(c) * sizeof(float));
         const float* mask = relu ? y.data() : nullptr;
-        gpu::batch_norm_backward_sums(x.data(), mask, dy.data(), as_float(mean), as_float(variance), float(bn.eps),
+        backend::cuda::batch_norm_backward_sums(x.data(), mask, dy.data(), as_float(mean), as_float(variance), float(bn.eps),
                                       x.shape[0], c, x.positions(), as_float(sum_dz), as_float(sum_dz_xhat), stream());
         LayerGradients<Value> g;
         g.weight = download(sum_dz_xhat.get(), {std::size_t(c)});
         g.bias = download(sum_dz.get(), {std::size_t(c)});
         if (input_gradient) {
-            gpu::batch_norm_backward_input(x.data(), mask, dy.data(), dy.data(), as_float(mean), as_float(variance),
+            backend::cuda::batch_norm_backward_input(x.data(), mask, dy.data(), dy.data(), as_float(mean), as_float(variance),
                                            as_float(g_gamma), as_float(sum_dz), as_float(sum_dz_xhat), float(bn.eps),
                                            training, x.shape[0], c, x.positions(), stream());
             g.input = std::move(dy);
@@ -135,12 +135,12 @@ public:
 
     Value relu(const Value& x) {
         Value y = allocate(x.shape);
-        gpu::relu(x.data(), y.data(), x.size(), stream());
+        backend::cuda::relu(x.data(), y.data(), x.size(), stream());
         return y;
     }
 
     Value relu_backward(const Value& y, Value dy) {
-        gpu::relu_backward(y.data(), dy.data(), dy.size(), stream());
+        backend::cuda::relu_backward(y.data(), dy.data(), dy.size(), stream());
         return dy;
     }
 
@@ -162,11 +162,11 @@ public:
         Value sum = main;
         if (!overwrite_main) {
             sum = allocate(main.shape);
-            gpu::check(cudaMemcpyAsync(sum.data(), main.data(), main.size() * sizeof(float), cudaMemcpyDeviceToDevice,
+            backend::cuda::check(cudaMemcpyAsync(sum.data(), main.data(), main.size() * sizeof(float), cudaMemcpyDeviceToDevice,
                                        stream()),
                        "cudaMemcpyAsync");
         }
-        gpu::bias_shortcut_relu(sum.data(), gpu::DataType::fp32, gpu::Layout::nchw, nullptr, shortcut.data(),
+        backend::cuda::bias_shortcut_relu(sum.data(), backend::cuda::DataType::fp32, backend::cuda::Layout::nchw, nullptr, shortcut.data(),
                                 shortcut.shape[2], shortcut.shape[3], main.shape[0], main.shape[2], main.shape[3],
                                 main.shape[1], relu, stream());
         return sum;
@@ -174,21 +174,21 @@ public:
 
     Value uncrop(const Value& dy, const Value& shortcut) {
         Value out = allocate(shortcut.shape);
-        gpu::check(cudaMemsetAsync(out.data(), 0, out.size() * sizeof(float), stream()), "cudaMemsetAsync");
-        gpu::uncrop(dy.data(), out.data(), dy.shape[0] * dy.shape[1], dy.shape[2], dy.shape[3], shortcut.shape[2],
+        backend::cuda::check(cudaMemsetAsync(out.data(), 0, out.size() * sizeof(float), stream()), "cudaMemsetAsync");
+        backend::cuda::uncrop(dy.data(), out.data(), dy.shape[0] * dy.shape[1], dy.shape[2], dy.shape[3], shortcut.shape[2],
                     shortcut.shape[3], stream());
         return out;
     }
 
-    void add_to(Value& sum, const Value& g) { gpu::accumulate(sum.data(), g.data(), sum.size(), stream()); }
+    void add_to(Value& sum, const Value& g) { backend::cuda::accumulate(sum.data(), g.data(), sum.size(), stream()); }
 
 private:
     // cuDNN's descriptors and algorithms for one convolution at one input shape.
     struct ConvPlan {
-        gpu::TensorDescriptor x{"cudnnCreateTensorDescriptor"}, y{"cudnnCreateTensorDescriptor"};
-        gpu::TensorDescriptor bias{"cudnnCreateTensorDescriptor"};
-        gpu::FilterDescriptor w{"cudnnCreateFilterDescriptor"};
-        gpu::ConvolutionDescriptor conv{"cudnnCreateConvolutionDescriptor"};
+        backend::cuda::TensorDescriptor x{"cudnnCreateTensorDescriptor"}, y{"cudnnCreateTensorDescriptor"};
+        backend::cuda::TensorDescriptor bias{"cudnnCreateTensorDescriptor"};
+        backend::cuda::FilterDescriptor w{"cudnnCreateFilterDescriptor"};
+        backend::cuda::ConvolutionDescriptor conv{"cudnnCreateConvolutionDescriptor"};
         std::array<int, 4> out{};
         cudnnConvolutionFwdAlgo_t forward{};
         cudnnConvolutionBwdDataAlgo_t data{};
@@ -199,32 +199,32 @@ private:
 
     // cuDNN's descriptors for one pooling at one input shape.
     struct PoolPlan {
-        gpu::TensorDescriptor x{"cudnnCreateTensorDescriptor"}, y{"cudnnCreateTensorDescriptor"};
-        gpu::PoolingDescriptor pool{"cudnnCreatePoolingDescriptor"};
+        backend::cuda::TensorDescriptor x{"cudnnCreateTensorDescriptor"}, y{"cudnnCreateTensorDescriptor"};
+        backend::cuda::PoolingDescriptor pool{"cudnnCreatePoolingDescriptor"};
         std::array<int, 4> out{};
     };
     using PoolKey = std::tuple<std::array<int, 4>, int, int, int, int>;
 
-    static std::shared_ptr<gpu::Queue> make_queue() {
-        gpu::require_gpu();
+    static std::shared_ptr<backend::cuda::Queue> make_queue() {
+        backend::cuda::require_gpu();
         // Keep freed memory in the pool: each step then reuses the last step's memory.
         int device = 0;
         cudaMemPool_t pool = nullptr;
-        gpu::check(cudaGetDevice(&device), "cudaGetDevice");
-        gpu::check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
+        backend::cuda::check(cudaGetDevice(&device), "cudaGetDevice");
+        backend::cuda::check(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
         std::uint64_t keep_all = ~std::uint64_t(0);
-        gpu::check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all), "cudaMemPoolSetAttribute");
-        return std::make_shared<gpu::Queue>();
+        backend::cuda::check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all), "cudaMemPoolSetAttribute");
+        return std::make_shared<backend::cuda::Queue>();
     }
 
-    const gpu::Queue& q() const { return *queue_; }
+    const backend::cuda::Queue& q() const { return *queue_; }
     cudaStream_t stream() const { return queue_->stream; }
     static float* as_float(const std::shared_ptr<void>& p) { return static_cast<float*>(p.get()); }
 
     // Stream-ordered device memory, returned to the pool when the last copy goes.
     std::shared_ptr<void> allocate_bytes(std::size_t bytes) {
         void* p = nullptr;
-        gpu::check_allocation(cudaMallocAsync(&p, std::max<std::size_t>(bytes, 1), stream()), bytes,
+        backend::cuda::check_allocation(cudaMallocAsync(&p, std::max<std::size_t>(bytes, 1), stream()), bytes,
                               "a training activation");
         auto queue = queue_;  // the stream must outlive the memory ordered on it
         return std::shared_ptr<void>(p, [queue](void* memory) { cudaFreeAsync(memory, queue->stream); });
@@ -237,17 +237,17 @@ private:
 
     std::shared_ptr<void> upload(const Tensor& t) {
         auto device = allocate_bytes(t.size() * sizeof(float));
-        gpu::upload(device.get(), t.data(), t.size() * sizeof(float), *queue_);
+        backend::cuda::upload(device.get(), t.data(), t.size() * sizeof(float), *queue_);
         return device;
     }
     Tensor download(const void* device, const std::vector<std::size_t>& shape) {
         Tensor t = Tensor::from_shape(shape);
-        gpu::download(t.data(), device, t.size() * sizeof(float), *queue_);
+        backend::cuda::download(t.data(), device, t.size() * sizeof(float), *queue_);
         return t;
     }
 
     void* workspace(std::size_t bytes) {
-        if (workspace_.bytes() < bytes) workspace_ = gpu::DeviceBuffer(bytes, "the convolution workspace");
+        if (workspace_.bytes() < bytes) workspace_ = backend::cuda::DeviceBuffer(bytes, "the convolution workspace");
         return workspace_.get();
     }
 
@@ -255,7 +255,7 @@ private:
                     const float* mean, const float* variance, bool relu) {
         const auto g = upload(gamma), b = upload(beta);
         Value y = allocate(x.shape);
-        gpu::batch_norm_apply(x.data(), y.data(), mean, variance, as_float(g), as_float(b), float(bn.eps), relu,
+        backend::cuda::batch_norm_apply(x.data(), y.data(), mean, variance, as_float(g), as_float(b), float(bn.eps), relu,
                               x.shape[0], x.shape[1], x.positions(), stream());
         return y;
     }
@@ -270,31 +270,31 @@ private:
         auto p = std::make_unique<ConvPlan>();
         const auto& in = x.shape;
         require(in[1] == s.in_channels, s.name + " expects " + std::to_string(s.in_channels) + " input channels");
-        gpu::check(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, in[0], in[1], in[2], in[3]),
+        backend::cuda::check(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, in[0], in[1], in[2], in[3]),
                    "cudnnSetTensor4dDescriptor");
-        gpu::check(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s.out_channels, s.in_channels,
+        backend::cuda::check(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s.out_channels, s.in_channels,
                                               s.kernel, s.kernel),
                    "cudnnSetFilter4dDescriptor");
-        gpu::check(cudnnSetConvolution2dDescriptor(p->conv, s.padding, s.padding, s.stride, s.stride, s.dilation, s.dilation,
+        backend::cuda::check(cudnnSetConvolution2dDescriptor(p->conv, s.padding, s.padding, s.stride, s.stride, s.dilation, s.dilation,
                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
                    "cudnnSetConvolution2dDescriptor");
-        gpu::check(cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType");
+        backend::cuda::check(cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType");
         p->out = {in[0], s.out_channels, s.output_size(in[2]), s.output_size(in[3])};
-        gpu::check(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p->out[0], p->out[1],
+        backend::cuda::check(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p->out[0], p->out[1],
                                               p->out[2], p->out[3]),
                    "cudnnSetTensor4dDescriptor");
-        gpu::check(cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, s.out_channels, 1, 1),
+        backend::cuda::check(cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, s.out_channels, 1, 1),
                    "cudnnSetTensor4dDescriptor");
 
         const Value scratch_x = allocate(in), scratch_y = allocate(p->out);
         const auto scratch_w = allocate_bytes(std::size_t(s.out_channels) * s.in_channels * s.kernel * s.kernel * 4);
-        gpu::check(cudaMemsetAsync(scratch_x.data(), 0, scratch_x.size() * 4, stream()), "cudaMemsetAsync");
-        gpu::check(cudaMemsetAsync(scratch_y.data(), 0, scratch_y.size() * 4, stream()), "cudaMemsetAsync");
+        backend::cuda::check(cudaMemsetAsync(scratch_x.data(), 0, scratch_x.size() * 4, stream()), "cudaMemsetAsync");
+        backend::cuda::check(cudaMemsetAsync(scratch_y.data(), 0, scratch_y.size() * 4, stream()), "cudaMemsetAsync");
         const float one = 1.f, zero = 0.f;
         const auto& h = q().cudnn;
         // cuDNN times every algorithm on these buffers, with a generous scratch space.
         std::size_t free = 0, total = 0;
-        gpu::check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
+        backend::cuda::check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
         const std::size_t probe_bytes = std::min<std::size_t>(std::size_t(256) << 20, free / 8);
         void* probe = workspace(probe_bytes);
         p->forward = first_working<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
@@ -343,12 +343,12 @@ private:
         auto p = std::make_unique<PoolPlan>();
         const auto& in = x.shape;
         p->out = {in[0], in[1], s.output_size(in[2]), s.output_size(in[3])};
-        gpu::check(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, in[0], in[1], in[2], in[3]),
+        backend::cuda::check(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, in[0], in[1], in[2], in[3]),
                    "cudnnSetTensor4dDescriptor");
-        gpu::check(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p->out[0], p->out[1],
+        backend::cuda::check(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p->out[0], p->out[1],
                                               p->out[2], p->out[3]),
                    "cudnnSetTensor4dDescriptor");
-        gpu::check(cudnnSetPooling2dDescriptor(p->pool, mode, CUDNN_NOT_PROPAGATE_NAN, s.extent, s.extent, s.padding,
+        backend::cuda::check(cudnnSetPooling2dDescriptor(p->pool, mode, CUDNN_NOT_PROPAGATE_NAN, s.extent, s.extent, s.padding,
                                                s.padding, s.stride, s.stride),
                    "cudnnSetPooling2dDescriptor");
         return *pool_plans_.emplace(key, std::move(p)).first->second;
@@ -357,7 +357,7 @@ private:
     Value pool_forward(const Value& x, const PoolPlan& p) {
         Value y = allocate(p.out);
         const float one = 1.f, zero = 0.f;
-        gpu::check(cudnnPoolingForward(q().cudnn, p.pool, &one, p.x, x.data(), &zero, p.y, y.data()),
+        backend::cuda::check(cudnnPoolingForward(q().cudnn, p.pool, &one, p.x, x.data(), &zero, p.y, y.data()),
                    "cudnnPoolingForward");
         return y;
     }
@@ -365,7 +365,7 @@ private:
     Value pool_backward(const Value& x, const Value& y, const Value& dy, const PoolPlan& p) {
         Value dx = allocate(x.shape);
         const float one = 1.f, zero = 0.f;
-        gpu::check(cudnnPoolingBackward(q().cudnn, p.pool, &one, p.y, y.data(), p.y, dy.data(), p.x, x.data(), &zero,
+        backend::cuda::check(cudnnPoolingBackward(q().cudnn, p.pool, &one, p.y, y.data(), p.y, dy.data(), p.x, x.data(), &zero,
                                         p.x, dx.data()),
                    "cudnnPoolingBackward");
         return dx;
@@ -378,7 +378,7 @@ private:
                                               const std::string& what) {
         std::array<Perf, Count> perf{};
         int count = 0;
-        gpu::check(rank(Count, &count, perf.data()), ("ranking cuDNN algorithms for " + what).c_str());
+        backend::cuda::check(rank(Count, &count, perf.data()), ("ranking cuDNN algorithms for " + what).c_str());
         for (int i = 0; i < count; ++i) {
             const Perf& p = perf[std::size_t(i)];
             if (p.status != CUDNN_STATUS_SUCCESS || p.mathType == CUDNN_TENSOR_OP_MATH ||
@@ -392,10 +392,10 @@ private:
         throw Error("cuDNN has no fp32 algorithm that runs for " + what + " on this GPU");
     }
 
-    std::shared_ptr<gpu::Queue> queue_;
+    std::shared_ptr<backend::cuda::Queue> queue_;
     std::map<ConvKey, std::unique_ptr<ConvPlan>> plans_;
     std::map<PoolKey, std::unique_ptr<PoolPlan>> pool_plans_;
-    gpu::DeviceBuffer workspace_;
+    backend::cuda::DeviceBuffer workspace_;
 };
 
 }  // namespace bagnet::train

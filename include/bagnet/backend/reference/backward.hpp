@@ -10,7 +10,7 @@
 #include "bagnet/backend/reference/layers.hpp"
 #include "bagnet/layers/contract.hpp"
 
-namespace bagnet::reference_layers {
+namespace bagnet::backend::reference {
 
 // The training contract's types (layers/contract.hpp), here on plain tensors.
 using train::BatchStatistics;
@@ -195,4 +195,4 @@ inline LinearGradients linear_backward(const Tensor4& x, const Tensor4& dy, cons
     return g;
 }
 
-}  // namespace bagnet::reference_layers
+}  // namespace bagnet::backend::reference

@@ -11,20 +11,20 @@ namespace bagnet {
 
 BAGNET_INLINE Tensor2 Executor<reference>::logits(const Architecture& arch, const Parameters& params,
                                                   const ImagesView& x, Precision precision) {
-    return reference_layers::spatial_mean(logit_map(arch, params, x, precision));
+    return backend::reference::spatial_mean(logit_map(arch, params, x, precision));
 }
 
 BAGNET_INLINE Tensor4 Executor<reference>::logit_map(const Architecture& arch, const Parameters& params,
                                                      const ImagesView& x, Precision precision) {
     require(precision == Precision::fp32, "the reference backend computes in fp32 only");
     const Head head = head_of(arch.graph);
-    return reference_layers::per_location_linear(value(arch.graph, params, to_tensor(x), head.features),
+    return backend::reference::per_location_linear(value(arch.graph, params, to_tensor(x), head.features),
                                                  params.at(key(*head.linear, TensorSlot::weight)),
                                                  params.at(key(*head.linear, TensorSlot::bias)));
 }
 
 BAGNET_INLINE Tensor4 Executor<reference>::value(const Graph& graph, const Parameters& params, Tensor4 x, int wanted) {
-    namespace ref = reference_layers;
+    namespace ref = backend::reference;
     value_shapes(graph, {x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]});  // every shape checked first
     const auto& layers = graph.layers();
     std::vector<int> last_reader(layers.size() + 1, -1);

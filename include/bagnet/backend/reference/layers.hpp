@@ -11,7 +11,7 @@
 #include "bagnet/layers/spec.hpp"
 #include "bagnet/tensor.hpp"
 
-namespace bagnet::reference_layers {
+namespace bagnet::backend::reference {
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstMatrixMap = Eigen::Map<const RowMatrix>;
@@ -194,4 +194,4 @@ inline Tensor4 linear(const Tensor4& x, const Tensor& weight, const Tensor& bias
     return y;
 }
 
-}  // namespace bagnet::reference_layers
+}  // namespace bagnet::backend::reference

@@ -18,12 +18,12 @@
 
 #include "bagnet/arch.hpp"
 #include "bagnet/backend/backend.hpp"
-#include "bagnet/backend/onednn/context.hpp"
-#include "bagnet/backend/onednn/kernel_log.hpp"
+#include "bagnet/backend/cpu/context.hpp"
+#include "bagnet/backend/cpu/kernel_log.hpp"
 #include "bagnet/backend/inference_pass.hpp"
 #include "bagnet/parameters.hpp"
 
-namespace bagnet::onednn {
+namespace bagnet::backend::cpu {
 
 using dnnl::memory;
 using tag = memory::format_tag;
@@ -338,4 +338,4 @@ private:
     int map_h_ = 0, map_w_ = 0;
 };
 
-}  // namespace bagnet::onednn
+}  // namespace bagnet::backend::cpu

@@ -7,12 +7,12 @@
 #include <string>
 
 #include "bagnet/backend/backend.hpp"
-#include "bagnet/backend/onednn/errors.hpp"
-#include "bagnet/backend/onednn/machine.hpp"
+#include "bagnet/backend/cpu/errors.hpp"
+#include "bagnet/backend/cpu/machine.hpp"
 #include "bagnet/config.hpp"
 #include "bagnet/error.hpp"
 
-namespace bagnet::onednn {
+namespace bagnet::backend::cpu {
 
 struct Context {
     dnnl::engine engine{dnnl::engine::kind::cpu, 0};
@@ -48,4 +48,4 @@ private:
 // What counts as small work for SerialIf: a reorder of at most this many bytes.
 using config::serial_reorder_bytes;
 
-}  // namespace bagnet::onednn
+}  // namespace bagnet::backend::cpu

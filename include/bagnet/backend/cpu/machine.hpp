@@ -6,7 +6,7 @@
 
 #include "bagnet/instances.hpp"
 
-namespace bagnet::onednn {
+namespace bagnet::backend::cpu {
 
 // oneDNN's Debian build threads with OpenMP, so its pool size is OpenMP's: 1 to the cores of
 // this machine, or a bagnet::Error.
@@ -19,8 +19,8 @@ BAGNET_INLINE bool cpu_has_bf16();
 // speed differs several-fold between them.
 BAGNET_INLINE std::string cpu_isa_name();
 
-}  // namespace bagnet::onednn
+}  // namespace bagnet::backend::cpu
 
 #if !BAGNET_COMPILED
-#include "bagnet/backend/onednn/machine_impl.hpp"
+#include "bagnet/backend/cpu/machine_impl.hpp"
 #endif

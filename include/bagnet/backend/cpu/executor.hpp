@@ -8,14 +8,14 @@
 
 #include "bagnet/arch.hpp"
 #include "bagnet/backend/backend.hpp"
-#include "bagnet/backend/onednn/errors.hpp"
-#include "bagnet/backend/onednn/machine.hpp"
+#include "bagnet/backend/cpu/errors.hpp"
+#include "bagnet/backend/cpu/machine.hpp"
 #include "bagnet/instances.hpp"
 #include "bagnet/parameters.hpp"
 #include "bagnet/tensor.hpp"
 
 namespace bagnet {
-namespace onednn {
+namespace backend::cpu {
 class PlanCache;
 }
 
@@ -36,11 +36,11 @@ public:
     BAGNET_INLINE void invalidate();
 
 private:
-    std::unique_ptr<onednn::PlanCache> plans_;
+    std::unique_ptr<backend::cpu::PlanCache> plans_;
 };
 
 }  // namespace bagnet
 
 #if !BAGNET_COMPILED
-#include "bagnet/backend/onednn/executor_impl.hpp"
+#include "bagnet/backend/cpu/executor_impl.hpp"
 #endif

@@ -17,7 +17,7 @@
 #include <tuple>
 #include <vector>
 
-namespace bagnet::onednn {
+namespace bagnet::backend::cpu {
 
 struct KernelChoice {
     std::string primitive;       // "convolution forward_inference", "reorder", ...
@@ -108,4 +108,4 @@ inline dnnl::reorder recorded_reorder(const dnnl::memory& from, const dnnl::memo
     return dnnl::reorder(recorded(dnnl::reorder::primitive_desc(from, to)));
 }
 
-}  // namespace bagnet::onednn
+}  // namespace bagnet::backend::cpu

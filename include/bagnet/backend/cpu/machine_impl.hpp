@@ -9,7 +9,7 @@
 #include "bagnet/config.hpp"
 #include "bagnet/error.hpp"
 
-namespace bagnet::onednn {
+namespace bagnet::backend::cpu {
 
 BAGNET_INLINE void set_threads(int threads) {
     const int cores = config::machine_cores();
@@ -37,4 +37,4 @@ BAGNET_INLINE std::string cpu_isa_name() {
     }
 }
 
-}  // namespace bagnet::onednn
+}  // namespace bagnet::backend::cpu

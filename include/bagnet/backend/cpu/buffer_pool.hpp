@@ -16,7 +16,7 @@
 
 #include "bagnet/error.hpp"
 
-namespace bagnet::onednn {
+namespace bagnet::backend::cpu {
 
 class BufferPool : public std::enable_shared_from_this<BufferPool> {
 public:
@@ -75,4 +75,4 @@ private:
     std::size_t cached_ = 0, in_use_ = 0, peak_ = 0;
 };
 
-}  // namespace bagnet::onednn
+}  // namespace bagnet::backend::cpu

@@ -7,7 +7,7 @@
 
 #include "bagnet/error.hpp"
 
-namespace bagnet::onednn {
+namespace bagnet::backend::cpu {
 
 BAGNET_INLINE void rethrow_as_error() {
     try {
@@ -17,4 +17,4 @@ BAGNET_INLINE void rethrow_as_error() {
     }
 }
 
-}  // namespace bagnet::onednn
+}  // namespace bagnet::backend::cpu

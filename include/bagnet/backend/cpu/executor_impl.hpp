@@ -1,11 +1,11 @@
 #pragma once
 // Definitions for executor.hpp, which includes this file when header-only; bagnet::compiled
 // compiles them once (bagnet/instances.hpp). Included nowhere else.
-#include "bagnet/backend/onednn/inference_plan.hpp"
+#include "bagnet/backend/cpu/inference_plan.hpp"
 #include "bagnet/backend/planned_executor.hpp"
 
 namespace bagnet {
-namespace onednn {
+namespace backend::cpu {
 class PlanCache : public PlannedExecutor<PlanCache, InferencePlan> {
 public:
     InferencePlan make_plan(const Architecture& arch, const Parameters& params, const std::array<int, 4>& input_shape,
@@ -13,9 +13,9 @@ public:
         return InferencePlan(arch, params, input_shape, precision, output);
     }
 };
-}  // namespace onednn
+}  // namespace backend::cpu
 
-BAGNET_INLINE Executor<cpu>::Executor() : plans_(std::make_unique<onednn::PlanCache>()) {}
+BAGNET_INLINE Executor<cpu>::Executor() : plans_(std::make_unique<backend::cpu::PlanCache>()) {}
 BAGNET_INLINE Executor<cpu>::~Executor() = default;
 BAGNET_INLINE Executor<cpu>::Executor(const Executor&) : Executor() {}
 BAGNET_INLINE Executor<cpu>& Executor<cpu>::operator=(const Executor&) {

@@ -6,10 +6,10 @@
 #include "bagnet/instances.hpp"
 
 namespace bagnet {
-namespace onednn {
+namespace backend::cpu {
 // Rethrows the exception being handled: a dnnl::error as bagnet::Error, anything else as it is.
 [[noreturn]] BAGNET_INLINE void rethrow_as_error();
-}  // namespace onednn
+}  // namespace backend::cpu
 
 template <>
 struct BackendErrors<cpu> {
@@ -18,7 +18,7 @@ struct BackendErrors<cpu> {
         try {
             return work();
         } catch (...) {
-            onednn::rethrow_as_error();
+            backend::cpu::rethrow_as_error();
         }
     }
 };
@@ -26,5 +26,5 @@ struct BackendErrors<cpu> {
 }  // namespace bagnet
 
 #if !BAGNET_COMPILED
-#include "bagnet/backend/onednn/errors_impl.hpp"
+#include "bagnet/backend/cpu/errors_impl.hpp"
 #endif

@@ -21,9 +21,9 @@
 #include <string>
 #include <unordered_map>
 
-#include "bagnet/backend/onednn/buffer_pool.hpp"
-#include "bagnet/backend/onednn/context.hpp"
-#include "bagnet/backend/onednn/kernel_log.hpp"
+#include "bagnet/backend/cpu/buffer_pool.hpp"
+#include "bagnet/backend/cpu/context.hpp"
+#include "bagnet/backend/cpu/kernel_log.hpp"
 #include "bagnet/backend/backend.hpp"
 #include "bagnet/layers/contract.hpp"
 
@@ -254,7 +254,7 @@ private:
     };
     static constexpr std::size_t max_cached = config::cached_training_primitives;
 
-    static dnnl::engine& engine() { return onednn::Context::get().engine; }
+    static dnnl::engine& engine() { return backend::cpu::Context::get().engine; }
 
     template <class Shape>
     static memory::dims dims_of(const Shape& shape) {
@@ -278,15 +278,15 @@ private:
         return memory(desc.submemory_desc(dims, {0, 0, 0, 0}), engine(), mem.get_data_handle());
     }
     static void run(const dnnl::primitive& primitive, const std::unordered_map<int, memory>& args) {
-        auto& stream = onednn::Context::get().stream;
+        auto& stream = backend::cpu::Context::get().stream;
         primitive.execute(stream, args);
         stream.wait();
     }
     // Small reorders (most of them are weights, three per convolution and step) run on the calling
-    // thread (see onednn::SerialIf).
+    // thread (see backend::cpu::SerialIf).
     static void reorder(const memory& from, const memory& to) {
-        const onednn::SerialIf serial(to.get_desc().get_size() <= onednn::serial_reorder_bytes);
-        run(onednn::recorded_reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+        const backend::cpu::SerialIf serial(to.get_desc().get_size() <= backend::cpu::serial_reorder_bytes);
+        run(backend::cpu::recorded_reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
     }
 
     Buffer allocate(const memory::desc& desc) {
@@ -362,11 +362,11 @@ private:
         const auto bias = c.bias ? memory::desc({c.out_channels}, dt::f32, tag::x) : memory::desc();
         const auto algorithm = dnnl::algorithm::convolution_direct;
         // The forward primitive's choices are the hints for the backward ones, so all three agree on layouts.
-        const auto forward_pd = onednn::recorded(dnnl::convolution_forward::primitive_desc(
+        const auto forward_pd = backend::cpu::recorded(dnnl::convolution_forward::primitive_desc(
             {prop::forward_training, algorithm, src, weights, bias, dst, strides, dilates, padding, padding}, engine()));
-        const auto data_pd = onednn::recorded(dnnl::convolution_backward_data::primitive_desc(
+        const auto data_pd = backend::cpu::recorded(dnnl::convolution_backward_data::primitive_desc(
             {algorithm, src, weights, dst, strides, dilates, padding, padding}, engine(), forward_pd));
-        const auto weights_pd = onednn::recorded(dnnl::convolution_backward_weights::primitive_desc(
+        const auto weights_pd = backend::cpu::recorded(dnnl::convolution_backward_weights::primitive_desc(
             {algorithm, src, weights, bias, dst, strides, dilates, padding, padding}, engine(), forward_pd));
         make_room(convolutions_);
         return convolutions_
@@ -389,9 +389,9 @@ private:
         flags f = flags::use_scale | flags::use_shift;
         if (!training) f |= flags::use_global_stats;
         if (relu) f |= flags::fuse_norm_relu;
-        const auto forward_pd = onednn::recorded(
+        const auto forward_pd = backend::cpu::recorded(
             dnnl::batch_normalization_forward::primitive_desc({prop::forward_training, data, eps, f}, engine()));
-        const auto backward_pd = onednn::recorded(
+        const auto backward_pd = backend::cpu::recorded(
             dnnl::batch_normalization_backward::primitive_desc({prop::backward, data, data, eps, f}, engine(), forward_pd));
         make_room(batch_norms_);
         return batch_norms_
@@ -407,9 +407,9 @@ private:
         if (found != relus_.end()) return found->second;
         // The output decides the gradient, so the input need not be kept.
         const auto algorithm = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
-        const auto forward_pd = onednn::recorded(
+        const auto forward_pd = backend::cpu::recorded(
             dnnl::eltwise_forward::primitive_desc({prop::forward_training, algorithm, data, 0.f, 0.f}, engine()));
-        const auto backward_pd = onednn::recorded(
+        const auto backward_pd = backend::cpu::recorded(
             dnnl::eltwise_backward::primitive_desc({algorithm, data, data, 0.f, 0.f}, engine(), forward_pd));
         make_room(relus_);
         return relus_
@@ -431,9 +431,9 @@ private:
             padding_r{(ho - 1) * pool.stride + pool.extent - h - pool.padding,
                       (wo - 1) * pool.stride + pool.extent - w - pool.padding};
         const memory::desc out = any({dims[0], dims[1], ho, wo});
-        const auto forward_pd = onednn::recorded(dnnl::pooling_forward::primitive_desc(
+        const auto forward_pd = backend::cpu::recorded(dnnl::pooling_forward::primitive_desc(
             {prop::forward_training, algorithm, data, out, strides, kernel, padding, padding_r}, engine()));
-        const auto backward_pd = onednn::recorded(dnnl::pooling_backward::primitive_desc(
+        const auto backward_pd = backend::cpu::recorded(dnnl::pooling_backward::primitive_desc(
             {algorithm, data, forward_pd.dst_desc(), strides, kernel, padding, padding_r}, engine(), forward_pd));
         make_room(pools_);
         return pools_
@@ -450,13 +450,13 @@ private:
         if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(ops);
-        const auto pd = onednn::recorded(
+        const auto pd = backend::cpu::recorded(
             dnnl::binary::primitive_desc({dnnl::algorithm::binary_add, data, data, data}, attr, engine()));
         make_room(adds_);
         return adds_.emplace(key, AddPrimitive{pd, dnnl::binary(pd)}).first->second;
     }
 
-    std::shared_ptr<onednn::BufferPool> pool_ = onednn::BufferPool::create();
+    std::shared_ptr<backend::cpu::BufferPool> pool_ = backend::cpu::BufferPool::create();
     std::map<std::string, ConvPrimitives> convolutions_;
     std::map<std::string, BatchNormPrimitives> batch_norms_;
     std::map<std::string, ReluPrimitives> relus_;
