@@ -119,7 +119,9 @@ TEST_CASE("bagnet classify refuses impossible options", "[cli][bad-input]") {
 TEST_CASE("bagnet correlate: per-image correlation of a BagNet's and a ResNet-50's logits", "[cli]") {
     ScratchDirectory dir;
     const std::string resnet = fixture("resnet50"), bagnet17 = fixture("train_sgd_q17") + "/weights.safetensors";
-    const std::string data = " --data-npy " + resnet + "/input.npy --labels-npy " + resnet + "/labels.npy";
+    const std::string data = " --input " + resnet + "/input.npy --labels " + resnet + "/labels.npy";
+    // The training commands' old names for --input and --labels work for one more release, and say so.
+    const std::string renamed = " --data-npy " + resnet + "/input.npy --labels-npy " + resnet + "/labels.npy";
     const std::string models = "correlate --arch bagnet17 --classes 10 --weights " + bagnet17 +
                                " --against-arch resnet50 --against-weights " + resnet + "/weights.safetensors";
     const auto result = run_bagnet(models + data + " --batch-size 1 --output " + dir.file("r.npy"));
@@ -133,9 +135,10 @@ TEST_CASE("bagnet correlate: per-image correlation of a BagNet's and a ResNet-50
                                Catch::Contains("(2 images)"));
     const auto self = run_bagnet("correlate --arch resnet50 --classes 10 --weights " + resnet +
                                  "/weights.safetensors --against-arch resnet50 --against-weights " + resnet +
-                                 "/weights.safetensors" + data);
+                                 "/weights.safetensors" + renamed);
     CHECK(self.exit_code == 0);
     CHECK_THAT(self.out, Catch::Contains("mean 1.0000"));
+    CHECK_THAT(self.err, Catch::Contains("--data-npy is now --input") && Catch::Contains("--labels-npy is now --labels"));
 
     CHECK(fails_cleanly(run_bagnet("correlate --arch bagnet17 --classes 10 --weights " + bagnet17 +
                                    " --against-arch resnet51 --against-weights " + resnet + "/weights.safetensors" + data),

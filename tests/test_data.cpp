@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bagnet/data/image_folder.hpp"
+#include "bagnet/data/source.hpp"
 #include "bagnet/data/stream.hpp"
 #include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/bagnet.hpp"
@@ -209,6 +210,97 @@ TEST_CASE("a corrupt file stops the stream naming it, or is skipped and listed",
     REQUIRE(skipped.size() == 1);  // listed once however often it is met
     CHECK(skipped[0].name == broken);
     CHECK_THAT(skipped[0].error, Contains("JPEG"));
+}
+
+namespace {
+// Item `index` of a data set, loaded with a fixed generator.
+std::vector<float> item(const data::Dataset& set, std::size_t index) {
+    std::vector<float> out(set.shape().size());
+    data::Random rng(0);
+    set.load(index, rng, out.data());
+    return out;
+}
+}  // namespace
+
+TEST_CASE("a data source opens npy arrays, Fashion-MNIST, a folder and image files as the images they hold", "[data][source][fixture]") {
+    bagnet::testing::ScratchDirectory scratch;
+    Tensor4 images = Tensor4::from_shape({5, 2, 3, 3});
+    for (std::size_t i = 0; i < images.size(); ++i) images.data()[i] = float(i) * 0.25f - 3;
+    const std::string x = scratch.file("x.npy"), y = scratch.file("y.npy");
+    io::save_npy(x, images);
+    const std::vector<std::int64_t> labels{4, 0, 3, 1, 2};
+    bagnet::testing::write_labels_npy(y, labels);
+
+    // Arrays: the file's values and labels, in order; the first `limit` of them.
+    const data::SourceData arrays(data::Source::arrays(x, y).limit(3));
+    REQUIRE(arrays.set().size() == 3);
+    CHECK(arrays.set().shape() == data::ItemShape{2, 3, 3});
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(arrays.set().label(i) == labels[i]);
+        CHECK(item(arrays.set(), i) == std::vector<float>(images.data() + i * 18, images.data() + (i + 1) * 18));
+    }
+    CHECK(arrays.mean().empty());
+    // Without labels every image gets the one given.
+    const data::SourceData unlabelled(data::Source::arrays(x).label(2));
+    CHECK(unlabelled.set().size() == 5);
+    CHECK(unlabelled.set().label(4) == 2);
+    // Training augments arrays (a shift over a border of fill values); evaluation never does.
+    const auto shifted = data::TensorAugment().random_crop(2, 100.f);
+    const data::SourceData training(data::Source::arrays(x, y), data::Use::training, shifted);
+    const data::SourceData evaluated(data::Source::arrays(x, y), data::Use::evaluation, shifted);
+    bool moved = false;
+    for (std::size_t i = 0; i < 3; ++i) {
+        moved = moved || item(training.set(), i) != item(evaluated.set(), i);
+        CHECK(item(evaluated.set(), i) == item(arrays.set(), i));
+    }
+    CHECK(moved);
+
+    // A named data set: Debian's Fashion-MNIST split, normalised with its statistics.
+    const data::SourceData fashion(data::Source::named("fashion-mnist", "test").limit(2));
+    const LabelledImages raw = load_fashion_mnist("test");
+    REQUIRE(fashion.set().size() == 2);
+    CHECK(fashion.set().label(1) == raw.labels[1]);
+    const std::vector<float> first = item(fashion.set(), 0);
+    REQUIRE(first.size() == 28 * 28);
+    for (std::size_t p = 0; p < first.size(); p += 97)
+        CHECK(first[p] == (raw.images.data()[p] - fashion_mnist_mean) / fashion_mnist_std);
+    CHECK(fashion.mean() == std::vector<float>{fashion_mnist_mean});
+    CHECK(fashion.set().class_names() == fashion_mnist_class_names());
+
+    // A folder: labels by sub-folder, each image as torchvision's evaluation preprocessing.
+    const data::SourceData folder(data::Source::folder(folder_fixture()));
+    const data::ImageFolder listing = data::scan_image_folder(folder_fixture());
+    REQUIRE(folder.set().size() == 12);
+    CHECK(folder.set().label(11) == 2);
+    const Tensor expected = io::imagenet_preprocess(listing.files[11]);
+    CHECK(item(folder.set(), 11) == std::vector<float>(expected.begin(), expected.end()));
+    CHECK(folder.mean() == io::imagenet_mean);
+    // Training a folder takes the source's transform (augmented crops by default) at its size.
+    const data::SourceData crops(data::Source::folder(folder_fixture()).size(32), data::Use::training);
+    CHECK(crops.set().shape() == data::ItemShape{3, 32, 32});
+
+    // Image files: one label for all.
+    const data::SourceData files(data::Source::files({listing.files[0], listing.files[5]}).label(7));
+    REQUIRE(files.set().size() == 2);
+    CHECK(files.set().label(1) == 7);
+    CHECK(files.set().name(1) == listing.files[5]);
+
+    // Impossible descriptions are refused in one line before anything is read.
+    const auto refused = [](const data::Source& s) {
+        try {
+            s.validate();
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    CHECK_THAT(refused(data::Source::named("cifar")), Contains("unknown dataset 'cifar' (expected fashion-mnist)"));
+    CHECK_THAT(refused(data::Source::named("fashion-mnist", "validation")), Contains("unknown split 'validation'"));
+    CHECK_THAT(refused(data::Source::folder(folder_fixture()).label(1)), Contains("a label is for images given without labels"));
+    CHECK_THAT(refused(data::Source::arrays(x, y).label(1)), Contains("a label is for images given without labels"));
+    CHECK_THAT(refused(data::Source::files({})), Contains("no image files given"));
+    CHECK_THAT(refused(data::Source::folder(folder_fixture()).size(4)), Contains("8 to 4096 pixels, got 4"));
+    CHECK_THROWS_WITH(data::SourceData(data::Source::arrays(scratch.file("missing.npy"))), Contains("missing.npy"));
 }
 
 TEST_CASE("in-memory images stream with per-item flips and shifts", "[data][stream]") {

@@ -80,8 +80,8 @@ TEST_CASE("mpirun -np 2 bagnet train follows PyTorch DDP, and with --sync-batch-
     const std::string dir = fixture("train_ddp_small9");
     const Architecture arch = architecture_by_name("small9", 0);
     ScratchDirectory scratch;
-    const std::string common = "train --arch small9 --init " + dir + "/weights.safetensors --data-npy " + dir +
-                               "/input.npy --labels-npy " + dir +
+    const std::string common = "train --arch small9 --init " + dir + "/weights.safetensors --input " + dir +
+                               "/input.npy --labels " + dir +
                                "/labels.npy --batch-size 16 --steps 2 --lr 0.01 --momentum 0.9 --weight-decay 1e-4 "
                                "--no-shuffle --no-augment --threads 1 --save ";
     auto result = run_bagnet_processes(2, common + scratch.file("ddp.safetensors"));
@@ -113,7 +113,7 @@ TEST_CASE("mpirun -np 2 bagnet train follows PyTorch DDP, and with --sync-batch-
         CHECK(outside > total / 2);
     }
     SECTION("the global batch must divide between the processes") {
-        result = run_bagnet_processes(2, "train --arch small9 --data-npy " + dir + "/input.npy --labels-npy " + dir +
+        result = run_bagnet_processes(2, "train --arch small9 --input " + dir + "/input.npy --labels " + dir +
                                              "/labels.npy --batch-size 5 --steps 1 --save " + scratch.file("w.safetensors"));
         CHECK(fails_cleanly(result, 2, "--batch-size 5"));
         CHECK_FALSE(std::filesystem::exists(scratch.file("w.safetensors")));

@@ -201,7 +201,7 @@ TEST_CASE("a second SIGINT ends a training at once", "[cli][train][signal]") {
     // Steps of about half a second: the second signal comes while the step after the first runs.
     small_data(dir);  // for its labels, y.npy
     bagnet::io::save_npy(dir.file("big.npy"), random_input(8, 3, 96, 96, 1));
-    RunningBagnet running("train --arch bagnet9 --classes 10 --data-npy " + dir.file("big.npy") + " --labels-npy " +
+    RunningBagnet running("train --arch bagnet9 --classes 10 --input " + dir.file("big.npy") + " --labels " +
                               dir.file("y.npy") + " --batch-size 2 --threads 1 --steps 1000 --save " + dir.file("w"),
                           dir);
     REQUIRE(running.says("step 1/1000"));

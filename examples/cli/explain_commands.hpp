@@ -9,108 +9,19 @@
 
 #include <unistd.h>
 
-#include "bagnet/data/image_folder.hpp"
-#include "bagnet/data/tensor_dataset.hpp"
 #include "bagnet/distributed/shard.hpp"
 #include "bagnet/explain.hpp"
 #include "bagnet/io/output_folder.hpp"
-#include "bagnet/data/fashion_mnist.hpp"
+#include "data_options.hpp"
 #include "inference_commands.hpp"
 
 namespace bagnet::cli {
 
-// The images an analysis reads, from exactly one of
-//   --input X.npy [--labels Y.npy]   normalised N x C x H x W
-//   --dataset fashion-mnist [--split test]
-//   --data-dir DIR                   DIR/<class>/<image>, ImageNet preprocessing
-//   IMAGE...                         files, ImageNet preprocessing
-// with --label L for images without labels and --limit N keeping the first N.
-// Image files are decoded as they are needed, on --workers threads: memory does not
-// grow with the number of images.
-struct AnalysisData {
-    std::string input, labels, dataset, split = "test", data_dir;
-    std::vector<std::string> images;
-    long label = -1;
-    std::size_t limit = 0;
-    LoadingOptions loading;
-
-    void add_to(CLI::App& c) {
-        c.add_option("images", images, "PNG or JPEG files (ImageNet preprocessing)");
-        c.add_option("--input", input, "float32 N x C x H x W npy array, normalised");
-        c.add_option("--labels", labels, "int64 npy array of the --input images' labels");
-        c.add_option("--dataset", dataset, "fashion-mnist");
-        c.add_option("--split", split, "--dataset: train or test")->check(CLI::IsMember({"train", "test"}));
-        c.add_option("--data-dir", data_dir, "a folder of images, DIR/<class>/<image>.png|jpg");
-        c.add_option("--label", label, "the true class of every image given without labels")
-            ->check(CLI::NonNegativeNumber);
-        c.add_option("--limit", limit, "use only the first N images (0: all)");
-        loading.add_to(c);
-    }
-
-    void check() const {
-        if (int(!input.empty()) + int(!dataset.empty()) + int(!data_dir.empty()) + int(!images.empty()) != 1)
-            throw UsageError("give exactly one of --input X.npy, --dataset fashion-mnist, --data-dir DIR or image files");
-        if (!labels.empty() && input.empty()) throw UsageError("--labels goes with --input");
-        if (!dataset.empty() && dataset != "fashion-mnist")
-            throw UsageError("unknown --dataset '" + dataset + "' (expected fashion-mnist)");
-        if (label >= 0 && (!dataset.empty() || !data_dir.empty() || !labels.empty()))
-            throw UsageError("--label is for images given without labels (image files, or --input without --labels)");
-    }
-};
-
-// Built in place (its data set may refer to the images it holds), never moved.
-struct Inputs {
-    LabelledImages data;                    // in memory (npy)
-    std::unique_ptr<data::Dataset> source;  // every source as a data set
-    std::unique_ptr<data::Dataset> set;     // its first --limit images
-    Display display;
-    int workers = 1;
-
-    Inputs(const AnalysisData& o, int threads) : workers(o.loading.workers_for(threads)) {
-        o.check();
-        const auto files = [&](data::ImageFolder listing) {
-            source = std::make_unique<data::ImageFolderDataset>(std::move(listing), data::ImageTransform::imagenet_eval(),
-                                                                o.loading.decode());
-            display = Display::imagenet();
-        };
-        if (!o.data_dir.empty()) {
-            files(data::scan_image_folder(o.data_dir));
-        } else if (!o.images.empty()) {
-            data::ImageFolder listing = data::image_files(o.images);
-            listing.labels.assign(listing.files.size(), o.label);
-            files(std::move(listing));
-        } else if (!o.dataset.empty()) {
-            source = std::make_unique<data::FashionMnist>(o.split);
-            display = {{fashion_mnist_mean}, {fashion_mnist_std}};
-        } else {
-            data.images = load_input(o.input);
-            data.labels = !o.labels.empty() ? io::load_npy_int64(o.labels)
-                                            : std::vector<std::int64_t>(data.images.shape()[0], o.label);
-            require(data.labels.size() == data.images.shape()[0],
-                    o.labels + " has " + std::to_string(data.labels.size()) + " labels for " +
-                        std::to_string(data.images.shape()[0]) + " images");
-            source = std::make_unique<data::TensorDataset>(data, data::TensorAugment(), o.input);
-        }
-        set = std::make_unique<data::FirstItems>(*source, o.limit > 0 ? o.limit : source->size());
-    }
-    Inputs(const Inputs&) = delete;
-    Inputs& operator=(const Inputs&) = delete;
-
-    // The names of the model's classes: the data set's, if it names them all.
-    data::ClassNames class_names(const Architecture& arch) const { return data::ClassNames(arch.classes(), set->class_names()); }
-    std::size_t size() const { return set->size(); }
-    std::string name(std::size_t index) const { return set->name(index); }
-    data::BatchStream stream(std::size_t batch) const {
-        return data::BatchStream(*set, data::StreamOptions::in_order(batch, workers));
-    }
-    distributed::ShardOptions shards(std::size_t batch) const { return {batch, workers, false}; }
-};
-
 // Labels must name classes of the model (or be -1: unknown).
 inline void require_labels(const Inputs& in, const Architecture& arch) {
     for (std::size_t i = 0; i < in.size(); ++i)
-        require(in.set->label(i) >= -1 && in.set->label(i) < arch.classes(),
-                in.name(i) + ": label " + std::to_string(in.set->label(i)) + " is out of range for " + arch.name +
+        require(in.set().label(i) >= -1 && in.set().label(i) < arch.classes(),
+                in.name(i) + ": label " + std::to_string(in.set().label(i)) + " is out of range for " + arch.name +
                     " with " + std::to_string(arch.classes()) + " classes");
 }
 
@@ -141,7 +52,7 @@ struct ClassChoiceOptions {
 
 struct HeatmapOptions {
     ModelOptions model;
-    AnalysisData data;
+    DataOptions data;
     ClassChoiceOptions classes;
     std::string output;
     double percentile = 99.0;
@@ -149,7 +60,7 @@ struct HeatmapOptions {
     CLI::Option* percentile_given = nullptr;
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c);
+        data.add_to(c, DataOptions::Use::analysis);
         classes.add_to(c);
         c.add_option("--output", output,
                      "a .png picture of every image, or a .npy array of the first image's maps (H x W, or K x H x W "
@@ -186,7 +97,7 @@ inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& proc
             return;
         }
         const std::vector<Picture> figures = heatmap_figures(
-            model, *in.set, choice, o.dense ? HeatmapKind::dense : HeatmapKind::coarse,
+            model, in.set(), choice, o.dense ? HeatmapKind::dense : HeatmapKind::coarse,
             [&](int c) { return names.label(c); }, in.display, o.percentile, in.shards(config::analysis_batch), processes,
             processes.is_root() && o.dense ? progress_line("dense heatmap") : HeatmapProgress());
         if (!processes.is_root()) return;
@@ -196,12 +107,12 @@ inline void run_heatmap(const HeatmapOptions& o, distributed::Communicator& proc
 
 struct PatchesOptions {
     ModelOptions model;
-    AnalysisData data;
+    DataOptions data;
     std::string classes, output_dir;
     std::size_t top = 8, batch = 64;
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c);
+        data.add_to(c, DataOptions::Use::analysis);
         c.add_option("--class", classes, "the classes (comma-separated), or all")->required();
         c.add_option("--top", top, "patches per class and group")->check(CLI::Range(1, 1000));
         c.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 4096));
@@ -236,7 +147,7 @@ inline void run_patches(const PatchesOptions& o, distributed::Communicator& proc
         require_labels(in, arch);
         const data::ClassNames names = in.class_names(arch);
         const auto label = [&](int c) { return names.label(c); };
-        const auto found = top_patches(model, *in.set, classes, o.top, in.shards(o.batch), processes);
+        const auto found = top_patches(model, in.set(), classes, o.top, in.shards(o.batch), processes);
         if (!processes.is_root()) return;
         io::OutputSet outputs;
         std::string report;
@@ -255,7 +166,7 @@ inline void run_patches(const PatchesOptions& o, distributed::Communicator& proc
 
 struct ExplainOptions {
     ModelOptions model;
-    AnalysisData data;
+    DataOptions data;
     std::vector<std::size_t> images;
     std::size_t count = 4, patches = 6;
     int top = 3;
@@ -263,7 +174,7 @@ struct ExplainOptions {
     std::string output_dir;
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c);
+        data.add_to(c, DataOptions::Use::analysis);
         auto* chosen = c.add_option("--images", images, "the images to explain, by position (comma-separated)")
                            ->delimiter(',');
         c.add_option("--count", count, "instead of --images: explain the first N images (or mistakes)")
@@ -296,7 +207,7 @@ inline void run_explain(const ExplainOptions& o, distributed::Communicator& proc
         for (std::size_t i : chosen)
             require(i < n, "--images: image " + std::to_string(i) + " is not among the " + std::to_string(n));
         if (chosen.empty() && o.mistakes) {
-            chosen = first_mistakes(model, *in.set, o.count, in.shards(config::analysis_batch), processes);
+            chosen = first_mistakes(model, in.set(), o.count, in.shards(config::analysis_batch), processes);
             require(!chosen.empty(), "no misclassified image to explain among the " + std::to_string(n) +
                                          (o.data.labels.empty() && o.data.dataset.empty() && o.data.data_dir.empty() &&
                                                   o.data.label < 0
@@ -331,12 +242,12 @@ inline void run_explain(const ExplainOptions& o, distributed::Communicator& proc
 
 struct AttributeOptions {
     ModelOptions model;
-    AnalysisData data;
+    DataOptions data;
     int tile = 0, steps = 16, ig_steps = 16, window = 0, stride = 0;
     std::string output;
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c);
+        data.add_to(c, DataOptions::Use::analysis);
         c.add_option("--tile", tile, "pixel deletion: the side of the masked squares (0: the output stride)")
             ->check(CLI::Range(0, 4096));
         c.add_option("--steps", steps, "pixel deletion: masking increments")->check(CLI::Range(2, 1024));
@@ -365,7 +276,7 @@ inline void run_attribute(const AttributeOptions& o, distributed::Communicator& 
         };
         const int tile = o.tile > 0 ? o.tile : output_stride(arch);
         const std::vector<AttributionScore> scores = benchmark_attributions(
-            model, *in.set, methods, tile, o.steps, in.shards(config::analysis_batch), processes);
+            model, in.set(), methods, tile, o.steps, in.shards(config::analysis_batch), processes);
         if (!processes.is_root()) return;
         const std::string table = to_markdown(scores, in.size());
         if (!o.output.empty()) io::write_text(o.output, table);

@@ -15,14 +15,6 @@
 
 namespace bagnet::cli {
 
-// A float32 N x C x H x W array from an npy file, or a one-line error.
-inline Tensor4 load_input(const std::string& path) {
-    const Tensor array = io::load_npy_float(path);
-    require(array.dimension() == 4, path + ": expected a float32 N x C x H x W array, got shape " +
-                                        shape_string(array.shape()));
-    return Tensor4(array);
-}
-
 struct LogitsOptions {
     ModelOptions model;
     std::string input, output;
@@ -38,7 +30,7 @@ struct LogitsOptions {
 inline void run_logits(const LogitsOptions& o, distributed::Communicator& /*processes: one*/) {
     io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
-        const Tensor4 x = load_input(o.input);
+        const Tensor4 x = io::load_npy_images(o.input);
         if (o.map)
             io::save_npy(o.output, logit_map(model, x));
         else

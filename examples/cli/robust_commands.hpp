@@ -21,7 +21,7 @@ namespace bagnet::cli {
 // What certify and attack-patch share: the model, the data, the patch, the defense, the report.
 struct RobustOptions {
     ModelOptions model;
-    AnalysisData data;
+    DataOptions data;
     int patch = 0;
     std::string defense = "masking", output;
     double threshold = 0, clip = std::numeric_limits<double>::infinity();
@@ -30,7 +30,7 @@ struct RobustOptions {
 
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c);
+        data.add_to(c, DataOptions::Use::analysis);
         c.add_option("--patch", patch, "the attacker's patch: P x P pixels, anywhere in the image")
             ->required()
             ->check(CLI::Range(1, 1 << 20));
@@ -58,8 +58,8 @@ struct RobustOptions {
 inline void require_labelled(const Inputs& in, const Architecture& arch, PatchSize patch) {
     require_labels(in, arch);
     for (std::size_t i = 0; i < in.size(); ++i)
-        if (in.set->label(i) < 0) throw UsageError(in.name(i) + " has no label: give --labels Y.npy or --label L");
-    const data::ItemShape shape = in.set->shape();
+        if (in.set().label(i) < 0) throw UsageError(in.name(i) + " has no label: give --labels Y.npy or --label L");
+    const data::ItemShape shape = in.set().shape();
     patch_window(arch, patch, int(shape.height), int(shape.width));
 }
 
@@ -96,7 +96,7 @@ inline void run_certify(const RobustOptions& o, distributed::Communicator& proce
         const Inputs in(o.data, o.model.threads);
         require_labelled(in, model.architecture(), patch);
         const CertificationReport report =
-            certify(model, *in.set, patch, defense, in.shards(o.batch), processes, image_progress("certify", processes));
+            certify(model, in.set(), patch, defense, in.shards(o.batch), processes, image_progress("certify", processes));
         if (!processes.is_root()) return;
         io::write_text(o.output, to_json(report));
         const CertificationSummary s = report.summary();
@@ -164,7 +164,7 @@ inline void run_attack_patch(const AttackPatchOptions& o, distributed::Communica
         const Inputs in(o.robust.data, o.robust.model.threads);
         require_labelled(in, arch, patch);
         const PatchAttackReport report =
-            attack_patch(model, *in.set, patch, o.pixels(arch, in), defense, attack, in.shards(o.robust.batch),
+            attack_patch(model, in.set(), patch, o.pixels(arch, in), defense, attack, in.shards(o.robust.batch),
                          processes, image_progress("attack-patch", processes));
         if (!processes.is_root()) return;
         io::write_text(o.robust.output, to_json(report));

@@ -9,93 +9,15 @@
 #include <optional>
 
 #include "bagnet/io/atomic_file.hpp"
-#include "bagnet/data/image_folder.hpp"
 #include "bagnet/io/json.hpp"
 #include "bagnet/io/npy.hpp"
 #include "bagnet/train.hpp"
 #include "bagnet/explain/logit_correlation.hpp"
 #include "bagnet/train/recipe.hpp"
+#include "data_options.hpp"
 #include "inference_commands.hpp"
 
 namespace bagnet::cli {
-
-// Where training or evaluation images come from: exactly one of --dataset
-// fashion-mnist, --data-dir DIR (one sub-folder per class, decoded as the images are
-// needed) or --data-npy X.npy with --labels-npy Y.npy.
-struct DataOptions {
-    std::string dataset, data_dir, data_npy, labels_npy, train_transform;
-    int size = 224;
-    bool skip_corrupt = false;
-    LoadingOptions loading;
-
-    void add_to(CLI::App& c, bool training) {
-        c.add_option("--dataset", dataset, "a data set bagnet knows: fashion-mnist (Debian's dataset-fashion-mnist)");
-        auto* dir = c.add_option("--data-dir", data_dir, "a folder of images, DIR/<class>/<image>.png|jpg");
-        c.add_option("--data-npy", data_npy, "float32 N x C x H x W npy array of normalised images");
-        c.add_option("--labels-npy", labels_npy, "int64 npy array of the --data-npy images' labels");
-        c.add_option("--size", size, "--data-dir: the side of the images the model sees (the evaluation transform "
-                                     "resizes the shorter side to 8/7 of it, then crops the centre)")
-            ->check(CLI::Range(8, 4096))
-            ->needs(dir);
-        c.add_flag("--skip-corrupt", skip_corrupt, "--data-dir: skip undecodable images (each reported, and listed "
-                                                    "in the metrics)")
-            ->needs(dir);
-        if (training)
-            c.add_option("--train-transform", train_transform,
-                         "--data-dir: imagenet (RandomResizedCrop + flip; the default), center (the evaluation "
-                         "transform; the default with --no-augment) or none (images already --size)")
-                ->check(CLI::IsMember({"imagenet", "center", "none"}))
-                ->needs(dir);
-        loading.add_to(c);
-    }
-
-    bool fashion() const { return !dataset.empty(); }
-    std::string name() const { return fashion() ? dataset : !data_dir.empty() ? data_dir : data_npy; }
-    void check() const {
-        if (int(!dataset.empty()) + int(!data_dir.empty()) + int(!data_npy.empty()) != 1)
-            throw UsageError("give exactly one of --dataset, --data-dir or --data-npy");
-        if (data_npy.empty() != labels_npy.empty()) throw UsageError("--data-npy and --labels-npy go together");
-        if (!dataset.empty() && dataset != "fashion-mnist")
-            throw UsageError("unknown dataset '" + dataset + "' (expected fashion-mnist)");
-    }
-    // The transform of a training folder.
-    std::string folder_transform(bool augment) const {
-        return !train_transform.empty() ? train_transform : augment ? "imagenet" : "center";
-    }
-};
-
-// The data the options name, as data sets: for training the training set (augmented
-// by `augment` when in memory) and Fashion-MNIST's test set; for evaluation the set to
-// evaluate. Images read from npy files are held here, and the data sets refer to
-// them, so a DataSource stays where it was filled.
-struct DataSource {
-    LabelledImages loaded;
-    std::unique_ptr<data::Dataset> train, test;  // test: Fashion-MNIST's test split when training
-};
-
-inline void load_data(const DataOptions& o, bool training, const data::TensorAugment& augment, DataSource& source) {
-    auto& target = training ? source.train : source.test;
-    if (o.fashion()) {
-        if (training) source.train = std::make_unique<data::FashionMnist>("train", augment);
-        source.test = std::make_unique<data::FashionMnist>("test");
-        return;
-    }
-    if (!o.data_dir.empty()) {
-        const std::string kind = training ? o.folder_transform(augment.flip || augment.crop_padding > 0) : "center";
-        data::ImageTransform transform = kind == "imagenet" ? data::ImageTransform::imagenet_train(o.size)
-                                         : kind == "none"   ? data::ImageTransform::unchanged(o.size)
-                                                            : data::ImageTransform::imagenet_eval(o.size);
-        target = std::make_unique<data::ImageFolderDataset>(data::scan_image_folder(o.data_dir), std::move(transform),
-                                                            o.loading.decode());
-        return;
-    }
-    LabelledImages& loaded = source.loaded;
-    loaded = {load_input(o.data_npy), io::load_npy_int64(o.labels_npy)};
-    require(loaded.labels.size() == loaded.images.shape()[0],
-            o.labels_npy + " holds " + std::to_string(loaded.labels.size()) + " labels but " + o.data_npy + " holds " +
-                std::to_string(loaded.images.shape()[0]) + " images");
-    target = std::make_unique<data::TensorDataset>(loaded, training ? augment : data::TensorAugment(), o.data_npy);
-}
 
 // The files left out as corrupt, added to a metrics document.
 inline void add_skipped(io::Json& metrics, const std::vector<data::SkippedItem>& skipped) {
@@ -177,7 +99,7 @@ struct TrainOptions {
 
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::none, false);
-        data.add_to(c, true);
+        data.add_to(c, DataOptions::Use::training);
         c.add_option("--save", save, "where the trained weights go (safetensors)")->required();
         c.add_option("--metrics", metrics, "a JSON file of the recipe, the losses and the test accuracy");
         c.add_option("--init", init, "start from these weights (a head of another class count starts afresh)");
@@ -286,26 +208,29 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
     const std::string metrics = root && !o.metrics.empty() ? outputs.stage(o.metrics) : "";
     if (root && !o.checkpoint.empty()) io::require_writable(o.checkpoint);
     backend::cpu::set_threads(o.model.threads);
-    const int workers = o.data.loading.workers_for(o.model.threads);
 
     // A corrupt image is found when it is loaded: it stops the run before the weights or
     // the metrics are written.
-    DataSource source;
-    load_data(o.data, true, recipe.tensor_augment(), source);
-    data::check_labels(*source.train, arch.classes(), o.data.name());
-    if (source.test) data::check_labels(*source.test, arch.classes(), o.data.name() + " (test)");
-    require(int(source.train->shape().channels) == arch.in_channels,
-            o.data.name() + ": images have " + std::to_string(source.train->shape().channels) + " channels but " +
-                arch.name + " expects " + std::to_string(arch.in_channels));
+    const bool augmenting = recipe.flip || recipe.crop_padding > 0;
+    const Inputs train_data(o.data, o.model.threads, data::Use::training, recipe.tensor_augment(), augmenting);
+    const data::Dataset& train_set = train_data.set();
+    const std::string& name = train_data.data.name();
+    std::optional<data::SourceData> test;  // a named data set's test split, evaluated after training
+    if (o.data.fashion()) test.emplace(data::Source::named(o.data.dataset, "test"));
+    data::check_labels(train_set, arch.classes(), name);
+    if (test) data::check_labels(test->set(), arch.classes(), name + " (test)");
+    require(int(train_set.shape().channels) == arch.in_channels,
+            name + ": images have " + std::to_string(train_set.shape().channels) + " channels but " + arch.name +
+                " expects " + std::to_string(arch.in_channels));
     with_backend(o.model.device, [&](auto backend) {
         Model<decltype(backend)> model(arch, o.seed);
         if (!o.init.empty() && !train::load_pretrained(model, o.init))
             std::cerr << "bagnet train: " << o.init << ": head does not fit " << arch.classes()
                       << " classes; it starts from random weights\n";
         auto optimizer = recipe.make_optimizer();
-        data::BatchStream loader(*source.train, recipe.stream_options(o.seed)
-                                                    .with_workers(workers)
-                                                    .skipping_corrupt(o.data.skip_corrupt)
+        data::BatchStream loader(train_set, recipe.stream_options(o.seed)
+                                                    .with_workers(train_data.workers)
+                                                    .skipping_corrupt(train_data.skip_corrupt)
                                                     .shard(processes.rank(), processes.size()));
 
         train::FitOptions fit_options = recipe.fit_options();
@@ -319,7 +244,7 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
         train::Position position{0, 0, 0, o.seed};
         if (!o.resume.empty()) position = train::resume(o.resume, model, *optimizer, schedule, loader, fit_options);
         if (root) {
-            std::printf("training %s on %s: %s%s\n", arch.name.c_str(), o.data.name().c_str(),
+            std::printf("training %s on %s: %s%s\n", arch.name.c_str(), name.c_str(),
                         recipe.describe(total).c_str(),
                         processes.size() > 1 ? (", on " + std::to_string(processes.size()) + " processes" +
                                                 (o.sync_batch_norm ? " (batch norm synchronised)" : ""))
@@ -353,7 +278,7 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
         const double rate = double(images) / std::max(1e-9, step_seconds);
 
         io::Json fields{{"architecture", arch.name},
-                        {"dataset", o.data.name()},
+                        {"dataset", name},
                         {"recipe", recipe.to_json(total)},
                         {"seed", o.seed},
                         {"processes", processes.size()},
@@ -365,14 +290,14 @@ inline void run_train(const TrainOptions& o, distributed::Communicator& processe
                         {"last_step_loss", last_loss},
                         {"images_per_second", rate},
                         {"training_seconds", seconds},
-                        {"workers", workers},
+                        {"workers", train_data.workers},
                         {"data_wait_seconds", wait_seconds},
                         {"data_wait_fraction", wait_seconds / std::max(1e-9, wait_seconds + step_seconds)}};
-        if (!o.data.data_dir.empty())
-            fields["train_transform"] = o.data.folder_transform(recipe.flip || recipe.crop_padding > 0);
+        if (!o.data.data_dir.empty()) fields["train_transform"] = o.data.folder_transform_name(augmenting);
         add_skipped(fields, distributed::gather_skipped(loader.skipped(), [](std::size_t i) { return i; }, processes));
-        if (source.test && !stopped) {  // a stopped run is asked to end soon, not to evaluate
-            const train::EvalMetrics result = train::evaluate(model, *source.test, {500, workers, false}, processes);
+        if (test && !stopped) {  // a stopped run is asked to end soon, not to evaluate
+            const train::EvalMetrics result =
+                train::evaluate(model, test->set(), {500, train_data.workers, false}, processes);
             if (root)
                 std::printf("test: loss %.4f  top-1 %.4f  top-5 %.4f  (%zu images)\n", result.loss, result.top1,
                             result.top5, result.images);
@@ -405,7 +330,7 @@ struct EvaluateOptions {
     std::size_t batch_size = 500;
     void add_to(CLI::App& c) {
         model.add_to(c, ModelOptions::Weights::required);
-        data.add_to(c, false);
+        data.add_to(c, DataOptions::Use::evaluation);
         c.add_option("--metrics", metrics, "also write loss, top-1 and top-5 to this JSON file");
         c.add_option("--batch-size", batch_size, "images per forward pass")->check(CLI::Range(1, 1 << 16));
     }
@@ -415,12 +340,10 @@ inline void run_evaluate(const EvaluateOptions& o, distributed::Communicator& pr
     o.data.check();
     if (processes.is_root() && !o.metrics.empty()) io::require_writable(o.metrics);
     on_device(o.model, [&](const auto& model) {
-        DataSource source;
-        load_data(o.data, false, {}, source);
+        const Inputs in(o.data, o.model.threads);
         std::vector<data::SkippedItem> skipped;
-        const train::EvalMetrics metrics = train::evaluate(
-            model, *source.test, {o.batch_size, o.data.loading.workers_for(o.model.threads), o.data.skip_corrupt},
-            processes, &skipped);
+        const train::EvalMetrics metrics =
+            train::evaluate(model, in.set(), in.shards(o.batch_size), processes, &skipped);
         if (!processes.is_root()) return;
         io::Json fields{{"loss", metrics.loss}, {"top1", metrics.top1}, {"top5", metrics.top5}, {"images", metrics.images}};
         add_skipped(fields, skipped);
@@ -439,7 +362,7 @@ struct CorrelateOptions {
         model.add_to(c, ModelOptions::Weights::required);
         c.add_option("--against-arch", against_arch, "the other model's architecture (as --arch)")->required();
         c.add_option("--against-weights", against_weights, "the other model's safetensors weights")->required();
-        data.add_to(c, false);
+        data.add_to(c, DataOptions::Use::evaluation);
         c.add_option("--output", output, "also write every image's correlation to this npy file (float32, data-set order)");
         c.add_option("--batch-size", batch_size, "images per forward pass")->check(CLI::Range(1, 1 << 16));
     }
@@ -456,12 +379,10 @@ inline void run_correlate(const CorrelateOptions& o, distributed::Communicator& 
                           o.against_weights);
         other.precision(model.precision());
         require_comparable(model.architecture(), other.architecture());
-        DataSource source;
-        load_data(o.data, false, {}, source);
+        const Inputs in(o.data, o.model.threads);
         std::vector<data::SkippedItem> skipped;
-        const std::vector<double> r = logit_correlations(
-            model, other, *source.test, {o.batch_size, o.data.loading.workers_for(o.model.threads), o.data.skip_corrupt},
-            processes, &skipped);
+        const std::vector<double> r =
+            logit_correlations(model, other, in.set(), in.shards(o.batch_size), processes, &skipped);
         if (!processes.is_root()) return;
         const CorrelationSummary s = correlation_summary(r);
         for (const auto& item : skipped) std::fprintf(stderr, "skipped %s: %s\n", item.name.c_str(), item.error.c_str());
@@ -491,7 +412,7 @@ inline void run_saliency(const SaliencyOptions& o, distributed::Communicator& /*
     o.model.require_fp32("saliency");
     io::require_writable(o.output);
     on_device(o.model, [&](const auto& model) {
-        io::save_npy(o.output, input_gradient(model, load_input(o.input), o.class_index));
+        io::save_npy(o.output, input_gradient(model, io::load_npy_images(o.input), o.class_index));
     });
 }
 

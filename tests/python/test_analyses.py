@@ -176,7 +176,7 @@ def test_correlate_equals_the_cli_and_numpy(q9, resnet, tmp_path):
     assert result["mean"] == pytest.approx(r.mean()) and result["median"] == np.median(r)  # odd count
     out = tmp_path / "r.npy"
     code, printed, err = run_cli("correlate", *q9.cli_model(), "--against-arch", "resnet50", "--against-weights",
-                                 weights, "--data-npy", save_npy(tmp_path, "x.npy", x), "--labels-npy",
+                                 weights, "--input", save_npy(tmp_path, "x.npy", x), "--labels",
                                  save_npy(tmp_path, "y.npy", np.zeros(5, dtype=np.int64)), "--batch-size", 2,
                                  "--output", out)
     assert code == 0, err
@@ -234,8 +234,8 @@ def test_fit_equals_bagnet_train_to_the_byte(tmp_path):
     assert result["steps"] == 6 and [r["step"] for r in reports] == list(range(1, 7))
     assert result["last_step_loss"] == reports[-1]["loss"] and result["recipe"]["batch_size"] == 4
     model.save(tmp_path / "python.safetensors")
-    code, _, err = run_cli("train", "--arch", "fashion9", "--data-npy", save_npy(tmp_path, "x.npy", x),
-                           "--labels-npy", save_npy(tmp_path, "y.npy", y), "--epochs", 2, "--batch-size", 4,
+    code, _, err = run_cli("train", "--arch", "fashion9", "--input", save_npy(tmp_path, "x.npy", x),
+                           "--labels", save_npy(tmp_path, "y.npy", y), "--epochs", 2, "--batch-size", 4,
                            "--lr", 0.05, "--no-augment", "--threads", 2, "--save", tmp_path / "cli.safetensors")
     assert code == 0, err
     assert (tmp_path / "python.safetensors").read_bytes() == (tmp_path / "cli.safetensors").read_bytes()

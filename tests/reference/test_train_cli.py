@@ -60,7 +60,7 @@ def test_train_and_export(tmp):
     np.save(labels, (np.arange(16) % 10).astype(np.int64))
     weights = os.path.join(tmp, "w.safetensors")
     metrics = os.path.join(tmp, "m.json")
-    run("train", "--arch", "fashion9", "--data-npy", images, "--labels-npy", labels, "--steps", "3",
+    run("train", "--arch", "fashion9", "--input", images, "--labels", labels, "--steps", "3",
         "--batch-size", "8", "--save", weights, "--metrics", metrics)
     assert os.path.getsize(metrics) > 0
     check_logits(weights, tmp, 9, images)
@@ -85,20 +85,20 @@ def test_bad_input(tmp, images, labels, weights):
     short_labels = os.path.join(tmp, "short_labels.npy")
     np.save(short_labels, np.zeros(15, np.int64))
     checkpoint = os.path.join(tmp, "q17.ckpt")
-    run("train", "--arch", "fashion17", "--data-npy", images, "--labels-npy", labels, "--steps", "1",
+    run("train", "--arch", "fashion17", "--input", images, "--labels", labels, "--steps", "1",
         "--batch-size", "8", "--save", os.path.join(tmp, "q17.safetensors"), "--checkpoint", checkpoint)
-    common = ["--data-npy", images, "--steps", "1", "--batch-size", "8", "--save", weights]
+    common = ["--input", images, "--steps", "1", "--batch-size", "8", "--save", weights]
     cases = {
         "unknown dataset": (["train", "--arch", "fashion9", "--dataset", "cifar", "--save", weights, "--steps", "1"],
                             "unknown dataset 'cifar'"),
-        "label out of range": (["train", "--arch", "fashion9", "--labels-npy", bad_labels, *common],
+        "label out of range": (["train", "--arch", "fashion9", "--labels", bad_labels, *common],
                                "label 10 of image 10 is out of range for 10 classes"),
-        "mismatched npy": (["train", "--arch", "fashion9", "--labels-npy", short_labels, *common],
+        "mismatched npy": (["train", "--arch", "fashion9", "--labels", short_labels, *common],
                            "holds 15 labels but"),
-        "foreign checkpoint": (["train", "--arch", "fashion9", "--labels-npy", labels, "--resume", checkpoint,
+        "foreign checkpoint": (["train", "--arch", "fashion9", "--labels", labels, "--resume", checkpoint,
                                 *common], "checkpoint of fashion17"),
-        "unknown architecture": (["evaluate", "--arch", "fashion8", "--weights", weights, "--data-npy", images,
-                                  "--labels-npy", labels], "unknown architecture 'fashion8'"),
+        "unknown architecture": (["evaluate", "--arch", "fashion8", "--weights", weights, "--input", images,
+                                  "--labels", labels], "unknown architecture 'fashion8'"),
     }
     for name, (args, message) in cases.items():
         result = run(*args, expect_ok=False)

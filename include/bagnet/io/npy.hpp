@@ -160,6 +160,14 @@ inline std::vector<std::int64_t> load_npy_int64(const std::string& path) {
     return parse_npy_int64(file.data(), file.size(), path);
 }
 
+// A float32 N x C x H x W npy file of images.
+inline Tensor4 load_npy_images(const std::string& path) {
+    const Tensor array = load_npy_float(path);
+    require(array.dimension() == 4,
+            path + ": expected a float32 N x C x H x W array, got shape " + shape_string(array.shape()));
+    return Tensor4(array);
+}
+
 // Writes `values` as a float32 C-order npy file, atomically. Version 1.0 as
 // numpy writes it (2.0 only when the header outgrows 65535 bytes), with the
 // data aligned to 64 bytes so that numpy can map it.
